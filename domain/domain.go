@@ -1,0 +1,258 @@
+// Package domain holds scangate's plain data types and the status
+// vocabulary. It imports nothing from AWS so that every other package, and
+// every driver, speaks the same language.
+package domain
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+	"time"
+)
+
+// Status is the lifecycle state of one object version. The legal moves
+// between statuses live in package statemachine, not here.
+type Status string
+
+const (
+	// StatusPending: recorded, not yet claimed by a scanner.
+	StatusPending Status = "pending"
+	// StatusScanning: claimed under a lease by one scanner.
+	StatusScanning Status = "scanning"
+	// StatusClean: clamd answered OK for the complete stream of this version.
+	StatusClean Status = "clean"
+	// StatusInfected: clamd found a signature; quarantine is under way.
+	StatusInfected Status = "infected"
+	// StatusReviewing: quarantined, waiting for an admin decision.
+	StatusReviewing Status = "reviewing"
+	// StatusReleased: an admin released a false positive back to its key.
+	StatusReleased Status = "released"
+	// StatusConfirmed: an admin confirmed the detection; it stays quarantined.
+	StatusConfirmed Status = "confirmed"
+	// StatusAllowlisted: the bytes' SHA-256 is on the allowlist. This is a
+	// verdict of its own and never reported as clean.
+	StatusAllowlisted Status = "allowlisted"
+	// StatusUnscannable: the engine could not stand behind any answer (a
+	// size, recursion or file-count limit, encryption, a truncated stream).
+	StatusUnscannable Status = "unscannable"
+	// StatusFailed: retries ran out; Reason says why. Never readable.
+	StatusFailed Status = "failed"
+	// StatusGone: the exact version disappeared before it could be scanned.
+	StatusGone Status = "gone"
+)
+
+// Statuses lists every status in a stable order.
+func Statuses() []Status {
+	return []Status{
+		StatusPending, StatusScanning, StatusClean, StatusInfected,
+		StatusReviewing, StatusReleased, StatusConfirmed, StatusAllowlisted,
+		StatusUnscannable, StatusFailed, StatusGone,
+	}
+}
+
+// Valid reports whether s is one of the known statuses.
+func (s Status) Valid() bool {
+	for _, k := range Statuses() {
+		if s == k {
+			return true
+		}
+	}
+	return false
+}
+
+// Readable reports whether readers may be given the object in this status.
+// Only a complete scan or a human decision makes bytes readable.
+func (s Status) Readable() bool {
+	switch s {
+	case StatusClean, StatusReleased, StatusAllowlisted:
+		return true
+	}
+	return false
+}
+
+// Reason codes name why an object is not clean. They are stable strings:
+// operators alert on them and the workflow's Catch rules route by them.
+const (
+	ReasonClamdUnavailable = "clamd-unavailable"
+	ReasonScanError        = "scan-error"
+	ReasonTimeout          = "timeout"
+	ReasonObjectGone       = "object-gone"
+	ReasonVersionMismatch  = "version-mismatch"
+	ReasonTooLarge         = "too-large"
+	ReasonLimitExceeded    = "limit-exceeded"
+	ReasonEncrypted        = "encrypted"
+	ReasonStaleSignatures  = "stale-signatures"
+	ReasonSourceError      = "source-error"
+	ReasonQuarantineFailed = "quarantine-failed"
+	ReasonInternal         = "internal"
+)
+
+// ObjectRef names exactly one version of one object.
+//
+// VersionID is empty for unversioned buckets; then ETag and Sequencer tell
+// versions apart (see ID).
+type ObjectRef struct {
+	Bucket    string `json:"bucket"`
+	Key       string `json:"key"`
+	VersionID string `json:"versionId,omitempty"`
+	ETag      string `json:"etag,omitempty"`
+	Size      int64  `json:"size"`
+	Sequencer string `json:"sequencer,omitempty"`
+}
+
+// ID is the record identity of the object version: a stable hash, so that
+// any key (up to 1024 bytes of anything) maps to a short, safe identifier
+// usable in URLs, file names and Step Functions execution names.
+//
+// With a VersionID the identity is (bucket, key, versionId). Without one it
+// is (bucket, key, ETag, sequencer): S3 gives every write of a key a larger
+// sequencer, so two uploads of identical bytes are still two versions, while
+// a re-delivered event (same sequencer) maps to the same record.
+func (o ObjectRef) ID() string {
+	h := sha256.New()
+	h.Write([]byte(o.Bucket))
+	h.Write([]byte{0})
+	h.Write([]byte(o.Key))
+	h.Write([]byte{0})
+	if o.VersionID != "" {
+		h.Write([]byte("v:" + o.VersionID))
+	} else {
+		// S3 quotes ETags in API answers but not in event notifications.
+		h.Write([]byte("e:" + strings.Trim(o.ETag, `"`) + "/" + o.Sequencer))
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// String identifies the version in logs and errors.
+func (o ObjectRef) String() string {
+	v := o.VersionID
+	if v == "" {
+		v = "etag:" + o.ETag
+	}
+	return "s3://" + o.Bucket + "/" + o.Key + "?version=" + v
+}
+
+// Lease is a scanner's time-bounded claim on a record in StatusScanning.
+// The token, not the owner, is what a late writer is checked against.
+type Lease struct {
+	Owner   string    `json:"owner"`
+	Token   string    `json:"token"`
+	Expires time.Time `json:"expires"`
+}
+
+// Expired reports whether the lease no longer protects its holder at now.
+func (l *Lease) Expired(now time.Time) bool {
+	return l == nil || !now.Before(l.Expires)
+}
+
+// Outcome is what one scan concluded.
+type Outcome string
+
+const (
+	OutcomeClean       Outcome = "clean"
+	OutcomeInfected    Outcome = "infected"
+	OutcomeUnscannable Outcome = "unscannable"
+	OutcomeAllowlisted Outcome = "allowlisted"
+)
+
+// Verdict is the evidence behind an outcome.
+type Verdict struct {
+	Outcome    Outcome  `json:"outcome"`
+	Signatures []string `json:"signatures,omitempty"`
+	// Reason names the limit or condition for OutcomeUnscannable.
+	Reason        string        `json:"reason,omitempty"`
+	Engine        string        `json:"engine,omitempty"`
+	DBVersion     string        `json:"dbVersion,omitempty"`
+	DBTime        time.Time     `json:"dbTime,omitzero"`
+	SHA256        string        `json:"sha256,omitempty"`
+	BytesScanned  int64         `json:"bytesScanned"`
+	Duration      time.Duration `json:"duration"`
+	ScannedAt     time.Time     `json:"scannedAt,omitzero"`
+	Reused        bool          `json:"reused,omitempty"`
+	AllowlistedBy string        `json:"allowlistedBy,omitempty"`
+}
+
+// HistoryEntry is one applied transition.
+type HistoryEntry struct {
+	At     time.Time `json:"at"`
+	Event  string    `json:"event"`
+	From   Status    `json:"from,omitempty"`
+	To     Status    `json:"to"`
+	Actor  string    `json:"actor,omitempty"`
+	Reason string    `json:"reason,omitempty"`
+	Detail string    `json:"detail,omitempty"`
+}
+
+// Record is the durable state of one object version.
+type Record struct {
+	ID     string    `json:"id"`
+	Object ObjectRef `json:"object"`
+	State  Status    `json:"state"`
+	// Reason explains StatusFailed, StatusUnscannable and StatusGone.
+	Reason string `json:"reason,omitempty"`
+	// Version increases by one with every write; writers compare-and-set it.
+	Version  int64    `json:"version"`
+	Attempts int      `json:"attempts"`
+	Lease    *Lease   `json:"lease,omitempty"`
+	Verdict  *Verdict `json:"verdict,omitempty"`
+	// Quarantine is where the bytes are while they are not at Object.
+	Quarantine   *ObjectRef     `json:"quarantine,omitempty"`
+	ExecutionARN string         `json:"executionArn,omitempty"`
+	CreatedAt    time.Time      `json:"createdAt"`
+	UpdatedAt    time.Time      `json:"updatedAt"`
+	History      []HistoryEntry `json:"history"`
+}
+
+// Location is where the record's bytes can be read now.
+func (r *Record) Location() ObjectRef {
+	if r.Quarantine != nil {
+		return *r.Quarantine
+	}
+	return r.Object
+}
+
+// AllowlistEntry trusts one exact byte sequence, named by its SHA-256.
+type AllowlistEntry struct {
+	SHA256  string    `json:"sha256"`
+	AddedBy string    `json:"addedBy"`
+	AddedAt time.Time `json:"addedAt"`
+	Reason  string    `json:"reason"`
+	// Expires is zero for an entry that never expires.
+	Expires time.Time `json:"expires,omitzero"`
+}
+
+// Active reports whether the entry vouches for its hash at now.
+func (e *AllowlistEntry) Active(now time.Time) bool {
+	return e != nil && (e.Expires.IsZero() || now.Before(e.Expires))
+}
+
+// Decision is an admin's answer to a review item.
+type Decision string
+
+const (
+	DecisionRelease   Decision = "release"
+	DecisionConfirm   Decision = "confirm"
+	DecisionAllowlist Decision = "allowlist"
+	DecisionRescan    Decision = "rescan"
+)
+
+// ReviewItem is one quarantined object waiting for, or given, a decision.
+type ReviewItem struct {
+	// ID is the record ID of the object under review.
+	ID         string    `json:"id"`
+	Object     ObjectRef `json:"object"`
+	Signatures []string  `json:"signatures,omitempty"`
+	Reason     string    `json:"reason,omitempty"`
+	SHA256     string    `json:"sha256,omitempty"`
+	OpenedAt   time.Time `json:"openedAt"`
+	// Decision is empty while the item is open.
+	Decision  Decision  `json:"decision,omitempty"`
+	Reviewer  string    `json:"reviewer,omitempty"`
+	Comment   string    `json:"comment,omitempty"`
+	DecidedAt time.Time `json:"decidedAt,omitzero"`
+	// TaskToken resumes the waiting workflow when the decision is made.
+	TaskToken string `json:"taskToken,omitempty"`
+}
+
+// Open reports whether the item still waits for a decision.
+func (r *ReviewItem) Open() bool { return r.Decision == "" }
