@@ -1,0 +1,137 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/scangate/scangate/domain"
+)
+
+// Driver is what a storage backend implements. Error codes are those of
+// package errcode. The portable *Store adds the
+// lifecycle rules on top, once, for every driver. Drivers are tested by the
+// shared conformance suite in package storetest.
+//
+// All methods must be safe for concurrent use by multiple goroutines and,
+// where the backend is shared, by multiple processes.
+//
+// Further rules every driver keeps (storetest checks them):
+//   - times round-trip with at least millisecond precision;
+//   - a listing may return a short or even empty page with a non-empty
+//     cursor (as DynamoDB's LastEvaluatedKey does); "" means the end;
+//   - a context that is already done gives code Unavailable, wrapping
+//     ctx.Err();
+//   - an empty Condition.States, an empty ID or an unknown state gives
+//     code Invalid.
+type Driver interface {
+	// Create stores rec if no record with rec.ID exists. If one exists it
+	// must return an error for which errcode.Of returns AlreadyExists and leave
+	// the stored record unchanged.
+	Create(ctx context.Context, rec *domain.Record) error
+
+	// Get returns the record, or an error with code NotFound.
+	Get(ctx context.Context, id string) (*domain.Record, error)
+
+	// Update applies m to the record id in one atomic, conditional write
+	// and returns the record as written. When cond does not hold it must
+	// return an error with code ConditionFailed and change nothing; when
+	// the record does not exist, code NotFound (or ConditionFailed, where
+	// the backend cannot tell the two apart in one write).
+	Update(ctx context.Context, id string, cond Condition, m Mutation) (*domain.Record, error)
+
+	// ListByState returns records in state ordered by UpdatedAt, oldest
+	// first, then by ID. The cursor is opaque; "" starts at the beginning
+	// and a returned "" means there is no more.
+	ListByState(ctx context.Context, state domain.Status, page Page) ([]*domain.Record, string, error)
+
+	// PutAllowlist creates or replaces the entry for e.SHA256.
+	PutAllowlist(ctx context.Context, e *domain.AllowlistEntry) error
+	// GetAllowlist returns the entry, or an error with code NotFound.
+	GetAllowlist(ctx context.Context, sha256 string) (*domain.AllowlistEntry, error)
+	// DeleteAllowlist removes the entry; removing a missing entry is not an
+	// error.
+	DeleteAllowlist(ctx context.Context, sha256 string) error
+	// ListAllowlist returns entries ordered by SHA256.
+	ListAllowlist(ctx context.Context, page Page) ([]*domain.AllowlistEntry, string, error)
+
+	// CreateReview stores item if no item with item.ID is open. An open
+	// item with that ID must give code AlreadyExists; a decided one is
+	// replaced (a rescanned object can be reviewed again).
+	CreateReview(ctx context.Context, item *domain.ReviewItem) error
+	// GetReview returns the item, or an error with code NotFound.
+	GetReview(ctx context.Context, id string) (*domain.ReviewItem, error)
+	// DecideReview records the decision on an open item in one conditional
+	// write. An item that is already decided gives code ConditionFailed; a
+	// missing one NotFound or ConditionFailed, and it is never created.
+	DecideReview(ctx context.Context, id string, d ReviewDecision) (*domain.ReviewItem, error)
+	// SetReviewToken stores the workflow's task token on an item, whether
+	// open or not. A missing item gives NotFound or ConditionFailed and is
+	// never created.
+	SetReviewToken(ctx context.Context, id, token string) error
+	// ListOpenReviews returns open items, oldest OpenedAt first, then by ID.
+	ListOpenReviews(ctx context.Context, page Page) ([]*domain.ReviewItem, string, error)
+
+	// PutCachedVerdict remembers a clean verdict for (sha256, dbVersion).
+	PutCachedVerdict(ctx context.Context, sha256, dbVersion string, v *domain.Verdict) error
+	// GetCachedVerdict returns the verdict, or an error with code NotFound.
+	GetCachedVerdict(ctx context.Context, sha256, dbVersion string) (*domain.Verdict, error)
+
+	// Close releases the driver's resources.
+	Close() error
+}
+
+// Page asks for one page of a listing.
+type Page struct {
+	// Cursor is "" for the first page, else a value a previous call returned.
+	Cursor string
+	// Limit is the largest number of items to return; 0 means 100.
+	Limit int
+}
+
+// Size returns the effective page size.
+func (p Page) Size() int {
+	if p.Limit <= 0 {
+		return 100
+	}
+	return min(p.Limit, 1000)
+}
+
+// Condition is the compare-and-set guard of an Update. Every set field must
+// hold for the write to happen.
+type Condition struct {
+	// States: the record's state must be one of these. Never empty; the
+	// portable layer fills it from the statemachine table.
+	States []domain.Status
+	// Version: if non-zero, the record's Version must equal it.
+	Version int64
+	// LeaseToken: if non-empty, the record's lease token must equal it.
+	LeaseToken string
+	// LeaseExpiredBy: if non-zero, the record's lease must have expired at
+	// this time (Lease.Expires <= LeaseExpiredBy), or be absent.
+	LeaseExpiredBy time.Time
+}
+
+// Mutation is the new value of every mutable field plus the history entry to
+// append. Drivers write all of it, set Version to the stored Version plus
+// one, and append History in the same write.
+type Mutation struct {
+	State        domain.Status
+	Reason       string
+	Attempts     int
+	Lease        *domain.Lease
+	Verdict      *domain.Verdict
+	Quarantine   *domain.ObjectRef
+	ExecutionARN string
+	UpdatedAt    time.Time
+	// History is appended when non-nil. Bookkeeping writes that are not
+	// transitions (such as storing the execution ARN) leave it nil.
+	History *domain.HistoryEntry
+}
+
+// ReviewDecision is an admin's decision on a review item.
+type ReviewDecision struct {
+	Decision  domain.Decision
+	Reviewer  string
+	Comment   string
+	DecidedAt time.Time
+}

@@ -1,0 +1,460 @@
+// Package store keeps scangate's records: one per object version, plus the
+// allowlist, the review queue and the verdict cache.
+//
+// The portable *Store holds the lifecycle rules once, for every driver: each
+// transition becomes one conditional write whose condition is the source
+// states from package statemachine plus the record's version or lease.
+// Drivers (the embedded bbolt driver, the DynamoDB driver) only need to
+// perform that write atomically; the shared suite in storetest proves they
+// do.
+//
+// # Errors
+//
+// Every error carries an errcode.Code: NotFound, AlreadyExists,
+// ConditionFailed, Throttled, Unavailable or Invalid.
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/scangate/scangate/domain"
+	"github.com/scangate/scangate/errcode"
+	"github.com/scangate/scangate/statemachine"
+)
+
+// Options configure a Store. The zero value is the default.
+type Options struct {
+	// Now returns the current time; nil means time.Now. Tests move it to
+	// expire leases.
+	Now func() time.Time
+	// MaxHistory bounds the history kept per record (0 means 200). Older
+	// entries are not dropped by drivers; a record that reaches the bound
+	// refuses further transitions with code Invalid, which keeps a rescan loop
+	// from growing an item without limit.
+	MaxHistory int
+}
+
+// Store is the portable store.
+type Store struct {
+	d          Driver
+	now        func() time.Time
+	maxHistory int
+}
+
+// New returns a Store over d.
+func New(d Driver, opts *Options) *Store {
+	s := &Store{d: d, now: time.Now, maxHistory: 200}
+	if opts != nil {
+		if opts.Now != nil {
+			s.now = opts.Now
+		}
+		if opts.MaxHistory > 0 {
+			s.maxHistory = opts.MaxHistory
+		}
+	}
+	return s
+}
+
+// Driver returns the underlying driver, for tests and tools.
+func (s *Store) Driver() Driver { return s.d }
+
+// Now returns the store's clock reading.
+func (s *Store) Now() time.Time { return s.now().UTC() }
+
+// Close closes the driver.
+func (s *Store) Close() error { return s.d.Close() }
+
+// Ingest records ref as pending. It reports created=false, with the stored
+// record, when the version is already known: a re-delivered event is a no-op.
+func (s *Store) Ingest(ctx context.Context, ref domain.ObjectRef, actor, detail string) (*domain.Record, bool, error) {
+	if ref.Bucket == "" || ref.Key == "" {
+		return nil, false, errcode.Errorf(errcode.Invalid, "store: ingest", ref.ID(), "object reference needs a bucket and a key")
+	}
+	now := s.Now()
+	rec := &domain.Record{
+		ID:        ref.ID(),
+		Object:    ref,
+		State:     domain.StatusPending,
+		Version:   1,
+		CreatedAt: now,
+		UpdatedAt: now,
+		History: []domain.HistoryEntry{{
+			At: now, Event: "ingest", To: domain.StatusPending, Actor: actor, Detail: detail,
+		}},
+	}
+	err := s.d.Create(ctx, rec)
+	if errcode.Of(err) == errcode.AlreadyExists {
+		got, gerr := s.d.Get(ctx, rec.ID)
+		if gerr != nil {
+			return nil, false, gerr
+		}
+		return got, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return rec, true, nil
+}
+
+// Get returns the record with the given ID.
+func (s *Store) Get(ctx context.Context, id string) (*domain.Record, error) {
+	return s.d.Get(ctx, id)
+}
+
+// ListByState pages through records in one state, oldest update first.
+func (s *Store) ListByState(ctx context.Context, state domain.Status, page Page) ([]*domain.Record, string, error) {
+	if !state.Valid() {
+		return nil, "", errcode.Errorf(errcode.Invalid, "store: list", "", "unknown state %q", state)
+	}
+	return s.d.ListByState(ctx, state, page)
+}
+
+// Transition describes one lifecycle event applied to a record.
+type Transition struct {
+	Event  statemachine.Event
+	Actor  string
+	Reason string
+	Detail string
+	// LeaseToken must be the current lease's token for events a scanner
+	// sends from StatusScanning; it is what stops a late verdict.
+	LeaseToken string
+	// Verdict, when set, replaces the record's verdict.
+	Verdict *domain.Verdict
+	// Quarantine, when set, records where the bytes now are;
+	// ClearQuarantine records that they are back at the object's key.
+	Quarantine      *domain.ObjectRef
+	ClearQuarantine bool
+}
+
+// Apply performs t on rec, which must be the record as last read: the write
+// is conditional on rec.Version, on the event's source states, and on
+// t.LeaseToken when given. A concurrent change gives ConditionFailed.
+func (s *Store) Apply(ctx context.Context, rec *domain.Record, t Transition) (*domain.Record, error) {
+	to, err := statemachine.Next(rec.State, t.Event)
+	if err != nil {
+		return nil, &errcode.Error{Code: errcode.ConditionFailed, Op: "store: " + string(t.Event), ID: rec.ID, Err: err}
+	}
+	if t.Event == statemachine.Claim || t.Event == statemachine.Reclaim {
+		// A claim needs a lease and an attempt count: only Claim makes one.
+		return nil, errcode.Errorf(errcode.Invalid, "store: "+string(t.Event), rec.ID, "use Store.Claim to claim a record")
+	}
+	if len(rec.History) >= s.maxHistory {
+		return nil, errcode.Errorf(errcode.Invalid, "store: "+string(t.Event), rec.ID, "history holds %d entries, the most a record may have", len(rec.History))
+	}
+	now := s.Now()
+	m := Mutation{
+		State:        to,
+		Reason:       t.Reason,
+		Attempts:     rec.Attempts,
+		Lease:        nil, // leaving or re-entering scanning always drops the old lease
+		Verdict:      rec.Verdict,
+		Quarantine:   rec.Quarantine,
+		ExecutionARN: rec.ExecutionARN,
+		UpdatedAt:    now,
+		History: &domain.HistoryEntry{
+			At: now, Event: string(t.Event), From: rec.State, To: to,
+			Actor: t.Actor, Reason: t.Reason, Detail: t.Detail,
+		},
+	}
+	if t.Verdict != nil {
+		m.Verdict = t.Verdict
+	}
+	if t.Quarantine != nil {
+		m.Quarantine = t.Quarantine
+	}
+	if t.ClearQuarantine {
+		m.Quarantine = nil
+	}
+	if t.Event == statemachine.Rescan {
+		// A rescan starts a fresh verdict; the old one stays in History.
+		m.Verdict = nil
+		m.Attempts = 0
+	}
+	cond := Condition{
+		States:     statemachine.Sources(t.Event),
+		Version:    rec.Version,
+		LeaseToken: t.LeaseToken,
+	}
+	return s.d.Update(ctx, rec.ID, cond, m)
+}
+
+// ErrLeased is returned, wrapped with code ConditionFailed, by Claim when
+// another scanner holds a live lease.
+var ErrLeased = errors.New("record is leased by another scanner")
+
+// Claim takes the record under a new lease for owner, valid for ttl. A
+// pending record is claimed; a scanning record whose lease has expired is
+// reclaimed. Any other state gives ConditionFailed, and so does losing a
+// race with another claimer: exactly one claimer wins.
+func (s *Store) Claim(ctx context.Context, id, owner string, ttl time.Duration) (*domain.Record, error) {
+	rec, err := s.d.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	now := s.Now()
+	ev := statemachine.Claim
+	cond := Condition{States: statemachine.Sources(statemachine.Claim), Version: rec.Version}
+	if rec.State == domain.StatusScanning {
+		if !rec.Lease.Expired(now) {
+			return nil, &errcode.Error{Code: errcode.ConditionFailed, Op: "store: claim", ID: id, Err: ErrLeased}
+		}
+		ev = statemachine.Reclaim
+		cond = Condition{States: statemachine.Sources(statemachine.Reclaim), Version: rec.Version, LeaseExpiredBy: now}
+	}
+	to, err := statemachine.Next(rec.State, ev)
+	if err != nil {
+		return nil, &errcode.Error{Code: errcode.ConditionFailed, Op: "store: claim", ID: id, Err: err}
+	}
+	if len(rec.History) >= s.maxHistory {
+		return nil, errcode.Errorf(errcode.Invalid, "store: claim", id, "history holds %d entries, the most a record may have", len(rec.History))
+	}
+	lease := &domain.Lease{Owner: owner, Token: newToken(), Expires: now.Add(ttl)}
+	m := Mutation{
+		State:        to,
+		Reason:       "",
+		Attempts:     rec.Attempts + 1,
+		Lease:        lease,
+		Verdict:      rec.Verdict,
+		Quarantine:   rec.Quarantine,
+		ExecutionARN: rec.ExecutionARN,
+		UpdatedAt:    now,
+		History: &domain.HistoryEntry{
+			At: now, Event: string(ev), From: rec.State, To: to, Actor: owner,
+			Detail: fmt.Sprintf("attempt %d, lease until %s", rec.Attempts+1, lease.Expires.Format(time.RFC3339Nano)),
+		},
+	}
+	return s.d.Update(ctx, id, cond, m)
+}
+
+// Finish applies a scanner's event (Pass, Detect, Allow, Refuse, Fail or
+// Vanish from StatusScanning) under its lease. A scanner whose lease was
+// taken over gets ConditionFailed and changes nothing. The guard is the
+// token, not the clock: a lease that expired but was not yet reclaimed
+// still lets its holder record, since nobody else has scanned meanwhile.
+func (s *Store) Finish(ctx context.Context, id, leaseToken string, t Transition) (*domain.Record, error) {
+	if leaseToken == "" {
+		return nil, errcode.Errorf(errcode.Invalid, "store: "+string(t.Event), id, "a lease token is required")
+	}
+	// Bookkeeping writes (SetExecution, Relocate) may bump the version
+	// under a live lease; while the lease is still ours, read and retry.
+	var err error
+	for range 8 {
+		var rec *domain.Record
+		rec, err = s.d.Get(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if rec.State != domain.StatusScanning || rec.Lease == nil || rec.Lease.Token != leaseToken {
+			return nil, errcode.Errorf(errcode.ConditionFailed, "store: "+string(t.Event), id, "lease %s is not held (state %s)", leaseToken, rec.State)
+		}
+		t.LeaseToken = leaseToken
+		var got *domain.Record
+		got, err = s.Apply(ctx, rec, t)
+		if errcode.Of(err) != errcode.ConditionFailed {
+			return got, err
+		}
+	}
+	return nil, err
+}
+
+// SetExecution stores the workflow execution that drives the record, so an
+// operator can go from an object to its trace. It is not a transition.
+func (s *Store) SetExecution(ctx context.Context, id, arn string) (*domain.Record, error) {
+	// The record may move on concurrently (a fast scanner claims it); the
+	// link is retried on the fresh version rather than lost.
+	var lastErr error
+	for range 8 {
+		rec, err := s.d.Get(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if rec.ExecutionARN == arn {
+			return rec, nil
+		}
+		m := Mutation{
+			State: rec.State, Reason: rec.Reason, Attempts: rec.Attempts, Lease: rec.Lease,
+			Verdict: rec.Verdict, Quarantine: rec.Quarantine, ExecutionARN: arn, UpdatedAt: rec.UpdatedAt,
+		}
+		got, err := s.d.Update(ctx, id, Condition{States: []domain.Status{rec.State}, Version: rec.Version}, m)
+		if errcode.Of(err) != errcode.ConditionFailed {
+			return got, err
+		}
+		lastErr = err
+	}
+	return nil, lastErr
+}
+
+var sha256Hex = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+// NormalizeSHA256 lower-cases a hex SHA-256 and checks its form.
+func NormalizeSHA256(sum string) (string, error) {
+	s := strings.ToLower(strings.TrimSpace(sum))
+	if !sha256Hex.MatchString(s) {
+		return "", errcode.Errorf(errcode.Invalid, "store: sha256", sum, "not a hex SHA-256")
+	}
+	return s, nil
+}
+
+// AddAllowlist creates or replaces an allowlist entry.
+func (s *Store) AddAllowlist(ctx context.Context, e domain.AllowlistEntry) (*domain.AllowlistEntry, error) {
+	sum, err := NormalizeSHA256(e.SHA256)
+	if err != nil {
+		return nil, err
+	}
+	e.SHA256 = sum
+	if e.AddedBy == "" || strings.TrimSpace(e.Reason) == "" {
+		return nil, errcode.Errorf(errcode.Invalid, "store: allowlist", sum, "an allowlist entry needs who and why")
+	}
+	if e.AddedAt.IsZero() {
+		e.AddedAt = s.Now()
+	}
+	if err := s.d.PutAllowlist(ctx, &e); err != nil {
+		return nil, err
+	}
+	return &e, nil
+}
+
+// Allowlisted returns the active entry for sum, or nil when the hash is not
+// allowlisted or its entry has expired.
+func (s *Store) Allowlisted(ctx context.Context, sum string) (*domain.AllowlistEntry, error) {
+	n, err := NormalizeSHA256(sum)
+	if err != nil {
+		return nil, err
+	}
+	e, err := s.d.GetAllowlist(ctx, n)
+	if errcode.Of(err) == errcode.NotFound {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !e.Active(s.Now()) {
+		return nil, nil
+	}
+	return e, nil
+}
+
+// RemoveAllowlist deletes an entry.
+func (s *Store) RemoveAllowlist(ctx context.Context, sum string) error {
+	n, err := NormalizeSHA256(sum)
+	if err != nil {
+		return err
+	}
+	return s.d.DeleteAllowlist(ctx, n)
+}
+
+// ListAllowlist pages through entries by hash.
+func (s *Store) ListAllowlist(ctx context.Context, page Page) ([]*domain.AllowlistEntry, string, error) {
+	return s.d.ListAllowlist(ctx, page)
+}
+
+// OpenReview opens a review item for rec. Opening an item that is already
+// open is a no-op that returns the open item.
+func (s *Store) OpenReview(ctx context.Context, rec *domain.Record) (*domain.ReviewItem, error) {
+	item := &domain.ReviewItem{ID: rec.ID, Object: rec.Object, Reason: rec.Reason, OpenedAt: s.Now()}
+	if rec.Verdict != nil {
+		item.Signatures = slices.Clone(rec.Verdict.Signatures)
+		item.SHA256 = rec.Verdict.SHA256
+		if item.Reason == "" {
+			item.Reason = rec.Verdict.Reason
+		}
+	}
+	err := s.d.CreateReview(ctx, item)
+	if errcode.Of(err) == errcode.AlreadyExists {
+		return s.d.GetReview(ctx, rec.ID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return item, nil
+}
+
+// Review returns a review item.
+func (s *Store) Review(ctx context.Context, id string) (*domain.ReviewItem, error) {
+	return s.d.GetReview(ctx, id)
+}
+
+// DecideReview records a decision; a second decision gives ConditionFailed.
+func (s *Store) DecideReview(ctx context.Context, id string, d ReviewDecision) (*domain.ReviewItem, error) {
+	switch d.Decision {
+	case domain.DecisionRelease, domain.DecisionConfirm, domain.DecisionAllowlist, domain.DecisionRescan:
+	default:
+		return nil, errcode.Errorf(errcode.Invalid, "store: decide", id, "unknown decision %q", d.Decision)
+	}
+	if strings.TrimSpace(d.Reviewer) == "" {
+		return nil, errcode.Errorf(errcode.Invalid, "store: decide", id, "a decision needs a reviewer")
+	}
+	if d.DecidedAt.IsZero() {
+		d.DecidedAt = s.Now()
+	}
+	return s.d.DecideReview(ctx, id, d)
+}
+
+// SetReviewToken stores the task token that resumes the waiting workflow.
+func (s *Store) SetReviewToken(ctx context.Context, id, token string) error {
+	return s.d.SetReviewToken(ctx, id, token)
+}
+
+// OpenReviews pages through open review items, oldest first.
+func (s *Store) OpenReviews(ctx context.Context, page Page) ([]*domain.ReviewItem, string, error) {
+	return s.d.ListOpenReviews(ctx, page)
+}
+
+// CacheVerdict remembers a clean verdict so identical bytes scanned with the
+// same signature database are not scanned again. Only clean verdicts with a
+// known database version are cached: anything else could hide a detection.
+func (s *Store) CacheVerdict(ctx context.Context, v *domain.Verdict) error {
+	if v == nil || v.Outcome != domain.OutcomeClean || v.DBVersion == "" || v.Reused {
+		return nil
+	}
+	sum, err := NormalizeSHA256(v.SHA256)
+	if err != nil {
+		return err
+	}
+	return s.d.PutCachedVerdict(ctx, sum, v.DBVersion, v)
+}
+
+// CachedVerdict returns the cached clean verdict for (sum, dbVersion), or
+// nil.
+func (s *Store) CachedVerdict(ctx context.Context, sum, dbVersion string) (*domain.Verdict, error) {
+	n, err := NormalizeSHA256(sum)
+	if err != nil || dbVersion == "" {
+		return nil, err
+	}
+	v, err := s.d.GetCachedVerdict(ctx, n, dbVersion)
+	if errcode.Of(err) == errcode.NotFound {
+		return nil, nil
+	}
+	return v, err
+}
+
+func newToken() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// Relocate records where the record's bytes are now (nil: back at the
+// object's key) without a lifecycle transition. It is bookkeeping, like
+// SetExecution, and conditional on the record's version.
+func (s *Store) Relocate(ctx context.Context, id string, q *domain.ObjectRef) (*domain.Record, error) {
+	rec, err := s.d.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	m := Mutation{
+		State: rec.State, Reason: rec.Reason, Attempts: rec.Attempts, Lease: rec.Lease,
+		Verdict: rec.Verdict, Quarantine: q, ExecutionARN: rec.ExecutionARN, UpdatedAt: s.Now(),
+	}
+	return s.d.Update(ctx, id, Condition{States: []domain.Status{rec.State}, Version: rec.Version}, m)
+}
