@@ -1,0 +1,1006 @@
+// Package localdir is the local-directory driver of package objects. In
+// scangate's embedded default, an "S3 bucket" is a folder on disk.
+//
+// # Layout
+//
+// Keys never become paths. An S3 key is up to 1024 bytes of almost anything,
+// while a path component is limited to 255 bytes and a key such as "../x"
+// must never escape. Each key is stored under the hex SHA-256 of the key,
+// and the real key is kept in the version's metadata file:
+//
+//	<root>/<bucket>/objects/<sha256(key)>/<versionID>/meta.json
+//	<root>/<bucket>/objects/<sha256(key)>/<versionID>/data
+//	<root>/<bucket>/tmp/      staging for new versions, trash for deleted ones
+//
+// Every file operation also goes through an [os.Root], so even a bug in the
+// name checks cannot reach a file outside root.
+//
+// # Versions
+//
+// Buckets are always versioned. Every Put and Copy creates a version with a
+// fresh VersionID: 40 lowercase hex digits, a big-endian nanosecond
+// timestamp followed by 12 random bytes. Within one key the IDs increase
+// strictly, even after a restart with a clock that went backwards, so the
+// largest ID is the latest version. A version becomes visible in one atomic
+// rename of a complete folder (data and metadata, both fsynced), so a failed
+// or cancelled Put leaves no version behind. Leftovers of a crash stay in
+// the bucket's tmp folder and are ignored.
+//
+// # ETags
+//
+// ETags follow S3 for single-part uploads: the hex MD5 of the bytes in
+// double quotes, such as "9e107d9d372bb6826bd81d3542a419d6". When a ref
+// carries an ETag, it matches the stored one with or without the quotes and
+// in any letter case, because S3 event notifications carry ETags unquoted
+// while S3's API quotes them.
+//
+// # Metadata and tags
+//
+// The driver keeps the S3 limits, so that the embedded default accepts
+// nothing that production refuses: metadata names are HTTP header tokens,
+// stored in lowercase as S3 does, and names plus values take at most 2 KB;
+// at most 10 tags, keys of 1 to 128 and values of up to 256 characters from
+// S3's tag alphabet (letters, digits, spaces and _ . : / = + - @), with the
+// "aws:" prefix reserved. Copy carries the source's Content-Type over when
+// the options name none; it never carries metadata or tags.
+//
+// # Errors
+//
+// Errors are *errcode.Error values named "localdir: <op>" with the object
+// they concern. They never include file-system paths. Codes: Invalid for a
+// bad bucket name, key, metadata or tag set; NotFound for a missing bucket,
+// key or version; Changed when a ref's ETag is not the stored one;
+// Unavailable when ctx ends (errors.Is(err, context.Canceled) or
+// context.DeadlineExceeded still holds); Unknown for anything else.
+package localdir
+
+import (
+	"context"
+	"crypto/md5"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/scangate/scangate/domain"
+	"github.com/scangate/scangate/errcode"
+	"github.com/scangate/scangate/objects"
+)
+
+var _ objects.Driver = (*Driver)(nil)
+
+// Options configure a Driver. The zero value means the defaults.
+type Options struct {
+	// NoSync skips fsync of data, metadata and folders. It makes tests
+	// faster; after a machine crash recent versions may be lost or torn.
+	NoSync bool
+}
+
+// Driver stores objects in a local folder. It is safe for concurrent use.
+// Each Driver should be the only one writing its root.
+type Driver struct {
+	path   string
+	root   *os.Root
+	noSync bool
+	// now is the clock behind VersionIDs and LastModified; tests replace it.
+	now func() time.Time
+
+	// mu serialises commits: new versions, tag rewrites and deletes. It is
+	// never held while object bytes are streamed.
+	mu sync.Mutex
+	// last is the timestamp of the last VersionID made, under mu.
+	last uint64
+}
+
+// Folder and file names inside the root. None is ever derived from a key.
+const (
+	objectsDir = "objects"
+	tmpDir     = "tmp"
+	metaFile   = "meta.json"
+	dataFile   = "data"
+
+	dirPerm  = 0o700
+	filePerm = 0o600
+
+	// chunkSize is how much Put reads between checks of ctx.
+	chunkSize = 128 << 10
+)
+
+// Open returns a Driver storing objects under root, creating the folder if
+// it is missing. Close releases it. opts may be nil.
+func Open(root string, opts *Options) (*Driver, error) {
+	const op = "localdir: open root"
+	if root == "" {
+		return nil, errcode.Errorf(errcode.Invalid, op, "", "empty root")
+	}
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, errcode.Errorf(errcode.Invalid, op, root, "%w", err)
+	}
+	if err := os.MkdirAll(abs, dirPerm); err != nil {
+		return nil, errcode.Errorf(errcode.Unknown, op, root, "%w", pathless(err))
+	}
+	r, err := os.OpenRoot(abs)
+	if err != nil {
+		return nil, errcode.Errorf(errcode.Unknown, op, root, "%w", pathless(err))
+	}
+	d := &Driver{path: abs, root: r, now: time.Now}
+	if opts != nil {
+		d.noSync = opts.NoSync
+	}
+	return d, nil
+}
+
+// Root returns the absolute path of the driver's root folder.
+func (d *Driver) Root() string { return d.path }
+
+// Close releases the root folder. The Driver must not be used afterwards.
+func (d *Driver) Close() error { return d.root.Close() }
+
+// meta is the content of a version's meta.json.
+type meta struct {
+	Key          string            `json:"key"`
+	VersionID    string            `json:"versionId"`
+	ETag         string            `json:"etag"`
+	Size         int64             `json:"size"`
+	ContentType  string            `json:"contentType,omitempty"`
+	Metadata     map[string]string `json:"metadata,omitempty"`
+	Tags         map[string]string `json:"tags,omitempty"`
+	LastModified time.Time         `json:"lastModified"`
+}
+
+func (m *meta) info(bucket string) objects.Info {
+	return objects.Info{
+		Ref: domain.ObjectRef{
+			Bucket:    bucket,
+			Key:       m.Key,
+			VersionID: m.VersionID,
+			ETag:      m.ETag,
+			Size:      m.Size,
+		},
+		ContentType:  m.ContentType,
+		Metadata:     maps.Clone(m.Metadata),
+		LastModified: m.LastModified,
+	}
+}
+
+// version is a resolved, existing version.
+type version struct {
+	dir  string // relative to the root
+	meta *meta
+}
+
+// Open returns exactly ref's bytes, read straight from the version's file.
+// A concurrent Delete does not cut a stream that is already open.
+func (d *Driver) Open(ctx context.Context, ref domain.ObjectRef) (io.ReadCloser, objects.Info, error) {
+	const op = "localdir: open"
+	if err := ctxErr(ctx, op, refID(ref)); err != nil {
+		return nil, objects.Info{}, err
+	}
+	f, v, err := d.openData(op, ref)
+	if err != nil {
+		return nil, objects.Info{}, err
+	}
+	return f, v.meta.info(ref.Bucket), nil
+}
+
+// openData resolves ref and opens its data file. With an empty VersionID a
+// concurrent delete of the latest version makes it look again.
+func (d *Driver) openData(op string, ref domain.ObjectRef) (*os.File, version, error) {
+	for attempt := 0; ; attempt++ {
+		v, err := d.resolve(op, ref)
+		if err != nil {
+			return nil, version{}, err
+		}
+		f, err := d.root.Open(filepath.Join(v.dir, dataFile))
+		if errors.Is(err, fs.ErrNotExist) && ref.VersionID == "" && attempt < 3 {
+			continue
+		}
+		if err != nil {
+			return nil, version{}, osError(op, refID(ref), err)
+		}
+		st, err := f.Stat()
+		if err == nil && st.Size() != v.meta.Size {
+			err = fmt.Errorf("stored data is %d bytes, metadata says %d", st.Size(), v.meta.Size)
+		}
+		if err != nil {
+			f.Close()
+			return nil, version{}, osError(op, refID(ref), err)
+		}
+		return f, v, nil
+	}
+}
+
+// Head describes the version ref names.
+func (d *Driver) Head(ctx context.Context, ref domain.ObjectRef) (objects.Info, error) {
+	const op = "localdir: head"
+	if err := ctxErr(ctx, op, refID(ref)); err != nil {
+		return objects.Info{}, err
+	}
+	v, err := d.resolve(op, ref)
+	if err != nil {
+		return objects.Info{}, err
+	}
+	return v.meta.info(ref.Bucket), nil
+}
+
+// Tags returns the tags of exactly ref's version, never nil.
+func (d *Driver) Tags(ctx context.Context, ref domain.ObjectRef) (map[string]string, error) {
+	const op = "localdir: tags"
+	if err := ctxErr(ctx, op, refID(ref)); err != nil {
+		return nil, err
+	}
+	v, err := d.resolve(op, ref)
+	if err != nil {
+		return nil, err
+	}
+	tags := maps.Clone(v.meta.Tags)
+	if tags == nil {
+		tags = map[string]string{}
+	}
+	return tags, nil
+}
+
+// SetTags replaces the tags of exactly ref's version. The metadata file is
+// replaced in one rename, so readers see the old tags or the new ones.
+func (d *Driver) SetTags(ctx context.Context, ref domain.ObjectRef, tags map[string]string) error {
+	const op = "localdir: set tags"
+	id := refID(ref)
+	if err := ctxErr(ctx, op, id); err != nil {
+		return err
+	}
+	if err := checkTags(op, id, tags); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	v, err := d.resolve(op, ref)
+	if err != nil {
+		return err
+	}
+	m := *v.meta
+	m.Tags = maps.Clone(tags)
+	if len(m.Tags) == 0 {
+		m.Tags = nil
+	}
+	if err := d.replaceMeta(v.dir, &m); err != nil {
+		return osError(op, id, err)
+	}
+	return nil
+}
+
+// Put stores a new version of bucket/key, streaming r to disk.
+func (d *Driver) Put(ctx context.Context, bucket, key string, r io.Reader, opts objects.PutOptions) (domain.ObjectRef, error) {
+	const op = "localdir: put"
+	w, err := d.checkWrite(op, bucket, key, opts)
+	if err != nil {
+		return domain.ObjectRef{}, err
+	}
+	w.contentType = opts.ContentType
+	return d.write(ctx, op, w, r)
+}
+
+// Copy stores exactly src's bytes as a new version of dstBucket/dstKey, with
+// the metadata and tags in opts only. The Content-Type is opts.ContentType,
+// or the source's when that is empty.
+func (d *Driver) Copy(ctx context.Context, src domain.ObjectRef, dstBucket, dstKey string, opts objects.PutOptions) (domain.ObjectRef, error) {
+	const op = "localdir: copy"
+	w, err := d.checkWrite(op, dstBucket, dstKey, opts)
+	if err != nil {
+		return domain.ObjectRef{}, err
+	}
+	if err := ctxErr(ctx, op, refID(src)); err != nil {
+		return domain.ObjectRef{}, err
+	}
+	f, v, err := d.openData(op, src)
+	if err != nil {
+		return domain.ObjectRef{}, err
+	}
+	defer f.Close()
+	w.contentType = opts.ContentType
+	if w.contentType == "" {
+		w.contentType = v.meta.ContentType
+	}
+	return d.write(ctx, op, w, f)
+}
+
+// Delete removes exactly ref's version; a missing one is not an error.
+// When the latest version is deleted, the one before it becomes the latest.
+func (d *Driver) Delete(ctx context.Context, ref domain.ObjectRef) error {
+	const op = "localdir: delete"
+	if err := ctxErr(ctx, op, refID(ref)); err != nil {
+		return err
+	}
+	trash, err := d.unlink(op, ref)
+	if err != nil || trash == "" {
+		return err
+	}
+	// The version is gone; failing to free its space leaves only tmp
+	// litter, which every reader ignores.
+	_ = d.root.RemoveAll(trash)
+	return nil
+}
+
+// unlink moves ref's version folder to the bucket's tmp folder and returns
+// where it went, or "" when there is no such version.
+func (d *Driver) unlink(op string, ref domain.ObjectRef) (string, error) {
+	id := refID(ref)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	v, err := d.resolve(op, ref)
+	if errcode.Of(err) == errcode.NotFound {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	trash := filepath.Join(ref.Bucket, tmpDir, "delete-"+randomHex(12))
+	err = d.root.MkdirAll(filepath.Join(ref.Bucket, tmpDir), dirPerm)
+	if err == nil {
+		err = d.root.Rename(v.dir, trash)
+	}
+	if err != nil {
+		return "", osError(op, id, err)
+	}
+	keyDir := filepath.Dir(v.dir)
+	d.syncDir(keyDir)
+	// Drop the key's folder with its last version. Put recreates it under
+	// the same lock, so this cannot race with a commit.
+	_ = d.root.Remove(keyDir)
+	return trash, nil
+}
+
+// Versions returns every version of bucket/key, newest first. A key with
+// no versions gives an empty list; a missing bucket gives NotFound.
+func (d *Driver) Versions(ctx context.Context, bucket, key string) ([]objects.Info, error) {
+	const op = "localdir: versions"
+	id := objID(bucket, key)
+	if err := d.checkBucketExists(op, id, bucket); err != nil {
+		return nil, err
+	}
+	keyDir := keyPath(bucket, key)
+	ids, err := d.versionIDs(keyDir)
+	if err != nil {
+		return nil, osError(op, id, err)
+	}
+	var out []objects.Info
+	for _, vid := range slices.Backward(ids) {
+		if err := ctxErr(ctx, op, id); err != nil {
+			return nil, err
+		}
+		m, err := d.readMeta(filepath.Join(keyDir, vid))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // deleted meanwhile
+		}
+		if err != nil {
+			return nil, osError(op, id, err)
+		}
+		if m.Key != key {
+			continue
+		}
+		out = append(out, m.info(bucket))
+	}
+	return out, nil
+}
+
+// List returns the latest version of every key in bucket that starts with
+// prefix, ordered by key. It reads one metadata file per key in the bucket,
+// which suits the local runtime, not millions of keys.
+func (d *Driver) List(ctx context.Context, bucket, prefix string) ([]objects.Info, error) {
+	const op = "localdir: list"
+	id := "s3://" + bucket + "/" + shortKey(prefix)
+	if err := d.checkBucketExists(op, id, bucket); err != nil {
+		return nil, err
+	}
+	entries, err := d.readDir(filepath.Join(bucket, objectsDir))
+	if err != nil {
+		return nil, osError(op, id, err)
+	}
+	var out []objects.Info
+	for _, e := range entries {
+		if err := ctxErr(ctx, op, id); err != nil {
+			return nil, err
+		}
+		if !e.IsDir() || !isHex(e.Name(), 64) {
+			continue
+		}
+		keyDir := filepath.Join(bucket, objectsDir, e.Name())
+		v, err := d.latest(keyDir)
+		if err != nil {
+			return nil, osError(op, id, err)
+		}
+		if v == nil || !strings.HasPrefix(v.meta.Key, prefix) || keyDirName(v.meta.Key) != e.Name() {
+			continue
+		}
+		out = append(out, v.meta.info(bucket))
+	}
+	slices.SortFunc(out, func(a, b objects.Info) int { return strings.Compare(a.Ref.Key, b.Ref.Key) })
+	return out, nil
+}
+
+// resolve finds the version ref names and checks its ETag.
+func (d *Driver) resolve(op string, ref domain.ObjectRef) (version, error) {
+	id := refID(ref)
+	if err := checkBucket(op, id, ref.Bucket); err != nil {
+		return version{}, err
+	}
+	keyDir := keyPath(ref.Bucket, ref.Key)
+	var v version
+	if ref.VersionID == "" {
+		latest, err := d.latest(keyDir)
+		if err != nil {
+			return version{}, osError(op, id, err)
+		}
+		if latest == nil {
+			return version{}, errcode.Errorf(errcode.NotFound, op, id, "no such key")
+		}
+		v = *latest
+	} else {
+		if !isHex(ref.VersionID, 40) {
+			// Not an ID this driver makes, so no such version exists.
+			return version{}, errcode.Errorf(errcode.NotFound, op, id, "no such version")
+		}
+		dir := filepath.Join(keyDir, ref.VersionID)
+		m, err := d.readMeta(dir)
+		if errors.Is(err, fs.ErrNotExist) {
+			return version{}, errcode.Errorf(errcode.NotFound, op, id, "no such version")
+		}
+		if err != nil {
+			return version{}, osError(op, id, err)
+		}
+		v = version{dir: dir, meta: m}
+	}
+	if v.meta.Key != ref.Key || v.meta.VersionID != filepath.Base(v.dir) {
+		return version{}, errcode.Errorf(errcode.Unknown, op, id, "stored metadata does not match its place")
+	}
+	if ref.ETag != "" && !etagMatch(ref.ETag, v.meta.ETag) {
+		return version{}, errcode.Errorf(errcode.Changed, op, id, "etag is %s", v.meta.ETag)
+	}
+	return v, nil
+}
+
+// latest returns the newest version in keyDir, or nil when there is none.
+// It looks past a version that is deleted while it looks.
+func (d *Driver) latest(keyDir string) (*version, error) {
+	for attempt := 0; ; attempt++ {
+		ids, err := d.versionIDs(keyDir)
+		if err != nil || len(ids) == 0 {
+			return nil, err
+		}
+		for _, vid := range slices.Backward(ids) {
+			dir := filepath.Join(keyDir, vid)
+			m, err := d.readMeta(dir)
+			if err == nil {
+				return &version{dir: dir, meta: m}, nil
+			}
+			if !errors.Is(err, fs.ErrNotExist) {
+				return nil, err
+			}
+		}
+		// Every version listed vanished: concurrent deletes, perhaps with
+		// a new Put behind them. Look again, a few times.
+		if attempt == 2 {
+			return nil, nil
+		}
+	}
+}
+
+// versionIDs lists the version folders in keyDir, oldest first.
+func (d *Driver) versionIDs(keyDir string) ([]string, error) {
+	entries, err := d.readDir(keyDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, e := range entries {
+		if e.IsDir() && isHex(e.Name(), 40) {
+			ids = append(ids, e.Name())
+		}
+	}
+	return ids, nil // readDir sorts by name, which is age
+}
+
+func (d *Driver) readDir(dir string) ([]fs.DirEntry, error) {
+	f, err := d.root.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	entries, err := f.ReadDir(-1)
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(entries, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
+	return entries, nil
+}
+
+func (d *Driver) readMeta(dir string) (*meta, error) {
+	b, err := d.root.ReadFile(filepath.Join(dir, metaFile))
+	if err != nil {
+		return nil, err
+	}
+	var m meta
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("corrupt metadata: %w", err)
+	}
+	return &m, nil
+}
+
+// replaceMeta writes m to dir's metadata file through a temporary file and
+// a rename. The caller holds d.mu.
+func (d *Driver) replaceMeta(dir string, m *meta) error {
+	tmp := filepath.Join(dir, ".meta-"+randomHex(8)+".tmp")
+	if err := d.writeMeta(tmp, m); err != nil {
+		_ = d.root.Remove(tmp)
+		return err
+	}
+	if err := d.root.Rename(tmp, filepath.Join(dir, metaFile)); err != nil {
+		_ = d.root.Remove(tmp)
+		return err
+	}
+	d.syncDir(dir)
+	return nil
+}
+
+func (d *Driver) writeMeta(name string, m *meta) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	f, err := d.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, filePerm)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if !d.noSync {
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	return f.Close()
+}
+
+// syncDir makes a rename in dir durable. Failure is not reported: the
+// rename has happened, and only its durability across a crash is at stake.
+func (d *Driver) syncDir(dir string) {
+	if d.noSync {
+		return
+	}
+	if f, err := d.root.Open(dir); err == nil {
+		_ = f.Sync()
+		f.Close()
+	}
+}
+
+// pending is a checked write: where a new version goes and what it carries.
+type pending struct {
+	bucket, key string
+	contentType string
+	metadata    map[string]string
+	tags        map[string]string
+}
+
+func (d *Driver) checkWrite(op, bucket, key string, opts objects.PutOptions) (*pending, error) {
+	id := objID(bucket, key)
+	if err := checkBucket(op, id, bucket); err != nil {
+		return nil, err
+	}
+	if err := objects.ValidateKey(key); err != nil {
+		return nil, err
+	}
+	if hasControl(opts.ContentType) || !utf8.ValidString(opts.ContentType) {
+		return nil, errcode.Errorf(errcode.Invalid, op, id, "content type contains a control character")
+	}
+	md, err := checkMetadata(op, id, opts.Metadata)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkTags(op, id, opts.Tags); err != nil {
+		return nil, err
+	}
+	tags := maps.Clone(opts.Tags)
+	if len(tags) == 0 {
+		tags = nil
+	}
+	return &pending{bucket: bucket, key: key, metadata: md, tags: tags}, nil
+}
+
+// write streams r into a staging folder and commits it as a new version.
+// On any failure the staging folder is removed and no version appears.
+func (d *Driver) write(ctx context.Context, op string, w *pending, r io.Reader) (ref domain.ObjectRef, err error) {
+	id := objID(w.bucket, w.key)
+	if err := ctxErr(ctx, op, id); err != nil {
+		return domain.ObjectRef{}, err
+	}
+	_, err = d.root.Stat(w.bucket)
+	newBucket := errors.Is(err, fs.ErrNotExist)
+	tmp := filepath.Join(w.bucket, tmpDir)
+	if err := d.root.MkdirAll(tmp, dirPerm); err != nil {
+		return domain.ObjectRef{}, osError(op, id, err)
+	}
+	stage := filepath.Join(tmp, "put-"+randomHex(12))
+	if err := d.root.Mkdir(stage, dirPerm); err != nil {
+		return domain.ObjectRef{}, osError(op, id, err)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			_ = d.root.RemoveAll(stage)
+		}
+	}()
+
+	size, sum, err := d.stream(ctx, filepath.Join(stage, dataFile), r)
+	if err != nil {
+		if ctx.Err() != nil {
+			return domain.ObjectRef{}, ctxErr(ctx, op, id)
+		}
+		return domain.ObjectRef{}, osError(op, id, err)
+	}
+	m := &meta{
+		Key:         w.key,
+		ETag:        `"` + hex.EncodeToString(sum) + `"`,
+		Size:        size,
+		ContentType: w.contentType,
+		Metadata:    w.metadata,
+		Tags:        w.tags,
+	}
+
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := ctxErr(ctx, op, id); err != nil {
+		return domain.ObjectRef{}, err
+	}
+	keyDir := keyPath(w.bucket, w.key)
+	if err := d.root.MkdirAll(keyDir, dirPerm); err != nil {
+		return domain.ObjectRef{}, osError(op, id, err)
+	}
+	ids, err := d.versionIDs(keyDir)
+	if err != nil {
+		return domain.ObjectRef{}, osError(op, id, err)
+	}
+	var newest string
+	if len(ids) > 0 {
+		newest = ids[len(ids)-1]
+	}
+	m.VersionID, m.LastModified = d.nextVersionID(newest)
+	if err := d.writeMeta(filepath.Join(stage, metaFile), m); err != nil {
+		return domain.ObjectRef{}, osError(op, id, err)
+	}
+	d.syncDir(stage)
+	if err := d.root.Rename(stage, filepath.Join(keyDir, m.VersionID)); err != nil {
+		return domain.ObjectRef{}, osError(op, id, err)
+	}
+	committed = true
+	d.syncDir(keyDir)
+	d.syncDir(filepath.Join(w.bucket, objectsDir))
+	if newBucket {
+		d.syncDir(w.bucket)
+		d.syncDir(".")
+	}
+	return m.info(w.bucket).Ref, nil
+}
+
+// stream copies r to a new file, checking ctx between chunks, and returns
+// the size and MD5 of what it wrote. Memory use is one chunk.
+func (d *Driver) stream(ctx context.Context, name string, r io.Reader) (int64, []byte, error) {
+	f, err := d.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, filePerm)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer f.Close()
+	h := md5.New()
+	size, err := copyChunks(ctx, io.MultiWriter(f, h), r)
+	if err != nil {
+		return 0, nil, err
+	}
+	if !d.noSync {
+		if err := f.Sync(); err != nil {
+			return 0, nil, err
+		}
+	}
+	if err := f.Close(); err != nil {
+		return 0, nil, err
+	}
+	return size, h.Sum(nil), nil
+}
+
+func copyChunks(ctx context.Context, w io.Writer, r io.Reader) (int64, error) {
+	buf := make([]byte, chunkSize)
+	var size int64
+	for {
+		if err := ctx.Err(); err != nil {
+			return size, err
+		}
+		n, rerr := r.Read(buf)
+		if n > 0 {
+			if _, err := w.Write(buf[:n]); err != nil {
+				return size, err
+			}
+			size += int64(n)
+		}
+		if rerr == io.EOF {
+			return size, ctx.Err()
+		}
+		if rerr != nil {
+			return size, fmt.Errorf("reading the object: %w", pathless(rerr))
+		}
+	}
+}
+
+// nextVersionID returns a VersionID larger than newest (the key's newest
+// version, or "") and than any this driver made before, with the time it
+// stands for. The caller holds d.mu.
+func (d *Driver) nextVersionID(newest string) (string, time.Time) {
+	ts := uint64(max(d.now().UnixNano(), 0))
+	ts = max(ts, d.last+1)
+	if newest != "" {
+		if b, err := hex.DecodeString(newest[:16]); err == nil {
+			ts = max(ts, binary.BigEndian.Uint64(b)+1)
+		}
+	}
+	d.last = ts
+	var b [20]byte
+	binary.BigEndian.PutUint64(b[:8], ts)
+	_, _ = rand.Read(b[8:]) // crypto/rand.Read never fails
+	return hex.EncodeToString(b[:]), time.Unix(0, int64(ts)).UTC()
+}
+
+// checkBucketExists checks bucket's name and that it exists.
+func (d *Driver) checkBucketExists(op, id, bucket string) error {
+	if err := checkBucket(op, id, bucket); err != nil {
+		return err
+	}
+	st, err := d.root.Stat(bucket)
+	if errors.Is(err, fs.ErrNotExist) || (err == nil && !st.IsDir()) {
+		return errcode.Errorf(errcode.NotFound, op, id, "no such bucket")
+	}
+	if err != nil {
+		return osError(op, id, err)
+	}
+	return nil
+}
+
+// etagMatch reports whether two ETags name the same content, ignoring
+// surrounding double quotes and letter case.
+func etagMatch(a, b string) bool {
+	return strings.EqualFold(unquote(a), unquote(b))
+}
+
+func unquote(s string) string {
+	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
+		return s[1 : len(s)-1]
+	}
+	return s
+}
+
+// keyPath is the folder of a key's versions, relative to the root.
+func keyPath(bucket, key string) string {
+	return filepath.Join(bucket, objectsDir, keyDirName(key))
+}
+
+func keyDirName(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:])
+}
+
+// checkBucket accepts S3 bucket names: 3 to 63 lowercase letters, digits,
+// dots and hyphens, starting and ending with a letter or digit, with no two
+// dots in a row. Such a name is always a single, ordinary path component.
+func checkBucket(op, id, bucket string) error {
+	bad := func(why string) error {
+		return errcode.Errorf(errcode.Invalid, op, id, "bucket name %s", why)
+	}
+	if len(bucket) < 3 || len(bucket) > 63 {
+		return bad("must be 3 to 63 characters long")
+	}
+	for i := 0; i < len(bucket); i++ {
+		c := bucket[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+		case c == '.' || c == '-':
+			if i == 0 || i == len(bucket)-1 {
+				return bad("must start and end with a letter or digit")
+			}
+			if c == '.' && bucket[i-1] == '.' {
+				return bad("must not contain two dots in a row")
+			}
+		default:
+			return bad("may hold only lowercase letters, digits, dots and hyphens")
+		}
+	}
+	return nil
+}
+
+// checkMetadata returns the metadata with lowercase names, as S3 keeps it,
+// or an Invalid error when S3 would refuse it.
+func checkMetadata(op, id string, in map[string]string) (map[string]string, error) {
+	if len(in) == 0 {
+		return nil, nil
+	}
+	bad := func(format string, args ...any) error {
+		return errcode.Errorf(errcode.Invalid, op, id, format, args...)
+	}
+	out := make(map[string]string, len(in))
+	total := 0
+	for k, v := range in {
+		lk := strings.ToLower(k)
+		if !isToken(lk) {
+			return nil, bad("metadata name %q is not an http header token", k)
+		}
+		if _, dup := out[lk]; dup {
+			return nil, bad("metadata names collide in lowercase: %q", lk)
+		}
+		if !utf8.ValidString(v) || hasControl(v) {
+			return nil, bad("metadata %q has a value with invalid utf-8 or a control character", lk)
+		}
+		total += len(lk) + len(v)
+		out[lk] = v
+	}
+	if total > 2048 {
+		return nil, bad("metadata takes %d bytes, over the 2 KB limit", total)
+	}
+	return out, nil
+}
+
+// checkTags refuses tag sets that S3 refuses.
+func checkTags(op, id string, tags map[string]string) error {
+	bad := func(format string, args ...any) error {
+		return errcode.Errorf(errcode.Invalid, op, id, format, args...)
+	}
+	if len(tags) > 10 {
+		return bad("%d tags, over the 10-tag limit", len(tags))
+	}
+	for k, v := range tags {
+		if n := utf8.RuneCountInString(k); n < 1 || n > 128 {
+			return bad("tag key %q must be 1 to 128 characters long", k)
+		}
+		if utf8.RuneCountInString(v) > 256 {
+			return bad("tag %q has a value over 256 characters", k)
+		}
+		if !tagText(k) || !tagText(v) {
+			return bad("tag %q uses characters other than letters, digits, spaces and _.:/=+-@", k)
+		}
+		if strings.HasPrefix(strings.ToLower(k), "aws:") {
+			return bad("tag key %q uses the reserved aws: prefix", k)
+		}
+	}
+	return nil
+}
+
+func tagText(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if !unicode.IsLetter(r) && !unicode.IsNumber(r) && !unicode.In(r, unicode.Z) && !strings.ContainsRune("_.:/=+-@", r) {
+			return false
+		}
+	}
+	return true
+}
+
+// isToken reports whether s is a non-empty RFC 9110 token.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0 {
+			continue
+		}
+		return false
+	}
+	return true
+}
+
+func hasControl(s string) bool {
+	return strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f })
+}
+
+func isHex(s string, n int) bool {
+	if len(s) != n {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// ctxErr reports a finished ctx as Unavailable, wrapping ctx.Err().
+func ctxErr(ctx context.Context, op, id string) error {
+	if err := ctx.Err(); err != nil {
+		return errcode.Errorf(errcode.Unavailable, op, id, "%w", err)
+	}
+	return nil
+}
+
+// osError turns a file-system error into an errcode error without paths.
+func osError(op, id string, err error) error {
+	code := errcode.Unknown
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		code = errcode.NotFound
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		code = errcode.Unavailable
+	}
+	return errcode.Errorf(code, op, id, "%w", pathless(err))
+}
+
+// pathless strips the file name from an *fs.PathError or *os.LinkError, so
+// that no error names a path. The file operations here return those types
+// unwrapped.
+func pathless(err error) error {
+	switch e := err.(type) {
+	case *fs.PathError:
+		return &opError{op: e.Op, err: e.Err}
+	case *os.LinkError:
+		return &opError{op: e.Op, err: e.Err}
+	}
+	return err
+}
+
+type opError struct {
+	op  string
+	err error
+}
+
+func (e *opError) Error() string { return e.op + ": " + e.err.Error() }
+func (e *opError) Unwrap() error { return e.err }
+
+// refID names ref in errors, with a long key shortened.
+func refID(ref domain.ObjectRef) string {
+	ref.Key = shortKey(ref.Key)
+	return ref.String()
+}
+
+func objID(bucket, key string) string { return "s3://" + bucket + "/" + shortKey(key) }
+
+// shortKey makes a key fit for an error message: at most 80 bytes, valid
+// UTF-8, with control characters shown as '?'.
+func shortKey(key string) string {
+	if len(key) > 80 {
+		cut := 80
+		for cut > 0 && !utf8.RuneStart(key[cut]) {
+			cut--
+		}
+		key = key[:cut] + "…"
+	}
+	key = strings.ToValidUTF8(key, "?")
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return '?'
+		}
+		return r
+	}, key)
+}

@@ -1,0 +1,251 @@
+// Package objects is scangate's access to stored objects: read exactly one
+// version as a stream, read and merge its tags, move it to quarantine and
+// back.
+//
+// A Driver talks to one backend (the local-directory driver for the
+// embedded default, the S3 driver in production). The functions in this
+// package (MergeTags, Quarantine, Restore) add the behaviour every backend
+// needs once. Drivers are tested by the shared suite in objectstest.
+//
+// # Errors
+//
+// Drivers report errcode codes: NotFound when the version does not exist,
+// Changed when the object no longer has the asked-for ETag, Invalid for a
+// key that cannot be stored, Unavailable for transient backend failures.
+package objects
+
+import (
+	"context"
+	"io"
+	"maps"
+	"net/url"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/scangate/scangate/domain"
+	"github.com/scangate/scangate/errcode"
+)
+
+// Info describes one stored version.
+type Info struct {
+	// Ref names the version, with VersionID, ETag and Size filled in.
+	Ref          domain.ObjectRef
+	ContentType  string
+	Metadata     map[string]string
+	LastModified time.Time
+}
+
+// PutOptions describe a new object.
+type PutOptions struct {
+	ContentType string
+	Metadata    map[string]string
+	Tags        map[string]string
+}
+
+// Driver is what an object backend implements. All methods must be safe for
+// concurrent use.
+type Driver interface {
+	// Open returns a stream of exactly ref's bytes. ref.VersionID, when set,
+	// pins the version; ref.ETag, when set, must match the stored ETag or
+	// Open returns code Changed. A missing bucket, key or version gives
+	// code NotFound. The reader must not buffer the object in memory.
+	Open(ctx context.Context, ref domain.ObjectRef) (io.ReadCloser, Info, error)
+
+	// Head describes the version ref names, with the same rules as Open.
+	Head(ctx context.Context, ref domain.ObjectRef) (Info, error)
+
+	// Put stores a new version of bucket/key from r and returns its ref.
+	Put(ctx context.Context, bucket, key string, r io.Reader, opts PutOptions) (domain.ObjectRef, error)
+
+	// Tags returns the tags of exactly ref's version.
+	Tags(ctx context.Context, ref domain.ObjectRef) (map[string]string, error)
+
+	// SetTags replaces the tags of exactly ref's version.
+	SetTags(ctx context.Context, ref domain.ObjectRef, tags map[string]string) error
+
+	// Copy copies exactly src's version to a new version of
+	// dstBucket/dstKey, with the metadata and tags in opts (source metadata
+	// and tags are not carried over), and returns the new version's ref.
+	Copy(ctx context.Context, src domain.ObjectRef, dstBucket, dstKey string, opts PutOptions) (domain.ObjectRef, error)
+
+	// Delete removes exactly ref's version. Deleting a version that does
+	// not exist is not an error.
+	Delete(ctx context.Context, ref domain.ObjectRef) error
+}
+
+// MaxKeyLen is S3's limit on a key, in bytes of UTF-8.
+const MaxKeyLen = 1024
+
+// ValidateKey refuses keys that could escape a bucket's folder or that no
+// S3-compatible store accepts: empty, over 1024 bytes, invalid UTF-8, NUL or
+// other control bytes, absolute paths, and "." or ".." path segments.
+// Uploader-chosen keys are untrusted input.
+func ValidateKey(key string) error {
+	bad := func(why string) error {
+		return errcode.Errorf(errcode.Invalid, "objects: key", quoteKey(key), "%s", why)
+	}
+	switch {
+	case key == "":
+		return bad("empty key")
+	case len(key) > MaxKeyLen:
+		return bad("key is longer than 1024 bytes")
+	case !utf8.ValidString(key):
+		return bad("key is not valid UTF-8")
+	case strings.HasPrefix(key, "/"):
+		return bad("key is an absolute path")
+	}
+	for _, r := range key {
+		if unicode.IsControl(r) {
+			return bad("key contains a control character")
+		}
+	}
+	for _, seg := range strings.FieldsFunc(key, func(r rune) bool { return r == '/' || r == '\\' }) {
+		if seg == ".." || seg == "." {
+			return bad("key contains a path traversal segment")
+		}
+	}
+	return nil
+}
+
+func quoteKey(key string) string {
+	if len(key) > 80 {
+		key = key[:80] + "…"
+	}
+	return strings.ToValidUTF8(key, "?")
+}
+
+// Tag names that scangate writes. Only the scanner writes them; see
+// docs/aws.md for the bucket policy that denies them to everyone else.
+const (
+	TagStatus    = "scangate-status"
+	TagScannedAt = "scangate-scanned-at"
+	TagEngine    = "scangate-engine"
+	TagDB        = "scangate-db"
+	TagSignature = "scangate-signature"
+)
+
+// MergeTags adds tags to ref's existing tags, overwriting only the keys in
+// tags: the owner's own tags survive. S3 allows at most 10 tags per object;
+// a merge that would exceed that changes nothing and returns an Invalid
+// error, rather than silently dropping the owner's tags.
+//
+// S3 has no conditional tagging, so this is a read then a write; only the
+// scanner writes tags (the bucket policy denies everyone else), and one
+// version is tagged by one lease holder at a time.
+func MergeTags(ctx context.Context, d Driver, ref domain.ObjectRef, tags map[string]string) error {
+	cur, err := d.Tags(ctx, ref)
+	if err != nil {
+		return err
+	}
+	merged := maps.Clone(cur)
+	if merged == nil {
+		merged = map[string]string{}
+	}
+	maps.Copy(merged, tags)
+	if len(merged) > 10 {
+		return errcode.Errorf(errcode.Invalid, "objects: tag", ref.String(), "merging %d scangate tags into %d existing ones exceeds the 10-tag limit", len(tags), len(cur))
+	}
+	return d.SetTags(ctx, ref, merged)
+}
+
+// Metadata keys scangate writes on quarantined copies. The original key is
+// percent-encoded: S3 metadata is US-ASCII, keys are any UTF-8.
+const (
+	MetaOriginalBucket  = "scangate-original-bucket"
+	MetaOriginalKey     = "scangate-original-key"
+	MetaOriginalVersion = "scangate-original-version"
+	MetaOriginalETag    = "scangate-original-etag"
+	metaPrefix          = "scangate-"
+)
+
+// Quarantine copies exactly ref's version to dstBucket/dstKey, keeping its
+// content type, metadata and tags and adding metadata naming where it came
+// from, then deletes that version from its key. It returns the quarantined
+// copy's ref. Repeating it after a crash between the two steps is safe: the
+// copy is made again and the delete is idempotent.
+func Quarantine(ctx context.Context, d Driver, ref domain.ObjectRef, dstBucket, dstKey string, meta map[string]string) (domain.ObjectRef, error) {
+	info, err := d.Head(ctx, ref)
+	if err != nil {
+		return domain.ObjectRef{}, err
+	}
+	tags, err := d.Tags(ctx, ref)
+	if err != nil {
+		return domain.ObjectRef{}, err
+	}
+	md := maps.Clone(info.Metadata)
+	if md == nil {
+		md = map[string]string{}
+	}
+	maps.Copy(md, meta)
+	maps.Copy(md, map[string]string{
+		MetaOriginalBucket:  ref.Bucket,
+		MetaOriginalKey:     url.PathEscape(ref.Key),
+		MetaOriginalVersion: ref.VersionID,
+		MetaOriginalETag:    strings.Trim(ref.ETag, `"`),
+	})
+	qt := maps.Clone(tags)
+	if qt == nil {
+		qt = map[string]string{}
+	}
+	qt[TagStatus] = "quarantined"
+	for len(qt) > 10 {
+		// Make room for the quarantine tag; the owner's tags beyond S3's
+		// limit cannot travel with the copy.
+		for k := range qt {
+			if k != TagStatus {
+				delete(qt, k)
+				break
+			}
+		}
+	}
+	q, err := d.Copy(ctx, ref, dstBucket, dstKey, PutOptions{ContentType: info.ContentType, Metadata: md, Tags: qt})
+	if err != nil {
+		return domain.ObjectRef{}, err
+	}
+	if err := d.Delete(ctx, ref); err != nil {
+		return q, err
+	}
+	return q, nil
+}
+
+// OriginalKey decodes the original key recorded on a quarantined copy.
+func OriginalKey(meta map[string]string) (string, error) {
+	return url.PathUnescape(meta[MetaOriginalKey])
+}
+
+// Restore copies the quarantined version q back to bucket/key with the
+// content type, metadata and tags it had before quarantine, plus tags, and
+// deletes q. It returns the new version at the original key.
+func Restore(ctx context.Context, d Driver, q domain.ObjectRef, bucket, key string, tags map[string]string) (domain.ObjectRef, error) {
+	info, err := d.Head(ctx, q)
+	if err != nil {
+		return domain.ObjectRef{}, err
+	}
+	qt, err := d.Tags(ctx, q)
+	if err != nil {
+		return domain.ObjectRef{}, err
+	}
+	md := map[string]string{}
+	for k, v := range info.Metadata {
+		if !strings.HasPrefix(k, metaPrefix) {
+			md[k] = v
+		}
+	}
+	nt := map[string]string{}
+	for k, v := range qt {
+		if !strings.HasPrefix(k, metaPrefix) {
+			nt[k] = v
+		}
+	}
+	maps.Copy(nt, tags)
+	ref, err := d.Copy(ctx, q, bucket, key, PutOptions{ContentType: info.ContentType, Metadata: md, Tags: nt})
+	if err != nil {
+		return domain.ObjectRef{}, err
+	}
+	if err := d.Delete(ctx, q); err != nil {
+		return ref, err
+	}
+	return ref, nil
+}
