@@ -1,0 +1,48 @@
+# scangate: two commands do all the set-up on a fresh Debian machine with Go.
+#   make run    the whole pipeline on this machine, embedded defaults
+#   make test   every test, installing what the tests need first
+
+SHELL := /bin/bash
+GO    ?= go
+SUDO  := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+ARGS  ?=
+
+# Debian packages the scan engine and its tests need.
+APT_PACKAGES := clamav-daemon clamdscan clamav-testfiles
+
+.PHONY: run test deps lint vet build fuzz clean
+
+build:
+	$(GO) build -o bin/scangate ./cmd/scangate
+
+## deps: install clamd and the ClamAV test corpus when missing.
+deps:
+	@if ! command -v clamd >/dev/null 2>&1 && [ ! -x /usr/sbin/clamd ] || [ ! -d /usr/share/clamav-testfiles ]; then \
+		echo "installing $(APT_PACKAGES)"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
+	fi
+
+run: deps build
+	./bin/scangate run $(ARGS)
+
+vet:
+	$(GO) vet ./...
+
+lint: vet
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+test: deps lint
+	$(GO) test -race -timeout 20m ./...
+
+## fuzz: run every fuzz target for FUZZTIME each.
+FUZZTIME ?= 30s
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep ^Fuzz); do \
+			echo "$$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
+
+clean:
+	rm -rf bin scangate-data

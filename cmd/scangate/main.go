@@ -1,0 +1,57 @@
+// Command scangate scans uploads with clamd before anyone trusts them.
+//
+//	scangate run    the whole lifecycle on one machine: embedded store, local
+//	                bucket, supervised clamd, HTTP API
+//	scangate scan   one-shot scan of local files, never truncating
+//	scangate version
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+const usage = `usage: scangate <command> [flags]
+
+commands:
+  run       run the whole pipeline on this machine (embedded store, local bucket, clamd, HTTP API)
+  scan      scan local files through clamd: exit 0 clean, 1 found, 2 error or not scannable
+  version   print the version
+
+Run 'scangate <command> -h' for the command's flags.
+`
+
+// version is set by the linker in release builds.
+var version = "dev"
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "run":
+		return cmdRun(ctx, args[1:], stdout, stderr)
+	case "scan":
+		return cmdScan(ctx, args[1:], stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "scangate", version)
+		return 0
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "scangate: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}

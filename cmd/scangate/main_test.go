@@ -1,0 +1,210 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/scangate/scangate/clamd/clamdtest"
+	"github.com/scangate/scangate/domain"
+)
+
+// syncBuffer is a bytes.Buffer safe for the child's writer goroutine and
+// the test reading it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// buildBinary builds scangate once for the test binary's lifetime.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "scangate")
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("go build: %v", err)
+	}
+	return bin
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// TestSmokeRun starts the real `scangate run` binary on a free port, with
+// its own clamd on the built-in signatures, uploads over HTTP and polls until
+// the verdicts arrive; then it stops the binary with SIGTERM and checks that
+// it shut down cleanly.
+func TestSmokeRun(t *testing.T) {
+	bin := buildBinary(t)
+	addr := freeAddr(t)
+	data := t.TempDir()
+	var stderr syncBuffer
+	cmd := exec.Command(bin, "run", "--listen", addr, "--data", data, "--retry-interval", "50ms")
+	cmd.Stdout = io.Discard
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-exited
+	})
+	base := "http://" + addr
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get(base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("scangate did not come up: %v\n%s", err, stderr.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !strings.Contains(stderr.String(), "TEST signatures") {
+		t.Errorf("the built-in test signatures were not announced:\n%s", stderr.String())
+	}
+	upload := func(key string, body []byte) string {
+		req, _ := http.NewRequest(http.MethodPut, base+"/v1/objects/"+key, bytes.NewReader(body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var rec domain.Record
+		json.NewDecoder(resp.Body).Decode(&rec)
+		if resp.StatusCode != http.StatusCreated {
+			t.Fatalf("upload %s: %d", key, resp.StatusCode)
+		}
+		return rec.ID
+	}
+	want := map[string]domain.Status{
+		upload("smoke/hello.txt", []byte("hello")):        domain.StatusClean,
+		upload("smoke/eicar.com", clamdtest.EICARBytes()): domain.StatusReviewing,
+	}
+	for id, state := range want {
+		for {
+			resp, err := http.Get(base + "/v1/records/" + id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var rec domain.Record
+			json.NewDecoder(resp.Body).Decode(&rec)
+			resp.Body.Close()
+			if rec.State == state {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("record %s is %s; want %s\n%s", id, rec.State, state, stderr.String())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-exited:
+		exited <- err
+		if err != nil {
+			t.Errorf("scangate exited with %v after SIGTERM\n%s", err, stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("scangate did not stop within 30s of SIGTERM")
+	}
+}
+
+func TestScanCommand(t *testing.T) {
+	d := clamdtest.Start(t, nil)
+	dir := t.TempDir()
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	clean := write("clean.txt", []byte("fine"))
+	empty := write("empty", nil)
+	eicar := write("eicar.com", clamdtest.EICARBytes())
+	big := write("late-eicar.bin", append(bytes.Repeat([]byte{'A'}, 2<<20), clamdtest.EICARBytes()...))
+	sigs := []string{"--clamd", d.Addr(), "--clamav-db", clamdtest.SignaturesDir(t), "--dev"}
+	tests := []struct {
+		name  string
+		args  []string
+		code  int
+		lines []string
+	}{
+		{"clean", []string{clean, empty}, 0, []string{clean + ": clean", empty + ": clean"}},
+		{"found", []string{clean, eicar}, 1, []string{clean + ": clean", eicar + ": infected " + clamdtest.EICARSignature}},
+		{"never truncates", []string{"--stream-max", "1048576", big}, 2, []string{big + ": unscannable " + domain.ReasonTooLarge}},
+		{"missing file", []string{filepath.Join(dir, "nope")}, 2, []string{filepath.Join(dir, "nope") + ": error"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			args := append(append([]string{"scan"}, sigs...), tt.args...)
+			code := run(context.Background(), args, &out, &errb)
+			if code != tt.code {
+				t.Errorf("exit %d; want %d\nstdout:\n%s\nstderr:\n%s", code, tt.code, out.String(), errb.String())
+			}
+			got := strings.Split(strings.TrimSpace(out.String()), "\n")
+			if len(got) != len(tt.lines) {
+				t.Fatalf("output %q; want %d lines", got, len(tt.lines))
+			}
+			for i, l := range tt.lines {
+				if !strings.HasPrefix(got[i], l) {
+					t.Errorf("line %d = %q; want prefix %q", i, got[i], l)
+				}
+			}
+		})
+	}
+}
+
+func TestUsage(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), nil, &out, &errb); code != 2 || !strings.Contains(errb.String(), "usage") {
+		t.Errorf("no args: %d %q", code, errb.String())
+	}
+	if code := run(context.Background(), []string{"frobnicate"}, &out, &errb); code != 2 {
+		t.Errorf("unknown command: %d", code)
+	}
+	out.Reset()
+	if code := run(context.Background(), []string{"version"}, &out, &errb); code != 0 || !strings.HasPrefix(out.String(), "scangate ") {
+		t.Errorf("version: %d %q", code, out.String())
+	}
+}

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/scangate/scangate/lambdas"
+	"github.com/scangate/scangate/local"
+	"github.com/scangate/scangate/objects/localdir"
+	"github.com/scangate/scangate/store"
+	"github.com/scangate/scangate/store/embedded"
+)
+
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fl := flag.NewFlagSet("run", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	var ef engineFlags
+	ef.register(fl)
+	var (
+		listen     = fl.String("listen", "127.0.0.1:8080", "HTTP API address")
+		dataDir    = fl.String("data", "scangate-data", "directory for the embedded store and the local bucket")
+		bucket     = fl.String("bucket", "uploads", "the protected bucket")
+		qBucket    = fl.String("quarantine-bucket", "quarantine", "bucket that receives quarantined objects")
+		policy     = fl.String("unscannable-policy", "quarantine", "what to do with objects that cannot be scanned: quarantine or block")
+		workers    = fl.Int("workers", 4, "concurrent scans")
+		lease      = fl.Duration("lease", 5*time.Minute, "how long a scan may hold an object before another worker may take over")
+		adminToken = fl.String("admin-token", os.Getenv("SCANGATE_ADMIN_TOKEN"), "bearer token required by admin endpoints (default $SCANGATE_ADMIN_TOKEN; empty: none)")
+		retryBase  = fl.Duration("retry-interval", local.DefaultRetry.Interval, "first retry delay of a failed step")
+		retries    = fl.Int("retries", local.DefaultRetry.MaxAttempts, "retries of a step that failed with a retryable error")
+		sweep      = fl.Duration("sweep", 30*time.Second, "how often to look for stranded records")
+		noCache    = fl.Bool("no-verdict-cache", false, "scan identical bytes again instead of reusing a clean verdict")
+		logJSON    = fl.Bool("log-json", false, "log JSON lines instead of text")
+	)
+	if err := fl.Parse(args); err != nil {
+		return 2
+	}
+	var handler slog.Handler = slog.NewTextHandler(stderr, nil)
+	if *logJSON {
+		handler = slog.NewJSONHandler(stderr, nil)
+	}
+	log := slog.New(handler)
+	if err := serve(ctx, runConfig{
+		engine: ef, listen: *listen, dataDir: *dataDir, bucket: *bucket, qBucket: *qBucket,
+		policy: *policy, workers: *workers, lease: *lease, adminToken: *adminToken,
+		retry: local.Retry{MaxAttempts: *retries, Interval: *retryBase, BackoffRate: 2, MaxDelay: time.Minute},
+		sweep: *sweep, noCache: *noCache,
+	}, log, stdout, stderr); err != nil {
+		fmt.Fprintln(stderr, "scangate:", err)
+		return 1
+	}
+	return 0
+}
+
+type runConfig struct {
+	engine                  engineFlags
+	listen, dataDir         string
+	bucket, qBucket, policy string
+	workers                 int
+	lease                   time.Duration
+	adminToken              string
+	retry                   local.Retry
+	sweep                   time.Duration
+	noCache                 bool
+}
+
+func serve(ctx context.Context, c runConfig, log *slog.Logger, stdout, stderr io.Writer) error {
+	if err := os.MkdirAll(c.dataDir, 0o750); err != nil {
+		return err
+	}
+	drv, err := embedded.Open(filepath.Join(c.dataDir, "scangate.db"), nil)
+	if err != nil {
+		return err
+	}
+	st := store.New(drv, nil)
+	defer st.Close()
+	objs, err := localdir.Open(filepath.Join(c.dataDir, "buckets"), nil)
+	if err != nil {
+		return err
+	}
+	eng, stopEngine, err := startEngine(ctx, c.engine, log, func(s string) { fmt.Fprint(stderr, s) })
+	defer stopEngine()
+	if err != nil {
+		return err
+	}
+	info, err := eng.Describe(ctx)
+	if err != nil {
+		return fmt.Errorf("scan engine: %w", err)
+	}
+	log.Info("scan engine ready", "engine", info.Engine, "db", info.DBVersion, "dbTime", info.DBTime, "devSignatures", info.DevSignatures)
+
+	runner := local.NewRunner(st, local.RunnerOptions{Workers: c.workers, Retry: c.retry, SweepEvery: c.sweep, Logger: log})
+	h, err := lambdas.New(lambdas.Config{
+		Store: st, Objects: objs, Scanner: eng, Starter: runner, Resumer: runner, Logger: log,
+		QuarantineBucket: c.qBucket, UnscannablePolicy: c.policy, LeaseTTL: c.lease,
+		MaxScanBytes: c.engine.streamMax, Owner: "local:" + hostname(), DisableVerdictCache: c.noCache,
+	})
+	if err != nil {
+		return err
+	}
+	runner.SetHandlers(h)
+	api, err := local.NewAPI(h, st, objs, local.APIOptions{Bucket: c.bucket, AdminToken: c.adminToken, Logger: log})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", c.listen)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
+	runCtx, stopRunner := context.WithCancel(ctx)
+	defer stopRunner()
+	runDone := make(chan error, 1)
+	go func() { runDone <- runner.Run(runCtx) }()
+	srvDone := make(chan error, 1)
+	go func() { srvDone <- srv.Serve(ln) }()
+	fmt.Fprintf(stdout, "scangate listening on http://%s (bucket %q, data in %s)\n", ln.Addr(), c.bucket, c.dataDir)
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-srvDone:
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("http shutdown", "err", err)
+	}
+	// In-flight executions get the runner's drain period to finish.
+	stopRunner()
+	<-runDone
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return serveErr
+	}
+	return nil
+}
+
+func hostname() string {
+	h, err := os.Hostname()
+	if err != nil {
+		return "unknown"
+	}
+	return h
+}

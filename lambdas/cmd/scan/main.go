@@ -1,0 +1,11 @@
+// Command scan is the Scan step as a Lambda.
+package main
+
+import (
+	"github.com/scangate/scangate/lambdas"
+	"github.com/scangate/scangate/lambdas/lambdaenv"
+)
+
+func main() {
+	lambdaenv.Main(func(h *lambdas.Handlers) any { return lambdas.ForLambda(h.Scan) })
+}

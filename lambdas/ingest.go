@@ -1,0 +1,104 @@
+package lambdas
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/scangate/scangate/domain"
+	"github.com/scangate/scangate/intake"
+)
+
+// IngestResult reports what an ingest call did. For an SQS batch its
+// batchItemFailures field is the partial-batch response: only the failed
+// messages are redelivered (and, after maxReceiveCount, dead-lettered).
+type IngestResult struct {
+	BatchItemFailures []events.SQSBatchItemFailure `json:"batchItemFailures"`
+	Created           int                          `json:"created"`
+	Known             int                          `json:"known"`
+	Started           int                          `json:"started"`
+	Ignored           int                          `json:"ignored"`
+	IDs               []string                     `json:"ids,omitempty"`
+}
+
+// Ingest takes an upload event in any format intake understands (an S3
+// notification, an EventBridge event, or an SQS batch of either), records
+// each new object version as pending with a conditional create, and starts
+// its workflow. A re-delivered event finds the record and changes nothing;
+// if that record is still pending its workflow is started again, which the
+// Starter makes a no-op when it already runs: a crash between record and
+// start cannot strand an object.
+func (h *Handlers) Ingest(ctx context.Context, raw json.RawMessage) (IngestResult, error) {
+	var res IngestResult
+	b, err := intake.Decode(raw)
+	if err != nil {
+		return res, &StepError{Type: ErrInvalidInput, Msg: err.Error(), Err: err}
+	}
+	b = h.filter().Apply(b)
+	res.Ignored = len(b.Ignored)
+	failed := map[string]bool{}
+	for _, f := range b.Failures {
+		h.log.Warn("malformed message", "messageId", f.MessageID, "err", f.Err)
+		failed[f.MessageID] = true
+	}
+	for _, ref := range intake.Dedup(b.Refs) {
+		id, created, started, err := h.ingestOne(ctx, ref.ObjectRef, fmt.Sprintf("%s %s", b.Kind, ref.EventName))
+		if err != nil {
+			if b.Kind != intake.KindSQS {
+				return res, err
+			}
+			h.log.Warn("ingest failed", "messageId", ref.MessageID, "object", ref.ObjectRef.String(), "err", err)
+			failed[ref.MessageID] = true
+			continue
+		}
+		res.IDs = append(res.IDs, id)
+		if created {
+			res.Created++
+		} else {
+			res.Known++
+		}
+		if started {
+			res.Started++
+		}
+	}
+	ids := slices.Sorted(maps.Keys(failed))
+	res.BatchItemFailures = intake.BatchResponse(ids).BatchItemFailures
+	if res.BatchItemFailures == nil {
+		res.BatchItemFailures = []events.SQSBatchItemFailure{}
+	}
+	return res, nil
+}
+
+func (h *Handlers) filter() intake.Filter {
+	return intake.Filter{QuarantineBucket: h.cfg.QuarantineBucket, QuarantinePrefix: h.cfg.QuarantinePrefix}
+}
+
+func (h *Handlers) ingestOne(ctx context.Context, ref domain.ObjectRef, detail string) (id string, created, started bool, err error) {
+	rec, created, err := h.cfg.Store.Ingest(ctx, ref, "ingest", detail)
+	if err != nil {
+		return "", false, false, fromBackend(err)
+	}
+	log := h.log.With("id", rec.ID, "bucket", ref.Bucket, "key", ref.Key, "versionId", ref.VersionID)
+	if !created {
+		log.Info("already known", "state", rec.State)
+	}
+	if rec.State != domain.StatusPending || h.cfg.Starter == nil {
+		return rec.ID, created, false, nil
+	}
+	exec, err := h.cfg.Starter.Start(ctx, rec)
+	if err != nil {
+		return rec.ID, created, false, fromBackend(err)
+	}
+	if exec != "" && rec.ExecutionARN != exec {
+		if _, err := h.cfg.Store.SetExecution(ctx, rec.ID, exec); err != nil {
+			// The execution runs anyway; only the link is missing.
+			log.Warn("could not store execution", "execution", exec, "err", err)
+		}
+	}
+	log.Info("ingested", "created", created, "execution", exec)
+	return rec.ID, created, true, nil
+}

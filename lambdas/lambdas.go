@@ -1,0 +1,234 @@
+// Package lambdas holds one handler function per workflow step. Each is an
+// aws-lambda-go handler (ctx first, JSON in, JSON out, error) with a thin
+// main under lambdas/cmd; the local runtime and the tests call the very same
+// functions in-process.
+//
+// # Errors
+//
+// A handler fails with a *StepError whose Type is the name the workflow's
+// Retry and Catch rules match on (see the Err* constants). In Lambda the
+// type becomes the errorType of the invocation's error response.
+package lambdas
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/scangate/scangate/domain"
+	"github.com/scangate/scangate/errcode"
+	"github.com/scangate/scangate/objects"
+	"github.com/scangate/scangate/store"
+)
+
+// Error types. Retryable ones are retried by the workflow with backoff;
+// the rest go to the failure-recording step.
+const (
+	// ErrClamdUnavailable: clamd could not be reached. Retryable.
+	ErrClamdUnavailable = "ClamdUnavailable"
+	// ErrScanTimeout: the scan did not finish in time. Retryable.
+	ErrScanTimeout = "ScanTimeout"
+	// ErrScanError: clamd answered with an error or an unreadable reply.
+	// Retryable a few times; then the object fails with scan-error.
+	ErrScanError = "ScanError"
+	// ErrSourceError: reading the object broke off mid-stream. Retryable.
+	ErrSourceError = "SourceError"
+	// ErrStaleSignatures: the signature database is older than allowed.
+	// Retryable (an update may land); never recorded as clean.
+	ErrStaleSignatures = "StaleSignatures"
+	// ErrUnavailable: the store or the object backend is throttling or
+	// down. Retryable.
+	ErrUnavailable = "BackendUnavailable"
+	// ErrLeased: another scanner holds a live lease. Retryable: its lease
+	// may expire.
+	ErrLeased = "Leased"
+	// ErrObjectGone: the exact version no longer exists. Not retryable.
+	ErrObjectGone = "ObjectGone"
+	// ErrLeaseLost: this execution's lease was taken over; the new holder
+	// records the outcome. Not retryable.
+	ErrLeaseLost = "LeaseLost"
+	// ErrInvalidInput: the step input is malformed. Not retryable.
+	ErrInvalidInput = "InvalidInput"
+	// ErrInternal: anything else. Not retryable.
+	ErrInternal = "Internal"
+)
+
+// Retryable reports whether the workflow retries a step failing with typ.
+func Retryable(typ string) bool {
+	switch typ {
+	case ErrClamdUnavailable, ErrScanTimeout, ErrScanError, ErrSourceError,
+		ErrStaleSignatures, ErrUnavailable, ErrLeased:
+		return true
+	}
+	return false
+}
+
+// StepError is a step's failure, named for the workflow.
+type StepError struct {
+	Type   string `json:"errorType"`
+	Reason string `json:"reason"`
+	Msg    string `json:"errorMessage"`
+	Err    error  `json:"-"`
+}
+
+func (e *StepError) Error() string {
+	return e.Type + ": " + e.Msg
+}
+
+func (e *StepError) Unwrap() error { return e.Err }
+
+func stepErr(typ, reason string, err error) *StepError {
+	return &StepError{Type: typ, Reason: reason, Msg: err.Error(), Err: err}
+}
+
+// TypeOf returns the step error type of err (ErrInternal when err is not a
+// *StepError).
+func TypeOf(err error) string {
+	var se *StepError
+	if errors.As(err, &se) {
+		return se.Type
+	}
+	return ErrInternal
+}
+
+// fromBackend names a store or object backend error for the workflow.
+func fromBackend(err error) *StepError {
+	switch errcode.Of(err) {
+	case errcode.Throttled, errcode.Unavailable:
+		return stepErr(ErrUnavailable, domain.ReasonInternal, err)
+	case errcode.Invalid:
+		return stepErr(ErrInvalidInput, domain.ReasonInternal, err)
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return stepErr(ErrScanTimeout, domain.ReasonTimeout, err)
+	}
+	return stepErr(ErrInternal, domain.ReasonInternal, err)
+}
+
+// State is the document that flows through the workflow: every step reads
+// it and returns it enriched. Its JSON shape is part of the workflow
+// definition's contract.
+type State struct {
+	ID     string           `json:"id"`
+	Object domain.ObjectRef `json:"object"`
+	// Status is the record's state after the step ran.
+	Status domain.Status `json:"status,omitempty"`
+	// Skip is set by Claim when the record is already decided.
+	Skip       bool              `json:"skip,omitempty"`
+	LeaseToken string            `json:"leaseToken,omitempty"`
+	Location   *domain.ObjectRef `json:"location,omitempty"`
+	Verdict    *domain.Verdict   `json:"verdict,omitempty"`
+	// Next tells the workflow's Choice where to go after Record:
+	// "done", "quarantine" or "block".
+	Next string `json:"next,omitempty"`
+	// Decision is the admin's decision, filled in when a review resumes.
+	Decision *Decision `json:"decision,omitempty"`
+	// Error is where the workflow's Catch puts a failed step's error.
+	Error *CaughtError `json:"error,omitempty"`
+}
+
+// Decision is an admin's decision as carried by the workflow.
+type Decision struct {
+	Decision domain.Decision `json:"decision"`
+	Reviewer string          `json:"reviewer"`
+	Comment  string          `json:"comment,omitempty"`
+}
+
+// CaughtError is the shape Step Functions gives a caught error.
+type CaughtError struct {
+	Error string `json:"Error"`
+	Cause string `json:"Cause"`
+}
+
+// Starter starts the workflow for a record. Starting a record whose
+// workflow already runs must succeed without a second effect.
+type Starter interface {
+	Start(ctx context.Context, rec *domain.Record) (executionID string, err error)
+}
+
+// Resumer hands an admin's decision to the workflow waiting on a review.
+type Resumer interface {
+	Resume(ctx context.Context, item *domain.ReviewItem, st State) error
+}
+
+// Config holds the handlers' settings. The zero value is not usable:
+// Store, Objects and (for Scan) Scanner are required.
+type Config struct {
+	Store   *store.Store
+	Objects objects.Driver
+	Scanner Scanner
+	Starter Starter
+	Resumer Resumer
+	Logger  *slog.Logger
+
+	// QuarantineBucket receives quarantined copies under QuarantinePrefix.
+	QuarantineBucket string
+	QuarantinePrefix string
+	// UnscannablePolicy is "quarantine" (the default) or "block": leave the
+	// object in place, tagged unscannable, which the bucket policy denies.
+	UnscannablePolicy string
+	// MaxScanBytes: objects larger than this are unscannable (too-large)
+	// rather than truncated. 0 means no limit of scangate's own; clamd's
+	// StreamMaxLength still applies.
+	MaxScanBytes int64
+	// LeaseTTL bounds a scan; an expired lease can be reclaimed.
+	LeaseTTL time.Duration
+	// Owner names this scanner in leases and history.
+	Owner string
+	// DisableVerdictCache turns off reuse of clean verdicts.
+	DisableVerdictCache bool
+}
+
+// Handlers are the workflow's steps.
+type Handlers struct {
+	cfg Config
+	log *slog.Logger
+}
+
+// New validates cfg and returns the handlers.
+func New(cfg Config) (*Handlers, error) {
+	if cfg.Store == nil || cfg.Objects == nil {
+		return nil, fmt.Errorf("lambdas: store and objects are required")
+	}
+	switch cfg.UnscannablePolicy {
+	case "":
+		cfg.UnscannablePolicy = "quarantine"
+	case "quarantine", "block":
+	default:
+		return nil, fmt.Errorf("lambdas: unknown unscannable policy %q (want quarantine or block)", cfg.UnscannablePolicy)
+	}
+	if cfg.QuarantineBucket == "" {
+		return nil, fmt.Errorf("lambdas: a quarantine bucket is required")
+	}
+	if cfg.LeaseTTL <= 0 {
+		cfg.LeaseTTL = 5 * time.Minute
+	}
+	if cfg.Owner == "" {
+		cfg.Owner = "scanner"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Handlers{cfg: cfg, log: cfg.Logger}, nil
+}
+
+func (h *Handlers) logFor(st State) *slog.Logger {
+	return h.log.With(
+		slog.String("id", st.ID),
+		slog.String("bucket", st.Object.Bucket),
+		slog.String("key", st.Object.Key),
+		slog.String("versionId", st.Object.VersionID),
+	)
+}
+
+func (st State) check() error {
+	if st.ID == "" {
+		return &StepError{Type: ErrInvalidInput, Reason: domain.ReasonInternal, Msg: "step input has no record id"}
+	}
+	return nil
+}
+
+// UnscannablePolicy returns "quarantine" or "block".
+func (h *Handlers) UnscannablePolicy() string { return h.cfg.UnscannablePolicy }

@@ -1,0 +1,251 @@
+package lambdas
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/scangate/scangate/domain"
+	"github.com/scangate/scangate/errcode"
+	"github.com/scangate/scangate/objects"
+	"github.com/scangate/scangate/statemachine"
+	"github.com/scangate/scangate/store"
+)
+
+// ReviewRequest is what the admin UI sends to the review Lambda.
+type ReviewRequest struct {
+	// Action is "list", "get", "decide" or "rescan".
+	Action   string          `json:"action"`
+	ID       string          `json:"id,omitempty"`
+	Decision domain.Decision `json:"decision,omitempty"`
+	Reviewer string          `json:"reviewer,omitempty"`
+	Comment  string          `json:"comment,omitempty"`
+	Cursor   string          `json:"cursor,omitempty"`
+	Limit    int             `json:"limit,omitempty"`
+}
+
+// ReviewResponse answers a ReviewRequest.
+type ReviewResponse struct {
+	Items  []*domain.ReviewItem `json:"items,omitempty"`
+	Cursor string               `json:"cursor,omitempty"`
+	Item   *domain.ReviewItem   `json:"item,omitempty"`
+	Record *domain.Record       `json:"record,omitempty"`
+	// AlreadyDecided is set when the same decision had been made before.
+	AlreadyDecided bool `json:"alreadyDecided,omitempty"`
+}
+
+// Review is the review Lambda the admin UI calls: list the open reviews,
+// read one, decide one (release, confirm, allowlist, rescan), or rescan any
+// record that allows it. A decision is recorded once, by a conditional
+// write; the waiting workflow is then resumed to carry it out.
+func (h *Handlers) Review(ctx context.Context, req ReviewRequest) (ReviewResponse, error) {
+	switch req.Action {
+	case "list":
+		items, cur, err := h.cfg.Store.OpenReviews(ctx, store.Page{Cursor: req.Cursor, Limit: req.Limit})
+		if err != nil {
+			return ReviewResponse{}, fromBackend(err)
+		}
+		return ReviewResponse{Items: items, Cursor: cur}, nil
+	case "get":
+		item, err := h.cfg.Store.Review(ctx, req.ID)
+		if err != nil {
+			return ReviewResponse{}, reviewErr(err)
+		}
+		rec, err := h.cfg.Store.Get(ctx, req.ID)
+		if err != nil {
+			return ReviewResponse{}, reviewErr(err)
+		}
+		return ReviewResponse{Item: item, Record: rec}, nil
+	case "decide":
+		return h.decide(ctx, req)
+	case "rescan":
+		rec, err := h.Rescan(ctx, req.ID, req.Reviewer, req.Comment)
+		if err != nil {
+			return ReviewResponse{}, err
+		}
+		return ReviewResponse{Record: rec}, nil
+	}
+	return ReviewResponse{}, &StepError{Type: ErrInvalidInput, Msg: fmt.Sprintf("unknown action %q", req.Action)}
+}
+
+func reviewErr(err error) error {
+	if errcode.Of(err) == errcode.NotFound {
+		return stepErr(ErrInvalidInput, "", err)
+	}
+	return fromBackend(err)
+}
+
+func (h *Handlers) decide(ctx context.Context, req ReviewRequest) (ReviewResponse, error) {
+	if strings.TrimSpace(req.Reviewer) == "" {
+		return ReviewResponse{}, &StepError{Type: ErrInvalidInput, Msg: "a decision needs a reviewer"}
+	}
+	if req.Decision == domain.DecisionAllowlist && strings.TrimSpace(req.Comment) == "" {
+		return ReviewResponse{}, &StepError{Type: ErrInvalidInput, Msg: "allowlisting needs a comment saying why"}
+	}
+	rec, err := h.cfg.Store.Get(ctx, req.ID)
+	if err != nil {
+		return ReviewResponse{}, reviewErr(err)
+	}
+	if rec.State != domain.StatusReviewing {
+		return ReviewResponse{}, &StepError{Type: ErrInvalidInput,
+			Msg: fmt.Sprintf("record %s is %s, not under review", rec.ID, rec.State)}
+	}
+	item, err := h.cfg.Store.DecideReview(ctx, req.ID, store.ReviewDecision{
+		Decision: req.Decision, Reviewer: req.Reviewer, Comment: req.Comment,
+	})
+	already := false
+	if errcode.Of(err) == errcode.ConditionFailed {
+		prev, gerr := h.cfg.Store.Review(ctx, req.ID)
+		if gerr != nil {
+			return ReviewResponse{}, reviewErr(gerr)
+		}
+		if prev.Decision != req.Decision {
+			return ReviewResponse{}, &StepError{Type: ErrInvalidInput,
+				Msg: fmt.Sprintf("review %s was already decided: %s by %s", req.ID, prev.Decision, prev.Reviewer)}
+		}
+		item, err, already = prev, nil, true
+	}
+	if err != nil {
+		return ReviewResponse{}, reviewErr(err)
+	}
+	st := State{ID: rec.ID, Object: rec.Object, Status: rec.State,
+		Decision: &Decision{Decision: item.Decision, Reviewer: item.Reviewer, Comment: item.Comment}}
+	if h.cfg.Resumer != nil {
+		if err := h.cfg.Resumer.Resume(ctx, item, st); err != nil {
+			return ReviewResponse{}, fromBackend(err)
+		}
+	} else if _, err := h.Decide(ctx, st); err != nil {
+		return ReviewResponse{}, err
+	}
+	rec, err = h.cfg.Store.Get(ctx, req.ID)
+	if err != nil {
+		return ReviewResponse{}, fromBackend(err)
+	}
+	return ReviewResponse{Item: item, Record: rec, AlreadyDecided: already}, nil
+}
+
+// Decide carries out an admin's decision on a record under review. It runs
+// in the workflow once the review resumes it, and is idempotent: a record
+// that already left reviewing is left alone.
+func (h *Handlers) Decide(ctx context.Context, st State) (State, error) {
+	if err := st.check(); err != nil {
+		return st, err
+	}
+	if st.Decision == nil {
+		return st, &StepError{Type: ErrInvalidInput, Msg: "decide needs a decision"}
+	}
+	d := st.Decision
+	rec, err := h.cfg.Store.Get(ctx, st.ID)
+	if err != nil {
+		return st, fromBackend(err)
+	}
+	if rec.State != domain.StatusReviewing {
+		st.Status = rec.State
+		return st, nil
+	}
+	actor := "reviewer:" + d.Reviewer
+	switch d.Decision {
+	case domain.DecisionConfirm:
+		rec, err = h.cfg.Store.Apply(ctx, rec, store.Transition{Event: statemachine.Confirm, Actor: actor, Detail: d.Comment})
+	case domain.DecisionRelease, domain.DecisionAllowlist:
+		if d.Decision == domain.DecisionAllowlist {
+			if rec.Verdict == nil || rec.Verdict.SHA256 == "" {
+				return st, &StepError{Type: ErrInvalidInput, Msg: "the record has no SHA-256 to allowlist"}
+			}
+			if _, err := h.cfg.Store.AddAllowlist(ctx, domain.AllowlistEntry{
+				SHA256: rec.Verdict.SHA256, AddedBy: d.Reviewer, Reason: d.Comment,
+			}); err != nil {
+				return st, fromBackend(err)
+			}
+		}
+		rec, err = h.restore(ctx, rec, string(d.Decision))
+		if err != nil {
+			return st, err
+		}
+	case domain.DecisionRescan:
+		rec, err = h.rescan(ctx, rec, actor, d.Comment)
+	default:
+		return st, &StepError{Type: ErrInvalidInput, Msg: fmt.Sprintf("unknown decision %q", d.Decision)}
+	}
+	if err != nil {
+		var se *StepError
+		if errors.As(err, &se) {
+			return st, se
+		}
+		return st, fromBackend(err)
+	}
+	st.Status = rec.State
+	return st, nil
+}
+
+// restore copies quarantined bytes back to their key, tagged with how they
+// came back, and records the transition that matches why: Release or
+// Allowlist from reviewing; for a clean rescan the state is already written
+// and only the location changes.
+func (h *Handlers) restore(ctx context.Context, rec *domain.Record, why string) (*domain.Record, error) {
+	if rec.Quarantine == nil {
+		return rec, nil
+	}
+	tags := map[string]string{objects.TagStatus: string(domain.StatusReleased)}
+	ev := statemachine.Release
+	switch why {
+	case string(domain.DecisionAllowlist), string(domain.StatusAllowlisted):
+		tags[objects.TagStatus] = string(domain.StatusAllowlisted)
+		ev = statemachine.Allowlist
+	case string(domain.StatusClean):
+		tags[objects.TagStatus] = string(domain.StatusClean)
+	}
+	newRef, err := objects.Restore(ctx, h.cfg.Objects, *rec.Quarantine, rec.Object.Bucket, rec.Object.Key, tags)
+	detail := "restored"
+	switch {
+	case err == nil:
+		detail = "restored as version " + newRef.VersionID
+	case errcode.Of(err) == errcode.NotFound:
+		// An earlier attempt restored it and crashed before recording.
+		detail = "restored by an earlier attempt"
+	default:
+		return nil, h.objectErr(err)
+	}
+	if rec.State != domain.StatusReviewing {
+		h.log.Info("restored after clean rescan", "id", rec.ID, "detail", detail)
+		return h.cfg.Store.Relocate(ctx, rec.ID, nil)
+	}
+	return h.cfg.Store.Apply(ctx, rec, store.Transition{
+		Event: ev, Actor: "reviewer", ClearQuarantine: true, Detail: detail,
+	})
+}
+
+// Rescan sends a record back to pending and starts its workflow again, for
+// example after a signature update or once clamd is back.
+func (h *Handlers) Rescan(ctx context.Context, id, actor, comment string) (*domain.Record, error) {
+	if strings.TrimSpace(actor) == "" {
+		return nil, &StepError{Type: ErrInvalidInput, Msg: "a rescan needs an actor"}
+	}
+	rec, err := h.cfg.Store.Get(ctx, id)
+	if err != nil {
+		return nil, reviewErr(err)
+	}
+	if rec.State == domain.StatusReviewing {
+		// A review decides through its workflow, which is waiting.
+		resp, err := h.decide(ctx, ReviewRequest{ID: id, Decision: domain.DecisionRescan, Reviewer: actor, Comment: comment})
+		return resp.Record, err
+	}
+	return h.rescan(ctx, rec, actor, comment)
+}
+
+func (h *Handlers) rescan(ctx context.Context, rec *domain.Record, actor, comment string) (*domain.Record, error) {
+	if !statemachine.Can(rec.State, statemachine.Rescan) {
+		return nil, &StepError{Type: ErrInvalidInput, Msg: fmt.Sprintf("record %s is %s and cannot be rescanned", rec.ID, rec.State)}
+	}
+	rec, err := h.cfg.Store.Apply(ctx, rec, store.Transition{Event: statemachine.Rescan, Actor: actor, Detail: comment})
+	if err != nil {
+		return nil, fromBackend(err)
+	}
+	if h.cfg.Starter != nil {
+		if _, err := h.cfg.Starter.Start(ctx, rec); err != nil {
+			return nil, fromBackend(err)
+		}
+	}
+	return rec, nil
+}

@@ -1,0 +1,133 @@
+package lambdas
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/scangate/scangate/clamd"
+	"github.com/scangate/scangate/domain"
+	"github.com/scangate/scangate/engine"
+	"github.com/scangate/scangate/errcode"
+)
+
+// Scanner is the scan engine as the Scan step needs it.
+type Scanner interface {
+	// Instream scans r as one stream.
+	Instream(ctx context.Context, r io.Reader) (clamd.Result, error)
+	// Describe names the engine and signature database that answer, and
+	// fails with engine.ErrStale when the database is too old to trust.
+	Describe(ctx context.Context) (engine.Info, error)
+}
+
+// countingReader counts what the scanner consumed, so that a stream cut
+// short is told apart from a complete one.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// Scan is the workflow's one scan task. It streams exactly the version in
+// st (versionId and ETag pinned) into clamd, hashing it on the way, and
+// returns the verdict. It writes nothing: Record does.
+//
+// Only clamd's OK for a stream whose length equals the version's size gives
+// OutcomeClean. Everything else is a verdict that is not clean or an error.
+func (h *Handlers) Scan(ctx context.Context, st State) (State, error) {
+	if err := st.check(); err != nil {
+		return st, err
+	}
+	if h.cfg.Scanner == nil {
+		return st, &StepError{Type: ErrInternal, Reason: domain.ReasonInternal, Msg: "no scanner configured"}
+	}
+	log := h.logFor(st)
+	info, err := h.cfg.Scanner.Describe(ctx)
+	if err != nil {
+		if errors.Is(err, engine.ErrStale) {
+			return st, stepErr(ErrStaleSignatures, domain.ReasonStaleSignatures, err)
+		}
+		return st, h.engineErr(err)
+	}
+	loc := st.Object
+	if st.Location != nil {
+		loc = *st.Location
+	}
+	start := time.Now()
+	rc, oi, err := h.cfg.Objects.Open(ctx, loc)
+	if err != nil {
+		switch errcode.Of(err) {
+		case errcode.NotFound:
+			return st, stepErr(ErrObjectGone, domain.ReasonObjectGone, err)
+		case errcode.Changed:
+			return st, stepErr(ErrObjectGone, domain.ReasonVersionMismatch, err)
+		}
+		return st, fromBackend(err)
+	}
+	defer rc.Close()
+
+	v := &domain.Verdict{Engine: info.Engine, DBVersion: info.DBVersion, DBTime: info.DBTime}
+	if h.cfg.MaxScanBytes > 0 && oi.Ref.Size > h.cfg.MaxScanBytes {
+		// Never truncate: a partial scan proves nothing about the rest.
+		v.Outcome, v.Reason = domain.OutcomeUnscannable, domain.ReasonTooLarge
+		v.ScannedAt = time.Now().UTC()
+		st.Verdict = v
+		log.Info("object too large to scan", "size", oi.Ref.Size, "limit", h.cfg.MaxScanBytes)
+		return st, nil
+	}
+
+	hash := sha256.New()
+	cr := &countingReader{r: io.TeeReader(rc, hash)}
+	res, err := h.cfg.Scanner.Instream(ctx, cr)
+	v.Duration = time.Since(start)
+	v.ScannedAt = time.Now().UTC()
+	v.BytesScanned = cr.n
+	if err != nil {
+		return st, h.engineErr(fmt.Errorf("scan %s: %w", loc, err))
+	}
+	v.Signatures = res.Signatures
+	complete := cr.n == oi.Ref.Size
+	v.Outcome, v.Reason, err = engine.Classify(res, complete)
+	if err != nil {
+		if res.Status == clamd.StatusClean {
+			// clamd said OK, but not about all of it.
+			return st, stepErr(ErrSourceError, domain.ReasonSourceError,
+				fmt.Errorf("scan %s: stream ended after %d of %d bytes: %w", loc, cr.n, oi.Ref.Size, err))
+		}
+		return st, stepErr(ErrScanError, domain.ReasonScanError, fmt.Errorf("scan %s: %w", loc, err))
+	}
+	if complete {
+		v.SHA256 = hex.EncodeToString(hash.Sum(nil))
+	}
+	st.Verdict = v
+	log.Info("scanned", "outcome", v.Outcome, "signatures", v.Signatures, "reason", v.Reason,
+		"bytes", v.BytesScanned, "duration", v.Duration)
+	return st, nil
+}
+
+func (h *Handlers) engineErr(err error) *StepError {
+	switch {
+	case errors.Is(err, engine.ErrStale):
+		return stepErr(ErrStaleSignatures, domain.ReasonStaleSignatures, err)
+	case errors.Is(err, clamd.ErrUnavailable), errors.Is(err, engine.ErrUnavailable):
+		return stepErr(ErrClamdUnavailable, domain.ReasonClamdUnavailable, err)
+	case errors.Is(err, clamd.ErrSource):
+		return stepErr(ErrSourceError, domain.ReasonSourceError, err)
+	case errors.Is(err, clamd.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		return stepErr(ErrScanTimeout, domain.ReasonTimeout, err)
+	case errors.Is(err, context.Canceled):
+		return stepErr(ErrScanTimeout, domain.ReasonTimeout, err)
+	case errors.Is(err, clamd.ErrProtocol):
+		return stepErr(ErrScanError, domain.ReasonScanError, err)
+	}
+	return stepErr(ErrScanError, domain.ReasonScanError, err)
+}

@@ -1,0 +1,390 @@
+package lambdas
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/scangate/scangate/domain"
+	"github.com/scangate/scangate/errcode"
+	"github.com/scangate/scangate/objects"
+	"github.com/scangate/scangate/statemachine"
+	"github.com/scangate/scangate/store"
+)
+
+// Claim takes the record under this execution's lease. A record that is
+// already decided comes back with Skip set, so a duplicate execution ends
+// without a second effect. A record leased by a live scanner fails with
+// ErrLeased, which the workflow retries until that lease expires.
+func (h *Handlers) Claim(ctx context.Context, st State) (State, error) {
+	if err := st.check(); err != nil {
+		return st, err
+	}
+	rec, err := h.cfg.Store.Claim(ctx, st.ID, h.cfg.Owner, h.cfg.LeaseTTL)
+	if err != nil {
+		if errors.Is(err, store.ErrLeased) {
+			return st, stepErr(ErrLeased, "", err)
+		}
+		if errcode.Of(err) == errcode.ConditionFailed {
+			cur, gerr := h.cfg.Store.Get(ctx, st.ID)
+			if gerr != nil {
+				return st, fromBackend(gerr)
+			}
+			if cur.State != domain.StatusPending && cur.State != domain.StatusScanning {
+				st.Skip, st.Status, st.Verdict = true, cur.State, cur.Verdict
+				h.logFor(st).Info("already decided; skipping", "state", cur.State)
+				return st, nil
+			}
+			// Lost a race with another claimer, whose lease is now live.
+			return st, stepErr(ErrLeased, "", err)
+		}
+		if errcode.Of(err) == errcode.NotFound {
+			return st, stepErr(ErrInvalidInput, domain.ReasonInternal, err)
+		}
+		return st, fromBackend(err)
+	}
+	st.Object = rec.Object
+	st.Status = rec.State
+	st.LeaseToken = rec.Lease.Token
+	loc := rec.Location()
+	st.Location = &loc
+	st.Verdict = nil
+	st.Skip = false
+	return st, nil
+}
+
+var outcomeEvent = map[domain.Outcome]statemachine.Event{
+	domain.OutcomeClean:       statemachine.Pass,
+	domain.OutcomeInfected:    statemachine.Detect,
+	domain.OutcomeAllowlisted: statemachine.Allow,
+	domain.OutcomeUnscannable: statemachine.Refuse,
+}
+
+// Record writes the scan's verdict under the lease, then tags a clean
+// object. Infected and unscannable objects are routed on (Next) to
+// quarantine or blocking. Repeating Record after a crash is safe: a verdict
+// already written by this lease is recognised and only the tagging is
+// redone.
+func (h *Handlers) Record(ctx context.Context, st State) (State, error) {
+	if err := st.check(); err != nil {
+		return st, err
+	}
+	if st.Verdict == nil || st.LeaseToken == "" {
+		return st, &StepError{Type: ErrInvalidInput, Reason: domain.ReasonInternal, Msg: "record needs a verdict and a lease"}
+	}
+	v := *st.Verdict
+	if v.SHA256 != "" {
+		e, err := h.cfg.Store.Allowlisted(ctx, v.SHA256)
+		if err != nil {
+			return st, fromBackend(err)
+		}
+		if e != nil && v.Outcome != domain.OutcomeClean {
+			// A human vouched for exactly these bytes. The verdict keeps
+			// clamd's signatures so the record shows what was overridden.
+			v.Outcome, v.AllowlistedBy = domain.OutcomeAllowlisted, e.AddedBy
+		}
+	}
+	ev, ok := outcomeEvent[v.Outcome]
+	if !ok {
+		return st, &StepError{Type: ErrInvalidInput, Reason: domain.ReasonInternal, Msg: fmt.Sprintf("unknown outcome %q", v.Outcome)}
+	}
+	rec, err := h.cfg.Store.Finish(ctx, st.ID, st.LeaseToken, store.Transition{
+		Event: ev, Actor: h.cfg.Owner, Reason: v.Reason, Verdict: &v,
+		Detail: verdictDetail(&v),
+	})
+	if err != nil {
+		if errcode.Of(err) != errcode.ConditionFailed {
+			return st, fromBackend(err)
+		}
+		cur, gerr := h.cfg.Store.Get(ctx, st.ID)
+		if gerr != nil {
+			return st, fromBackend(gerr)
+		}
+		if !recordedBy(cur, ev, &v) {
+			return st, stepErr(ErrLeaseLost, "", err)
+		}
+		rec = cur
+	}
+	st.Status, st.Verdict = rec.State, rec.Verdict
+	switch rec.State {
+	case domain.StatusClean, domain.StatusAllowlisted:
+		if rec.Quarantine != nil {
+			// A rescan of quarantined bytes came back clean: put them back.
+			if rec, err = h.restore(ctx, rec, string(rec.State)); err != nil {
+				return st, err
+			}
+		} else if err := objects.MergeTags(ctx, h.cfg.Objects, rec.Object, verdictTags(rec)); err != nil {
+			return st, h.objectErr(err)
+		}
+		if rec.State == domain.StatusClean && !h.cfg.DisableVerdictCache {
+			if err := h.cfg.Store.CacheVerdict(ctx, rec.Verdict); err != nil {
+				h.logFor(st).Warn("verdict cache write failed", "err", err)
+			}
+		}
+		st.Next = "done"
+	case domain.StatusInfected:
+		st.Next = "quarantine"
+	case domain.StatusUnscannable:
+		st.Next = h.cfg.UnscannablePolicy
+	default:
+		st.Next = "done"
+	}
+	st.Status = rec.State
+	h.logFor(st).Info("verdict recorded", "state", rec.State, "next", st.Next)
+	return st, nil
+}
+
+// recordedBy reports whether cur already holds the verdict v written by
+// event ev: the replay of a Record that crashed after its write.
+func recordedBy(cur *domain.Record, ev statemachine.Event, v *domain.Verdict) bool {
+	if cur.Verdict == nil || len(cur.History) == 0 {
+		return false
+	}
+	last := cur.History[len(cur.History)-1]
+	for i := len(cur.History) - 1; i >= 0; i-- {
+		if cur.History[i].From == domain.StatusScanning {
+			last = cur.History[i]
+			break
+		}
+	}
+	return last.Event == string(ev) && cur.Verdict.ScannedAt.Equal(v.ScannedAt) && cur.Verdict.SHA256 == v.SHA256
+}
+
+func verdictDetail(v *domain.Verdict) string {
+	d := fmt.Sprintf("%s by %s db %s, %d bytes in %s", v.Outcome, v.Engine, v.DBVersion, v.BytesScanned, v.Duration.Round(time.Millisecond))
+	if len(v.Signatures) > 0 {
+		d += fmt.Sprintf(", signatures %v", v.Signatures)
+	}
+	if v.Reason != "" {
+		d += ", reason " + v.Reason
+	}
+	return d
+}
+
+// verdictTags are the result tags. Tag values may hold only letters,
+// digits, spaces and + - = . _ : / @, so they are sanitised.
+func verdictTags(rec *domain.Record) map[string]string {
+	t := map[string]string{objects.TagStatus: string(rec.State)}
+	if v := rec.Verdict; v != nil {
+		if !v.ScannedAt.IsZero() {
+			t[objects.TagScannedAt] = v.ScannedAt.UTC().Format(time.RFC3339)
+		}
+		if v.Engine != "" {
+			t[objects.TagEngine] = tagValue(v.Engine)
+		}
+		if v.DBVersion != "" {
+			t[objects.TagDB] = tagValue(v.DBVersion)
+		}
+	}
+	return t
+}
+
+func tagValue(s string) string {
+	b := []rune{}
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9',
+			r == ' ', r == '+', r == '-', r == '=', r == '.', r == '_', r == ':', r == '/', r == '@':
+			b = append(b, r)
+		default:
+			b = append(b, '_')
+		}
+		if len(b) == 256 {
+			break
+		}
+	}
+	return string(b)
+}
+
+func (h *Handlers) objectErr(err error) *StepError {
+	switch errcode.Of(err) {
+	case errcode.NotFound:
+		return stepErr(ErrObjectGone, domain.ReasonObjectGone, err)
+	case errcode.Changed:
+		return stepErr(ErrObjectGone, domain.ReasonVersionMismatch, err)
+	}
+	return fromBackend(err)
+}
+
+// quarantineKey is where a record's bytes go: derived from the record ID,
+// never from the uploader's key, so no key can collide or escape.
+func (h *Handlers) quarantineKey(id string) string {
+	return h.cfg.QuarantinePrefix + id
+}
+
+// Quarantine moves an infected (or, by policy, unscannable) version to the
+// quarantine and opens its review item. It is idempotent: a record already
+// under review only has its review item ensured.
+func (h *Handlers) Quarantine(ctx context.Context, st State) (State, error) {
+	if err := st.check(); err != nil {
+		return st, err
+	}
+	rec, err := h.cfg.Store.Get(ctx, st.ID)
+	if err != nil {
+		return st, fromBackend(err)
+	}
+	if rec.State != domain.StatusReviewing {
+		if rec.State != domain.StatusInfected && rec.State != domain.StatusUnscannable {
+			return st, &StepError{Type: ErrInvalidInput, Reason: domain.ReasonInternal,
+				Msg: fmt.Sprintf("record %s is %s, not infected or unscannable", rec.ID, rec.State)}
+		}
+		q := rec.Quarantine
+		if q == nil {
+			moved, err := h.moveToQuarantine(ctx, rec)
+			if err != nil {
+				return st, err
+			}
+			q = &moved
+		}
+		// The review item comes first, so that a record under review
+		// always has one; opening it twice is a no-op.
+		if _, err := h.cfg.Store.OpenReview(ctx, rec); err != nil {
+			return st, fromBackend(err)
+		}
+		rec, err = h.cfg.Store.Apply(ctx, rec, store.Transition{
+			Event: statemachine.Quarantine, Actor: h.cfg.Owner, Reason: rec.Reason,
+			Quarantine: q, Detail: "moved to s3://" + q.Bucket + "/" + q.Key,
+		})
+		if err != nil {
+			return st, fromBackend(err)
+		}
+	}
+	if _, err := h.cfg.Store.OpenReview(ctx, rec); err != nil {
+		return st, fromBackend(err)
+	}
+	st.Status = rec.State
+	loc := rec.Location()
+	st.Location = &loc
+	h.logFor(st).Warn("quarantined for review", "quarantine", loc.String())
+	return st, nil
+}
+
+func (h *Handlers) moveToQuarantine(ctx context.Context, rec *domain.Record) (domain.ObjectRef, error) {
+	meta := map[string]string{"scangate-record": rec.ID}
+	if rec.Verdict != nil {
+		meta["scangate-signatures"] = tagValue(fmt.Sprint(rec.Verdict.Signatures))
+		if rec.Verdict.Reason != "" {
+			meta["scangate-reason"] = tagValue(rec.Verdict.Reason)
+		}
+	}
+	q, err := objects.Quarantine(ctx, h.cfg.Objects, rec.Object, h.cfg.QuarantineBucket, h.quarantineKey(rec.ID), meta)
+	if err == nil {
+		return q, nil
+	}
+	if errcode.Of(err) != errcode.NotFound {
+		return domain.ObjectRef{}, h.objectErr(err)
+	}
+	// The source is gone. Either an earlier attempt moved it and crashed
+	// before recording that, or someone deleted it: look for our copy.
+	qi, herr := h.cfg.Objects.Head(ctx, domain.ObjectRef{Bucket: h.cfg.QuarantineBucket, Key: h.quarantineKey(rec.ID)})
+	if herr == nil && qi.Metadata[objects.MetaOriginalVersion] == rec.Object.VersionID &&
+		qi.Metadata[objects.MetaOriginalETag] == strings.Trim(rec.Object.ETag, `"`) {
+		return qi.Ref, nil
+	}
+	return domain.ObjectRef{}, h.objectErr(err)
+}
+
+// Block leaves an unscannable object in place, tagged so that the bucket
+// policy keeps it unreadable. It is the "block" unscannable policy.
+func (h *Handlers) Block(ctx context.Context, st State) (State, error) {
+	if err := st.check(); err != nil {
+		return st, err
+	}
+	rec, err := h.cfg.Store.Get(ctx, st.ID)
+	if err != nil {
+		return st, fromBackend(err)
+	}
+	if err := objects.MergeTags(ctx, h.cfg.Objects, rec.Object, verdictTags(rec)); err != nil {
+		return st, h.objectErr(err)
+	}
+	st.Status = rec.State
+	return st, nil
+}
+
+// Fail is the workflow's failure-recording step: whatever went wrong, the
+// record leaves pending or scanning for a visible state with a reason. An
+// ObjectGone error records the terminal gone state instead. A lease lost
+// to another execution records nothing: that execution owns the outcome.
+func (h *Handlers) Fail(ctx context.Context, st State) (State, error) {
+	if err := st.check(); err != nil {
+		return st, err
+	}
+	typ, cause, reason := ErrInternal, "", domain.ReasonInternal
+	if st.Error != nil {
+		typ, cause = st.Error.Error, st.Error.Cause
+		reason = reasonFor(typ, cause)
+	}
+	rec, err := h.cfg.Store.Get(ctx, st.ID)
+	if err != nil {
+		return st, fromBackend(err)
+	}
+	ev := statemachine.Fail
+	if typ == ErrObjectGone {
+		ev = statemachine.Vanish
+	}
+	st.Status = rec.State
+	if typ == ErrLeaseLost || !statemachine.Can(rec.State, ev) {
+		h.logFor(st).Info("nothing to record", "state", rec.State, "error", typ)
+		return st, nil
+	}
+	if rec.State == domain.StatusScanning && rec.Lease != nil && rec.Lease.Token != st.LeaseToken {
+		// Another execution holds this record now; it will record.
+		if !rec.Lease.Expired(h.cfg.Store.Now()) {
+			return st, nil
+		}
+	}
+	t := store.Transition{Event: ev, Actor: h.cfg.Owner, Reason: reason, Detail: truncate(typ+": "+cause, 1024)}
+	rec, err = h.cfg.Store.Apply(ctx, rec, t)
+	if err != nil {
+		if errcode.Of(err) == errcode.ConditionFailed {
+			// Someone else moved it on concurrently; that write stands.
+			return st, nil
+		}
+		return st, fromBackend(err)
+	}
+	st.Status = rec.State
+	h.logFor(st).Warn("recorded failure", "state", rec.State, "reason", reason, "error", typ)
+	return st, nil
+}
+
+// reasonFor maps an error type and its cause onto a reason code.
+func reasonFor(typ, cause string) string {
+	// A Lambda error's cause is its error response; the local runner's is
+	// the StepError itself. Both carry the reason.
+	var resp struct {
+		Reason  string `json:"reason"`
+		Message string `json:"errorMessage"`
+	}
+	if err := jsonUnmarshal([]byte(cause), &resp); err == nil {
+		if resp.Reason != "" {
+			return resp.Reason
+		}
+		if r := reasonFromMessage(resp.Message); r != "" {
+			return r
+		}
+	}
+	switch typ {
+	case ErrClamdUnavailable:
+		return domain.ReasonClamdUnavailable
+	case ErrScanTimeout, "States.Timeout":
+		return domain.ReasonTimeout
+	case ErrObjectGone:
+		return domain.ReasonObjectGone
+	case ErrStaleSignatures:
+		return domain.ReasonStaleSignatures
+	case ErrSourceError:
+		return domain.ReasonSourceError
+	case ErrScanError:
+		return domain.ReasonScanError
+	}
+	return domain.ReasonInternal
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}

@@ -1,0 +1,460 @@
+package local
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/scangate/scangate/domain"
+	"github.com/scangate/scangate/errcode"
+	"github.com/scangate/scangate/intake"
+	"github.com/scangate/scangate/lambdas"
+	"github.com/scangate/scangate/objects"
+	"github.com/scangate/scangate/objects/localdir"
+	"github.com/scangate/scangate/store"
+)
+
+// APIOptions configure the HTTP API.
+type APIOptions struct {
+	// Bucket is the protected bucket uploads go to.
+	Bucket string
+	// MaxUpload bounds one upload in bytes; 0 means 5 GiB, S3's PUT limit.
+	MaxUpload int64
+	// AdminToken, when set, is required as a bearer token by the admin
+	// endpoints (decisions, rescans, allowlist).
+	AdminToken string
+	// URLSecret signs upload URLs; nil means a random per-process secret.
+	URLSecret []byte
+	Logger    *slog.Logger
+	// Now is the clock for upload URL expiry; nil means time.Now.
+	Now func() time.Time
+}
+
+// API is the local runtime's HTTP API.
+type API struct {
+	h    *lambdas.Handlers
+	st   *store.Store
+	objs *localdir.Driver
+	opts APIOptions
+	log  *slog.Logger
+	mux  *http.ServeMux
+}
+
+// NewAPI builds the API.
+func NewAPI(h *lambdas.Handlers, st *store.Store, objs *localdir.Driver, opts APIOptions) (*API, error) {
+	if opts.Bucket == "" {
+		return nil, errors.New("local: the API needs a bucket")
+	}
+	if opts.MaxUpload <= 0 {
+		opts.MaxUpload = 5 << 30
+	}
+	if opts.URLSecret == nil {
+		opts.URLSecret = make([]byte, 32)
+		if _, err := rand.Read(opts.URLSecret); err != nil {
+			return nil, fmt.Errorf("local: upload URL secret: %w", err)
+		}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	a := &API{h: h, st: st, objs: objs, opts: opts, log: opts.Logger, mux: http.NewServeMux()}
+	a.routes()
+	return a, nil
+}
+
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
+
+func (a *API) routes() {
+	m := a.mux
+	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	m.HandleFunc("PUT /v1/objects/{key...}", a.putObject)
+	m.HandleFunc("GET /v1/objects/{key...}", a.getObjectRecord)
+	m.HandleFunc("POST /v1/uploads", a.issueUpload)
+	m.HandleFunc("PUT /v1/upload/{token}", a.putSigned)
+	m.HandleFunc("GET /v1/records", a.listRecords)
+	m.HandleFunc("GET /v1/records/{id}", a.getRecord)
+	m.HandleFunc("GET /v1/records/{id}/content", a.getContent)
+	m.HandleFunc("POST /v1/records/{id}/decision", a.admin(a.decide))
+	m.HandleFunc("POST /v1/records/{id}/rescan", a.admin(a.rescan))
+	m.HandleFunc("GET /v1/reviews", a.listReviews)
+	m.HandleFunc("GET /v1/allowlist", a.listAllowlist)
+	m.HandleFunc("POST /v1/allowlist", a.admin(a.addAllowlist))
+	m.HandleFunc("DELETE /v1/allowlist/{sha}", a.admin(a.removeAllowlist))
+}
+
+func (a *API) admin(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if a.opts.AdminToken != "" {
+			got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if subtle.ConstantTimeCompare([]byte(got), []byte(a.opts.AdminToken)) != 1 {
+				writeError(w, http.StatusUnauthorized, errors.New("admin token required"))
+				return
+			}
+		}
+		next(w, r)
+	}
+}
+
+// upload streams the request body into the bucket and ingests the new
+// version exactly as an S3 event would: through the same event parser.
+func (a *API) upload(w http.ResponseWriter, r *http.Request, key string, maxBytes int64, wantSHA string) {
+	if err := objects.ValidateKey(key); err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	// Tags are the scanner's to write; an uploader-set tag could claim a
+	// verdict, so uploads carrying tags are refused.
+	if r.Header.Get("X-Amz-Tagging") != "" || r.URL.Query().Has("tagging") {
+		writeError(w, http.StatusForbidden, errors.New("uploads may not set tags"))
+		return
+	}
+	if r.ContentLength > maxBytes {
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Errorf("upload of %d bytes exceeds %d", r.ContentLength, maxBytes))
+		return
+	}
+	if s := r.Header.Get("X-Amz-Checksum-Sha256"); s != "" && wantSHA == "" {
+		raw, err := base64.StdEncoding.DecodeString(s)
+		if err != nil || len(raw) != sha256.Size {
+			writeError(w, http.StatusBadRequest, errors.New("x-amz-checksum-sha256 is not a base64 SHA-256"))
+			return
+		}
+		wantSHA = hex.EncodeToString(raw)
+	}
+	body := http.MaxBytesReader(w, r.Body, maxBytes)
+	hash := sha256.New()
+	meta := map[string]string{}
+	for k, v := range r.Header {
+		if lk := strings.ToLower(k); strings.HasPrefix(lk, "x-amz-meta-") && len(v) > 0 {
+			meta[strings.TrimPrefix(lk, "x-amz-meta-")] = v[0]
+		}
+	}
+	ref, err := a.objs.Put(r.Context(), a.opts.Bucket, key, io.TeeReader(body, hash), objects.PutOptions{
+		ContentType: r.Header.Get("Content-Type"), Metadata: meta,
+	})
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(w, http.StatusRequestEntityTooLarge, err)
+			return
+		}
+		writeError(w, statusOf(err), err)
+		return
+	}
+	if got := hex.EncodeToString(hash.Sum(nil)); wantSHA != "" && !strings.EqualFold(got, wantSHA) {
+		_ = a.objs.Delete(context.WithoutCancel(r.Context()), ref)
+		writeError(w, http.StatusBadRequest, fmt.Errorf("checksum mismatch: body is sha256 %s", got))
+		return
+	}
+	res, err := a.h.Ingest(r.Context(), intake.S3Notification(ref))
+	if err != nil || len(res.IDs) != 1 {
+		if err == nil {
+			err = errors.New("upload produced no record")
+		}
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	rec, err := a.st.Get(r.Context(), res.IDs[0])
+	if err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	w.Header().Set("Location", "/v1/records/"+rec.ID)
+	writeJSON(w, http.StatusCreated, rec)
+}
+
+func (a *API) putObject(w http.ResponseWriter, r *http.Request) {
+	a.upload(w, r, r.PathValue("key"), a.opts.MaxUpload, "")
+}
+
+// uploadClaims are what an upload URL allows.
+type uploadClaims struct {
+	Bucket   string `json:"b"`
+	Key      string `json:"k"`
+	Expires  int64  `json:"x"`
+	MaxBytes int64  `json:"m"`
+	SHA256   string `json:"s,omitempty"`
+}
+
+type uploadRequest struct {
+	Key       string `json:"key"`
+	MaxBytes  int64  `json:"maxBytes"`
+	ExpiresIn int    `json:"expiresInSeconds"`
+	SHA256    string `json:"sha256"`
+}
+
+// issueUpload hands out a presigned-style URL: the local stand-in for an S3
+// presigned PUT, bound to one key, a size limit, an expiry and optionally
+// the SHA-256 the body must have.
+func (a *API) issueUpload(w http.ResponseWriter, r *http.Request) {
+	var req uploadRequest
+	if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("bad request body: %w", err))
+		return
+	}
+	if err := objects.ValidateKey(req.Key); err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	if req.MaxBytes <= 0 || req.MaxBytes > a.opts.MaxUpload {
+		req.MaxBytes = a.opts.MaxUpload
+	}
+	if req.ExpiresIn <= 0 || req.ExpiresIn > 7*24*3600 {
+		req.ExpiresIn = 900
+	}
+	if req.SHA256 != "" {
+		sum, err := store.NormalizeSHA256(req.SHA256)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, err)
+			return
+		}
+		req.SHA256 = sum
+	}
+	c := uploadClaims{Bucket: a.opts.Bucket, Key: req.Key, MaxBytes: req.MaxBytes, SHA256: req.SHA256,
+		Expires: a.opts.Now().Add(time.Duration(req.ExpiresIn) * time.Second).Unix()}
+	tok := a.sign(c)
+	writeJSON(w, http.StatusCreated, map[string]any{
+		"url": "/v1/upload/" + tok, "method": "PUT", "key": req.Key,
+		"maxBytes": req.MaxBytes, "expires": time.Unix(c.Expires, 0).UTC(),
+	})
+}
+
+func (a *API) sign(c uploadClaims) string {
+	payload, _ := json.Marshal(c)
+	p := base64.RawURLEncoding.EncodeToString(payload)
+	mac := hmac.New(sha256.New, a.opts.URLSecret)
+	mac.Write([]byte(p))
+	return p + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+}
+
+func (a *API) verify(tok string) (uploadClaims, error) {
+	var c uploadClaims
+	p, sig, ok := strings.Cut(tok, ".")
+	if !ok {
+		return c, errors.New("malformed upload token")
+	}
+	mac := hmac.New(sha256.New, a.opts.URLSecret)
+	mac.Write([]byte(p))
+	want := mac.Sum(nil)
+	got, err := base64.RawURLEncoding.DecodeString(sig)
+	if err != nil || !hmac.Equal(got, want) {
+		return c, errors.New("upload token signature does not match")
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(p)
+	if err != nil || json.Unmarshal(raw, &c) != nil {
+		return c, errors.New("malformed upload token")
+	}
+	if a.opts.Now().Unix() > c.Expires {
+		return c, errors.New("upload token has expired")
+	}
+	return c, nil
+}
+
+func (a *API) putSigned(w http.ResponseWriter, r *http.Request) {
+	c, err := a.verify(r.PathValue("token"))
+	if err != nil {
+		writeError(w, http.StatusForbidden, err)
+		return
+	}
+	a.upload(w, r, c.Key, c.MaxBytes, c.SHA256)
+}
+
+func (a *API) getObjectRecord(w http.ResponseWriter, r *http.Request) {
+	key := r.PathValue("key")
+	ref := domain.ObjectRef{Bucket: a.opts.Bucket, Key: key, VersionID: r.URL.Query().Get("versionId")}
+	info, err := a.objs.Head(r.Context(), ref)
+	if err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	rec, err := a.st.Get(r.Context(), info.Ref.ID())
+	if err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rec)
+}
+
+func (a *API) getRecord(w http.ResponseWriter, r *http.Request) {
+	rec, err := a.st.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rec)
+}
+
+// getContent serves an object's bytes only in a readable state: the gate
+// the bucket policy enforces in AWS.
+func (a *API) getContent(w http.ResponseWriter, r *http.Request) {
+	rec, err := a.st.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	if !rec.State.Readable() || rec.Quarantine != nil {
+		writeError(w, http.StatusForbidden, fmt.Errorf("record %s is %s; its bytes are not readable", rec.ID, rec.State))
+		return
+	}
+	rc, info, err := a.objs.Open(r.Context(), rec.Object)
+	if err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	defer rc.Close()
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Length", strconv.FormatInt(info.Ref.Size, 10))
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	_, _ = io.Copy(w, rc)
+}
+
+func page(r *http.Request) store.Page {
+	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+	return store.Page{Cursor: r.URL.Query().Get("cursor"), Limit: limit}
+}
+
+func (a *API) listRecords(w http.ResponseWriter, r *http.Request) {
+	state := domain.Status(r.URL.Query().Get("state"))
+	recs, next, err := a.st.ListByState(r.Context(), state, page(r))
+	if err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"records": nonNil(recs), "cursor": next})
+}
+
+func (a *API) listReviews(w http.ResponseWriter, r *http.Request) {
+	p := page(r)
+	res, err := a.h.Review(r.Context(), lambdas.ReviewRequest{Action: "list", Cursor: p.Cursor, Limit: p.Limit})
+	if err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": nonNil(res.Items), "cursor": res.Cursor})
+}
+
+type decisionBody struct {
+	Decision domain.Decision `json:"decision"`
+	Reviewer string          `json:"reviewer"`
+	Comment  string          `json:"comment"`
+}
+
+func (a *API) decide(w http.ResponseWriter, r *http.Request) {
+	var b decisionBody
+	if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&b); err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("bad request body: %w", err))
+		return
+	}
+	res, err := a.h.Review(r.Context(), lambdas.ReviewRequest{
+		Action: "decide", ID: r.PathValue("id"), Decision: b.Decision, Reviewer: b.Reviewer, Comment: b.Comment,
+	})
+	if err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (a *API) rescan(w http.ResponseWriter, r *http.Request) {
+	var b decisionBody
+	_ = json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&b)
+	res, err := a.h.Review(r.Context(), lambdas.ReviewRequest{
+		Action: "rescan", ID: r.PathValue("id"), Reviewer: b.Reviewer, Comment: b.Comment,
+	})
+	if err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (a *API) listAllowlist(w http.ResponseWriter, r *http.Request) {
+	es, next, err := a.st.ListAllowlist(r.Context(), page(r))
+	if err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"entries": nonNil(es), "cursor": next})
+}
+
+func (a *API) addAllowlist(w http.ResponseWriter, r *http.Request) {
+	var e domain.AllowlistEntry
+	if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&e); err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("bad request body: %w", err))
+		return
+	}
+	e.AddedAt = time.Time{}
+	got, err := a.st.AddAllowlist(r.Context(), e)
+	if err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, got)
+}
+
+func (a *API) removeAllowlist(w http.ResponseWriter, r *http.Request) {
+	if err := a.st.RemoveAllowlist(r.Context(), r.PathValue("sha")); err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+func statusOf(err error) int {
+	switch errcode.Of(err) {
+	case errcode.NotFound:
+		return http.StatusNotFound
+	case errcode.Invalid:
+		return http.StatusBadRequest
+	case errcode.ConditionFailed, errcode.AlreadyExists, errcode.Changed:
+		return http.StatusConflict
+	case errcode.Throttled, errcode.Unavailable:
+		return http.StatusServiceUnavailable
+	}
+	var se *lambdas.StepError
+	if errors.As(err, &se) {
+		switch se.Type {
+		case lambdas.ErrInvalidInput:
+			return http.StatusBadRequest
+		case lambdas.ErrUnavailable:
+			return http.StatusServiceUnavailable
+		}
+	}
+	return http.StatusInternalServerError
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, err error) {
+	writeJSON(w, code, map[string]string{"error": err.Error()})
+}

@@ -1,0 +1,628 @@
+package local_test
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/scangate/scangate/clamd"
+	"github.com/scangate/scangate/clamd/clamdtest"
+	"github.com/scangate/scangate/domain"
+	"github.com/scangate/scangate/engine"
+	"github.com/scangate/scangate/errcode"
+	"github.com/scangate/scangate/intake"
+	"github.com/scangate/scangate/lambdas"
+	"github.com/scangate/scangate/local"
+	"github.com/scangate/scangate/objects"
+	"github.com/scangate/scangate/objects/localdir"
+	"github.com/scangate/scangate/store"
+	"github.com/scangate/scangate/store/embedded"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+const (
+	bucket  = "uploads"
+	qBucket = "quarantine"
+)
+
+// countingScanner counts the streams that reach clamd.
+type countingScanner struct {
+	lambdas.Scanner
+	calls atomic.Int64
+}
+
+func (c *countingScanner) Instream(ctx context.Context, r io.Reader) (clamd.Result, error) {
+	c.calls.Add(1)
+	return c.Scanner.Instream(ctx, r)
+}
+
+type env struct {
+	t       *testing.T
+	st      *store.Store
+	objs    *localdir.Driver
+	h       *lambdas.Handlers
+	runner  *local.Runner
+	srv     *httptest.Server
+	scanner *countingScanner
+}
+
+type setupOpts struct {
+	clamd        *clamdtest.Options
+	clamdAddr    string // use this clamd instead of starting one
+	maxScanBytes int64
+	retry        local.Retry
+	policy       string
+}
+
+// setup starts a real clamd, an embedded store and a local bucket in the
+// test's own directory, and the runner and API over them.
+func setup(t *testing.T, o setupOpts) *env {
+	t.Helper()
+	addr := o.clamdAddr
+	if addr == "" {
+		addr = clamdtest.Start(t, o.clamd).Addr()
+	}
+	client, err := clamd.New(addr, clamd.Options{IOTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := engine.New(client, engine.Options{DatabaseDir: clamdtest.SignaturesDir(t), DevMode: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	drv, err := embedded.Open(filepath.Join(dir, "scangate.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := store.New(drv, nil)
+	t.Cleanup(func() { st.Close() })
+	objs, err := localdir.Open(filepath.Join(dir, "buckets"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { objs.Close() })
+	retry := o.retry
+	if retry.Interval == 0 {
+		retry = local.Retry{MaxAttempts: 3, Interval: 20 * time.Millisecond, BackoffRate: 2, MaxDelay: 200 * time.Millisecond}
+	}
+	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	runner := local.NewRunner(st, local.RunnerOptions{Workers: 4, Retry: retry, SweepEvery: time.Hour, Drain: 5 * time.Second, Logger: log})
+	sc := &countingScanner{Scanner: eng}
+	h, err := lambdas.New(lambdas.Config{
+		Store: st, Objects: objs, Scanner: sc, Starter: runner, Resumer: runner, Logger: log,
+		QuarantineBucket: qBucket, LeaseTTL: time.Minute, MaxScanBytes: o.maxScanBytes,
+		UnscannablePolicy: o.policy, Owner: "test",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runner.SetHandlers(h)
+	api, err := local.NewAPI(h, st, objs, local.APIOptions{Bucket: bucket, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(api)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := runner.Run(ctx); err != nil {
+			t.Errorf("runner: %v", err)
+		}
+	}()
+	t.Cleanup(func() {
+		srv.Close()
+		cancel()
+		<-done
+	})
+	return &env{t: t, st: st, objs: objs, h: h, runner: runner, srv: srv, scanner: sc}
+}
+
+// upload PUTs body under key through the HTTP API and returns the record.
+func (e *env) upload(key string, body []byte) *domain.Record {
+	e.t.Helper()
+	rec, code, msg := e.tryUpload(key, body, nil)
+	if code != http.StatusCreated {
+		e.t.Fatalf("upload %q: status %d: %s", key, code, msg)
+	}
+	return rec
+}
+
+func (e *env) tryUpload(key string, body []byte, hdr http.Header) (*domain.Record, int, string) {
+	e.t.Helper()
+	req, err := http.NewRequest(http.MethodPut, e.srv.URL+"/v1/objects/"+escapeKey(key), bytes.NewReader(body))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusCreated {
+		return nil, resp.StatusCode, string(raw)
+	}
+	var rec domain.Record
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		e.t.Fatal(err)
+	}
+	return &rec, resp.StatusCode, ""
+}
+
+// escapeKey escapes a key for a URL path; dot segments are escaped too,
+// or the HTTP client would resolve them before sending.
+func escapeKey(key string) string {
+	segs := strings.Split(key, "/")
+	for i, s := range segs {
+		segs[i] = strings.ReplaceAll(url.PathEscape(s), ".", "%2E")
+	}
+	return strings.Join(segs, "/")
+}
+
+// settled reports whether no step will move the record on by itself.
+func settled(rec *domain.Record, policy string) bool {
+	switch rec.State {
+	case domain.StatusPending, domain.StatusScanning, domain.StatusInfected:
+		return false
+	case domain.StatusUnscannable:
+		return policy == "block"
+	}
+	return true
+}
+
+func (e *env) wait(id string) *domain.Record {
+	e.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		rec, err := e.st.Get(context.Background(), id)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if settled(rec, e.h.UnscannablePolicy()) {
+			return rec
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("record %s (%s) still %s after 60s; history %+v", id, rec.Object.Key, rec.State, rec.History)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (e *env) assertQuarantined(rec *domain.Record) {
+	e.t.Helper()
+	if rec.State != domain.StatusReviewing {
+		e.t.Fatalf("%s: state %s (reason %q); want reviewing", rec.Object.Key, rec.State, rec.Reason)
+	}
+	if rec.Quarantine == nil || rec.Quarantine.Bucket != qBucket {
+		e.t.Fatalf("%s: not in quarantine: %+v", rec.Object.Key, rec.Quarantine)
+	}
+	ctx := context.Background()
+	if _, _, err := e.objs.Open(ctx, rec.Object); errcode.Of(err) != errcode.NotFound {
+		e.t.Errorf("%s: original version still readable (err %v)", rec.Object.Key, err)
+	}
+	if _, err := e.objs.Head(ctx, *rec.Quarantine); err != nil {
+		e.t.Errorf("%s: quarantined copy missing: %v", rec.Object.Key, err)
+	}
+	item, err := e.st.Review(ctx, rec.ID)
+	if err != nil || !item.Open() {
+		e.t.Errorf("%s: review item %+v, %v; want open", rec.Object.Key, item, err)
+	}
+}
+
+func (e *env) assertClean(rec *domain.Record) {
+	e.t.Helper()
+	if rec.State != domain.StatusClean {
+		e.t.Fatalf("%s: state %s (reason %q, verdict %+v); want clean", rec.Object.Key, rec.State, rec.Reason, rec.Verdict)
+	}
+	if rec.Verdict == nil || rec.Verdict.BytesScanned != rec.Object.Size || rec.Verdict.SHA256 == "" {
+		e.t.Fatalf("%s: clean without a complete scan: %+v", rec.Object.Key, rec.Verdict)
+	}
+	// The record is the authority and is written first; the tags follow.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		tags, err := e.objs.Tags(context.Background(), rec.Object)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if tags[objects.TagStatus] == "clean" {
+			break
+		}
+		if time.Now().After(deadline) {
+			e.t.Errorf("%s: tags %v; want %s=clean", rec.Object.Key, tags, objects.TagStatus)
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// countEvents counts history entries per event.
+func countEvents(rec *domain.Record) map[string]int {
+	n := map[string]int{}
+	for _, h := range rec.History {
+		n[h.Event]++
+	}
+	return n
+}
+
+func TestClamavTestFilesEndQuarantined(t *testing.T) {
+	t.Parallel()
+	e := setup(t, setupOpts{})
+	entries, err := os.ReadDir(clamdtest.TestFilesDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, ent := range entries {
+		b, err := os.ReadFile(filepath.Join(clamdtest.TestFilesDir, ent.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, e.upload("corpus/"+ent.Name(), b).ID)
+	}
+	if len(ids) != 44 {
+		t.Errorf("clamav-testfiles has %d files; want 44", len(ids))
+	}
+	for _, id := range ids {
+		rec := e.wait(id)
+		e.assertQuarantined(rec)
+		if !slices.Contains(rec.Verdict.Signatures, clamdtest.ClamExeSignature) {
+			t.Errorf("%s: signatures %v; want %s", rec.Object.Key, rec.Verdict.Signatures, clamdtest.ClamExeSignature)
+		}
+	}
+}
+
+func zipOf(t *testing.T, name string, content []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	w, err := zw.Create(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(content)
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func TestVerdicts(t *testing.T) {
+	t.Parallel()
+	e := setup(t, setupOpts{})
+	random := make([]byte, 1<<20)
+	rand.Read(random)
+	tests := []struct {
+		key      string
+		body     []byte
+		infected bool
+	}{
+		{"empty.txt", nil, false},
+		{"hello.txt", []byte("hello, world\n"), false},
+		{"random.bin", random, false},
+		{"docs.zip", zipOf(t, "readme.txt", []byte("nothing to see")), false},
+		{"eicar.com", clamdtest.EICARBytes(), true},
+		{"eicar.zip", zipOf(t, "eicar.com", clamdtest.EICARBytes()), true},
+		{"nested/eicar-in-text.txt", append([]byte("preamble\n"), clamdtest.EICARBytes()...), true},
+	}
+	ids := map[string]string{}
+	for _, tt := range tests {
+		ids[tt.key] = e.upload(tt.key, tt.body).ID
+	}
+	for _, tt := range tests {
+		t.Run(tt.key, func(t *testing.T) {
+			rec := e.wait(ids[tt.key])
+			if tt.infected {
+				e.assertQuarantined(rec)
+				if !slices.Contains(rec.Verdict.Signatures, clamdtest.EICARSignature) {
+					t.Errorf("signatures %v; want %s", rec.Verdict.Signatures, clamdtest.EICARSignature)
+				}
+				return
+			}
+			e.assertClean(rec)
+			if rec.Object.Size != int64(len(tt.body)) {
+				t.Errorf("size %d; want %d", rec.Object.Size, len(tt.body))
+			}
+		})
+	}
+}
+
+// EICAR placed only after clamd's StreamMaxLength must never be clean,
+// whether clamd's limit or scangate's own size check stops it.
+func TestEICARAfterStreamLimitIsNeverClean(t *testing.T) {
+	t.Parallel()
+	const limit = 1 << 20
+	body := append(bytes.Repeat([]byte("A"), limit+4096), clamdtest.EICARBytes()...)
+	for _, tt := range []struct {
+		name         string
+		maxScanBytes int64
+	}{
+		{"clamd stops the stream", 0},
+		{"scangate refuses before streaming", limit},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := setup(t, setupOpts{clamd: &clamdtest.Options{StreamMaxLength: limit}, maxScanBytes: tt.maxScanBytes})
+			rec := e.wait(e.upload("big/eicar-late.bin", body).ID)
+			if rec.State.Readable() {
+				t.Fatalf("state %s; a file scanned in part must not be readable", rec.State)
+			}
+			e.assertQuarantined(rec)
+			if rec.Verdict == nil || rec.Verdict.Outcome != domain.OutcomeUnscannable || rec.Verdict.Reason != domain.ReasonTooLarge {
+				t.Errorf("verdict %+v; want unscannable, too-large", rec.Verdict)
+			}
+		})
+	}
+}
+
+func TestClamdStoppedThenBack(t *testing.T) {
+	t.Parallel()
+	dir, err := os.MkdirTemp("", "sg-clamd-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	sock := filepath.Join(dir, "clamd.sock")
+	// Nothing listens yet: clamd is down.
+	e := setup(t, setupOpts{clamdAddr: "unix://" + sock})
+	rec := e.wait(e.upload("while-down.txt", []byte("harmless")).ID)
+	if rec.State != domain.StatusFailed || rec.Reason != domain.ReasonClamdUnavailable {
+		t.Fatalf("state %s reason %q; want failed, %s", rec.State, rec.Reason, domain.ReasonClamdUnavailable)
+	}
+	// A second object, infected, is not clean either.
+	bad := e.wait(e.upload("eicar-while-down.com", clamdtest.EICARBytes()).ID)
+	if bad.State != domain.StatusFailed {
+		t.Fatalf("infected object while clamd is down: %s; want failed", bad.State)
+	}
+
+	// clamd comes back at the same address; a rescan decides correctly.
+	d := clamdtest.StartAt(t, dir, nil)
+	_ = d
+	for _, id := range []string{rec.ID, bad.ID} {
+		if _, err := e.h.Rescan(context.Background(), id, "ops", "clamd is back"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.assertClean(e.wait(rec.ID))
+	e.assertQuarantined(e.wait(bad.ID))
+	got, _ := e.st.Get(context.Background(), rec.ID)
+	if n := countEvents(got); n["fail"] != 1 || n["rescan"] != 1 || n["pass"] != 1 {
+		t.Errorf("history events %v; want one fail, one rescan, one pass", n)
+	}
+}
+
+func TestDuplicateEventsHaveOneEffect(t *testing.T) {
+	t.Parallel()
+	e := setup(t, setupOpts{})
+	ctx := context.Background()
+	ref, err := e.objs.Put(ctx, bucket, "dup/file.txt", strings.NewReader("same bytes"), objects.PutOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	event := intake.S3Notification(ref)
+	for range 3 {
+		if _, err := e.h.Ingest(ctx, event); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := e.h.Ingest(ctx, event); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	rec := e.wait(ref.ID())
+	e.assertClean(rec)
+	// Let any stray execution run before counting.
+	time.Sleep(300 * time.Millisecond)
+	rec, _ = e.st.Get(ctx, ref.ID())
+	want := map[string]int{"ingest": 1, "claim": 1, "pass": 1}
+	if got := countEvents(rec); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("history events %v; want %v", got, want)
+	}
+	if n := e.scanner.calls.Load(); n != 1 {
+		t.Errorf("clamd saw %d streams; want 1", n)
+	}
+}
+
+func TestKeysKeepTheirNames(t *testing.T) {
+	t.Parallel()
+	e := setup(t, setupOpts{})
+	long := strings.Repeat("k", 1024-len("long/")) // exactly 1024 bytes
+	keys := []string{
+		"with space.txt", "plus+sign.txt", "per%cent.txt", "hash#tag.txt", "question?.txt",
+		"ünïcødé/日本語/файл.txt", "a/b/c/d/e/f/g/h/i/j/k/deep.txt", "long/" + long,
+		"trailing space ", "semi;colon&amp=.txt",
+	}
+	ids := map[string]string{}
+	for _, k := range keys {
+		ids[k] = e.upload(k, []byte("content of "+k)).ID
+	}
+	for _, k := range keys {
+		rec := e.wait(ids[k])
+		if rec.Object.Key != k {
+			t.Errorf("key %q came back as %q", k, rec.Object.Key)
+		}
+		e.assertClean(rec)
+	}
+	for _, k := range []string{"../escape.txt", "a/../../b", "./x", "a/./b", "x\x00y", strings.Repeat("x", 1025)} {
+		if _, code, _ := e.tryUpload(k, []byte("x"), nil); code < 400 || code >= 500 {
+			t.Errorf("upload of key %q: status %d; want a 4xx refusal", k, code)
+		}
+		body, _ := json.Marshal(map[string]string{"key": k})
+		resp, err := http.Post(e.srv.URL+"/v1/uploads", "application/json", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("upload URL for key %q: status %d; want 400", k, resp.StatusCode)
+		}
+	}
+}
+
+func TestUploadURLAndTagsRefused(t *testing.T) {
+	t.Parallel()
+	e := setup(t, setupOpts{})
+	body, _ := json.Marshal(map[string]any{"key": "via-url/report.pdf", "maxBytes": 100})
+	resp, err := http.Post(e.srv.URL+"/v1/uploads", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var issued struct{ URL string }
+	json.NewDecoder(resp.Body).Decode(&issued)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated || issued.URL == "" {
+		t.Fatalf("issue upload URL: %d %+v", resp.StatusCode, issued)
+	}
+	put := func(url string, b []byte, hdr map[string]string) int {
+		req, _ := http.NewRequest(http.MethodPut, e.srv.URL+url, bytes.NewReader(b))
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := put(issued.URL, []byte("x"), map[string]string{"X-Amz-Tagging": "scangate-status=clean"}); code != http.StatusForbidden {
+		t.Errorf("upload setting a tag: %d; want 403", code)
+	}
+	if code := put(issued.URL, make([]byte, 101), nil); code != http.StatusRequestEntityTooLarge {
+		t.Errorf("upload over the URL's size limit: %d; want 413", code)
+	}
+	if code := put(issued.URL+"x", []byte("x"), nil); code != http.StatusForbidden {
+		t.Errorf("upload with a tampered URL: %d; want 403", code)
+	}
+	if code := put(issued.URL, []byte("fine"), nil); code != http.StatusCreated {
+		t.Fatalf("upload through the URL: %d; want 201", code)
+	}
+	if _, code, _ := e.tryUpload("direct.txt", []byte("x"), http.Header{"X-Amz-Tagging": {"a=b"}}); code != http.StatusForbidden {
+		t.Errorf("direct upload setting a tag: %d; want 403", code)
+	}
+}
+
+func (e *env) decide(id string, decision domain.Decision, comment string) *http.Response {
+	e.t.Helper()
+	body, _ := json.Marshal(map[string]string{"decision": string(decision), "reviewer": "alice", "comment": comment})
+	resp, err := http.Post(e.srv.URL+"/v1/records/"+id+"/decision", "application/json", bytes.NewReader(body))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp
+}
+
+func TestReviewDecisions(t *testing.T) {
+	t.Parallel()
+	e := setup(t, setupOpts{})
+	ctx := context.Background()
+
+	released := e.wait(e.upload("review/fp.com", clamdtest.EICARBytes()).ID)
+	e.assertQuarantined(released)
+	if resp := e.decide(released.ID, domain.DecisionRelease, "known test file"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("release: %d", resp.StatusCode)
+	}
+	got, _ := e.st.Get(ctx, released.ID)
+	if got.State != domain.StatusReleased || got.Quarantine != nil {
+		t.Fatalf("after release: %s, quarantine %+v", got.State, got.Quarantine)
+	}
+	back, err := e.objs.Head(ctx, domain.ObjectRef{Bucket: bucket, Key: "review/fp.com"})
+	if err != nil {
+		t.Fatalf("released object not back at its key: %v", err)
+	}
+	tags, _ := e.objs.Tags(ctx, back.Ref)
+	if tags[objects.TagStatus] != "released" {
+		t.Errorf("released object's tags %v", tags)
+	}
+	// A second, identical decision is a no-op; a different one is refused.
+	if resp := e.decide(released.ID, domain.DecisionRelease, "again"); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("deciding a released record again: %d; want 400", resp.StatusCode)
+	}
+
+	confirmed := e.wait(e.upload("review/bad.com", clamdtest.EICARBytes()).ID)
+	if resp := e.decide(confirmed.ID, domain.DecisionConfirm, "real"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("confirm: %d", resp.StatusCode)
+	}
+	got, _ = e.st.Get(ctx, confirmed.ID)
+	if got.State != domain.StatusConfirmed || got.Quarantine == nil {
+		t.Fatalf("after confirm: %s, quarantine %+v", got.State, got.Quarantine)
+	}
+	items, _, _ := e.st.OpenReviews(ctx, store.Page{})
+	if len(items) != 0 {
+		t.Errorf("open reviews after deciding both: %d", len(items))
+	}
+
+	// Allowlisting needs a reason, then trusts those bytes from now on.
+	listed := e.wait(e.upload("review/allow-me.com", clamdtest.EICARBytes()).ID)
+	if resp := e.decide(listed.ID, domain.DecisionAllowlist, ""); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("allowlist without a comment: %d; want 400", resp.StatusCode)
+	}
+	if resp := e.decide(listed.ID, domain.DecisionAllowlist, "vendor test fixture"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("allowlist: %d", resp.StatusCode)
+	}
+	got, _ = e.st.Get(ctx, listed.ID)
+	if got.State != domain.StatusAllowlisted {
+		t.Fatalf("after allowlist: %s", got.State)
+	}
+	again := e.wait(e.upload("review/same-bytes-later.com", clamdtest.EICARBytes()).ID)
+	if again.State != domain.StatusAllowlisted || again.Verdict.AllowlistedBy != "alice" {
+		t.Errorf("same bytes after allowlisting: %s by %q; want allowlisted by alice", again.State, again.Verdict.AllowlistedBy)
+	}
+	if again.State == domain.StatusClean {
+		t.Error("an allowlisted object must never be reported clean")
+	}
+}
+
+// The content endpoint serves bytes only in a readable state.
+func TestContentGate(t *testing.T) {
+	t.Parallel()
+	e := setup(t, setupOpts{})
+	good := e.wait(e.upload("gate/good.txt", []byte("fine")).ID)
+	bad := e.wait(e.upload("gate/bad.com", clamdtest.EICARBytes()).ID)
+	for _, tt := range []struct {
+		id   string
+		want int
+	}{{good.ID, http.StatusOK}, {bad.ID, http.StatusForbidden}} {
+		resp, err := http.Get(e.srv.URL + "/v1/records/" + tt.id + "/content")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tt.want {
+			t.Errorf("content of %s: %d; want %d", tt.id, resp.StatusCode, tt.want)
+		}
+	}
+}
