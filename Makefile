@@ -10,7 +10,7 @@ ARGS  ?=
 # Debian packages the scan engine and its tests need.
 APT_PACKAGES := clamav-daemon clamdscan clamav-testfiles
 
-.PHONY: run test deps lint vet build fuzz clean
+.PHONY: run test deps tools lint vet build fuzz clean
 
 build:
 	$(GO) build -o bin/scangate ./cmd/scangate
@@ -23,6 +23,12 @@ deps:
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
 	fi
 
+## tools: the npm test tools, exactly as the committed lockfile pins them.
+tools: tools/node_modules/.installed
+tools/node_modules/.installed: tools/package-lock.json tools/package.json
+	cd tools && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 run: deps build
 	./bin/scangate run $(ARGS)
 
@@ -32,7 +38,7 @@ vet:
 lint: vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-test: deps lint
+test: deps tools lint
 	$(GO) test -race -timeout 20m ./...
 
 ## fuzz: run every fuzz target for FUZZTIME each.
