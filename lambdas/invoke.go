@@ -23,6 +23,9 @@ func ForLambda[In, Out any](fn func(context.Context, In) (Out, error)) func(cont
 
 // InvokeError renders err as Lambda's error response.
 func InvokeError(err error) messages.InvokeResponse_Error {
+	if ie, ok := err.(messages.InvokeResponse_Error); ok {
+		return ie
+	}
 	var se *StepError
 	if !errors.As(err, &se) {
 		se = &StepError{Type: ErrInternal, Msg: err.Error()}

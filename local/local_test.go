@@ -73,6 +73,11 @@ type setupOpts struct {
 	maxScanBytes int64
 	retry        local.Retry
 	policy       string
+	noCache      bool
+	// sigDir and strict replace the test signatures' directory and turn
+	// the development waiver of the age check off.
+	sigDir string
+	strict bool
 }
 
 // setup starts a real clamd, an embedded store and a local bucket in the
@@ -87,7 +92,11 @@ func setup(t *testing.T, o setupOpts) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng, err := engine.New(client, engine.Options{DatabaseDir: clamdtest.SignaturesDir(t), DevMode: true})
+	sigDir := o.sigDir
+	if sigDir == "" {
+		sigDir = clamdtest.SignaturesDir(t)
+	}
+	eng, err := engine.New(client, engine.Options{DatabaseDir: sigDir, DevMode: !o.strict})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +122,7 @@ func setup(t *testing.T, o setupOpts) *env {
 	h, err := lambdas.New(lambdas.Config{
 		Store: st, Objects: objs, Scanner: sc, Starter: runner, Resumer: runner, Logger: log,
 		QuarantineBucket: qBucket, LeaseTTL: time.Minute, MaxScanBytes: o.maxScanBytes,
-		UnscannablePolicy: o.policy, Owner: "test",
+		UnscannablePolicy: o.policy, Owner: "test", DisableVerdictCache: o.noCache,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -624,5 +633,67 @@ func TestContentGate(t *testing.T) {
 		if resp.StatusCode != tt.want {
 			t.Errorf("content of %s: %d; want %d", tt.id, resp.StatusCode, tt.want)
 		}
+	}
+}
+
+func TestVerdictCache(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name    string
+		noCache bool
+		streams int64
+	}{{"on by default", false, 1}, {"switched off", true, 2}} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := setup(t, setupOpts{noCache: tt.noCache})
+			first := e.wait(e.upload("cache/a.txt", []byte("identical bytes")).ID)
+			second := e.wait(e.upload("cache/b.txt", []byte("identical bytes")).ID)
+			e.assertClean(first)
+			if second.State != domain.StatusClean {
+				t.Fatalf("second copy: %s", second.State)
+			}
+			if second.Verdict.Reused == tt.noCache {
+				t.Errorf("second verdict reused=%v; want %v", second.Verdict.Reused, !tt.noCache)
+			}
+			if n := e.scanner.calls.Load(); n != tt.streams {
+				t.Errorf("clamd saw %d streams; want %d", n, tt.streams)
+			}
+		})
+	}
+}
+
+// With signatures older than the allowed age and no development waiver,
+// nothing is scanned and nothing becomes clean.
+func TestStaleSignaturesNeverClean(t *testing.T) {
+	t.Parallel()
+	old := t.TempDir()
+	src := clamdtest.SignaturesDir(t)
+	ents, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := time.Now().Add(-72 * time.Hour)
+	for _, ent := range ents {
+		b, err := os.ReadFile(filepath.Join(src, ent.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(old, ent.Name())
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(p, long, long); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := setup(t, setupOpts{sigDir: old, strict: true})
+	for _, body := range [][]byte{[]byte("harmless"), clamdtest.EICARBytes()} {
+		rec := e.wait(e.upload(fmt.Sprintf("stale/%d", len(body)), body).ID)
+		if rec.State != domain.StatusFailed || rec.Reason != domain.ReasonStaleSignatures {
+			t.Errorf("with stale signatures: %s (%q); want failed, %s", rec.State, rec.Reason, domain.ReasonStaleSignatures)
+		}
+	}
+	if n := e.scanner.calls.Load(); n != 0 {
+		t.Errorf("clamd saw %d streams with stale signatures; want 0", n)
 	}
 }

@@ -35,6 +35,11 @@ type Info struct {
 	ContentType  string
 	Metadata     map[string]string
 	LastModified time.Time
+	// SHA256 is the hex SHA-256 of the bytes when the backend vouches for
+	// it (S3's full-object checksum, or the local driver's own at write
+	// time); empty when unknown. It lets a scan be skipped for allowlisted
+	// or already-scanned bytes without reading them.
+	SHA256 string
 }
 
 // PutOptions describe a new object.

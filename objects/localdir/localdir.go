@@ -157,6 +157,7 @@ type meta struct {
 	VersionID    string            `json:"versionId"`
 	ETag         string            `json:"etag"`
 	Size         int64             `json:"size"`
+	SHA256       string            `json:"sha256,omitempty"`
 	ContentType  string            `json:"contentType,omitempty"`
 	Metadata     map[string]string `json:"metadata,omitempty"`
 	Tags         map[string]string `json:"tags,omitempty"`
@@ -175,6 +176,7 @@ func (m *meta) info(bucket string) objects.Info {
 		ContentType:  m.ContentType,
 		Metadata:     maps.Clone(m.Metadata),
 		LastModified: m.LastModified,
+		SHA256:       m.SHA256,
 	}
 }
 
@@ -650,7 +652,7 @@ func (d *Driver) write(ctx context.Context, op string, w *pending, r io.Reader) 
 		}
 	}()
 
-	size, sum, err := d.stream(ctx, filepath.Join(stage, dataFile), r)
+	size, sum, sha, err := d.stream(ctx, filepath.Join(stage, dataFile), r)
 	if err != nil {
 		if ctx.Err() != nil {
 			return domain.ObjectRef{}, ctxErr(ctx, op, id)
@@ -661,6 +663,7 @@ func (d *Driver) write(ctx context.Context, op string, w *pending, r io.Reader) 
 		Key:         w.key,
 		ETag:        `"` + hex.EncodeToString(sum) + `"`,
 		Size:        size,
+		SHA256:      hex.EncodeToString(sha),
 		ContentType: w.contentType,
 		Metadata:    w.metadata,
 		Tags:        w.tags,
@@ -702,27 +705,28 @@ func (d *Driver) write(ctx context.Context, op string, w *pending, r io.Reader) 
 }
 
 // stream copies r to a new file, checking ctx between chunks, and returns
-// the size and MD5 of what it wrote. Memory use is one chunk.
-func (d *Driver) stream(ctx context.Context, name string, r io.Reader) (int64, []byte, error) {
+// the size, MD5 and SHA-256 of what it wrote: the SHA-256 plays the part of
+// S3's full-object checksum. Memory use is one chunk.
+func (d *Driver) stream(ctx context.Context, name string, r io.Reader) (int64, []byte, []byte, error) {
 	f, err := d.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, filePerm)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	defer f.Close()
-	h := md5.New()
-	size, err := copyChunks(ctx, io.MultiWriter(f, h), r)
+	h, s := md5.New(), sha256.New()
+	size, err := copyChunks(ctx, io.MultiWriter(f, h, s), r)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	if !d.noSync {
 		if err := f.Sync(); err != nil {
-			return 0, nil, err
+			return 0, nil, nil, err
 		}
 	}
 	if err := f.Close(); err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
-	return size, h.Sum(nil), nil
+	return size, h.Sum(nil), s.Sum(nil), nil
 }
 
 func copyChunks(ctx context.Context, w io.Writer, r io.Reader) (int64, error) {
