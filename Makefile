@@ -10,7 +10,7 @@ ARGS  ?=
 # Debian packages the scan engine and its tests need.
 APT_PACKAGES := clamav-daemon clamdscan clamav-testfiles
 
-.PHONY: run test deps tools lint vet build fuzz clean
+.PHONY: run test deps tools lint vet build fuzz bench clean
 
 build:
 	$(GO) build -o bin/scangate ./cmd/scangate
@@ -40,6 +40,11 @@ lint: vet
 
 test: deps tools lint
 	$(GO) test -race -timeout 20m ./...
+
+## bench: Go benchmarks; figures are read as ratios to raw clamd in the same run.
+BENCHTIME ?= 200x
+bench: deps tools
+	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./local/ ./clamd/...
 
 ## fuzz: run every fuzz target for FUZZTIME each.
 FUZZTIME ?= 30s

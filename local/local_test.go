@@ -58,7 +58,7 @@ func (c *countingScanner) Instream(ctx context.Context, r io.Reader) (clamd.Resu
 }
 
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	st      *store.Store
 	objs    *localdir.Driver
 	h       *lambdas.Handlers
@@ -82,7 +82,7 @@ type setupOpts struct {
 
 // setup starts a real clamd, an embedded store and a local bucket in the
 // test's own directory, and the runner and API over them.
-func setup(t *testing.T, o setupOpts) *env {
+func setup(t testing.TB, o setupOpts) *env {
 	t.Helper()
 	addr := o.clamdAddr
 	if addr == "" {
