@@ -79,6 +79,9 @@ func (e *StepError) Error() string {
 
 func (e *StepError) Unwrap() error { return e.Err }
 
+// ErrorType is the name workflow interpreters match Retry and Catch on.
+func (e *StepError) ErrorType() string { return e.Type }
+
 func stepErr(typ, reason string, err error) *StepError {
 	return &StepError{Type: typ, Reason: reason, Msg: err.Error(), Err: err}
 }
@@ -148,9 +151,17 @@ type Starter interface {
 	Start(ctx context.Context, rec *domain.Record) (executionID string, err error)
 }
 
-// Resumer hands an admin's decision to the workflow waiting on a review.
+// Resumer hands an admin's decision to the workflow waiting on a review,
+// through the task token stored on the item (SendTaskSuccess in AWS).
+// Resuming an item whose workflow was already resumed must not fail.
 type Resumer interface {
 	Resume(ctx context.Context, item *domain.ReviewItem, st State) error
+}
+
+// ReviewStarter starts the review workflow for a record that was just
+// quarantined. Starting it twice for the same review must have one effect.
+type ReviewStarter interface {
+	StartReview(ctx context.Context, rec *domain.Record) error
 }
 
 // Config holds the handlers' settings. The zero value is not usable:
@@ -161,6 +172,7 @@ type Config struct {
 	Scanner Scanner
 	Starter Starter
 	Resumer Resumer
+	Reviews ReviewStarter
 	Logger  *slog.Logger
 
 	// QuarantineBucket receives quarantined copies under QuarantinePrefix.

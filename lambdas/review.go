@@ -111,12 +111,18 @@ func (h *Handlers) decide(ctx context.Context, req ReviewRequest) (ReviewRespons
 	}
 	st := State{ID: rec.ID, Object: rec.Object, Status: rec.State,
 		Decision: &Decision{Decision: item.Decision, Reviewer: item.Reviewer, Comment: item.Comment}}
-	if h.cfg.Resumer != nil {
+	switch {
+	case h.cfg.Resumer != nil && item.TaskToken != "":
 		if err := h.cfg.Resumer.Resume(ctx, item, st); err != nil {
 			return ReviewResponse{}, fromBackend(err)
 		}
-	} else if _, err := h.Decide(ctx, st); err != nil {
-		return ReviewResponse{}, err
+	case h.cfg.Resumer != nil:
+		// The review workflow has not stored its token yet; AwaitReview
+		// finds the decision when it does, and resumes itself.
+	default:
+		if _, err := h.Decide(ctx, st); err != nil {
+			return ReviewResponse{}, err
+		}
 	}
 	rec, err = h.cfg.Store.Get(ctx, req.ID)
 	if err != nil {
@@ -248,4 +254,38 @@ func (h *Handlers) rescan(ctx context.Context, rec *domain.Record, actor, commen
 		}
 	}
 	return rec, nil
+}
+
+// AwaitInput is what the review workflow's waitForTaskToken task sends.
+type AwaitInput struct {
+	State     State  `json:"state"`
+	TaskToken string `json:"taskToken"`
+}
+
+// AwaitReview stores the waiting workflow's task token on the review item.
+// If the admin decided before the token arrived, it resumes the workflow
+// at once, so a decision can never be stranded between the two writes.
+func (h *Handlers) AwaitReview(ctx context.Context, in AwaitInput) (struct{}, error) {
+	if err := in.State.check(); err != nil {
+		return struct{}{}, err
+	}
+	if in.TaskToken == "" {
+		return struct{}{}, &StepError{Type: ErrInvalidInput, Msg: "await needs a task token"}
+	}
+	if err := h.cfg.Store.SetReviewToken(ctx, in.State.ID, in.TaskToken); err != nil {
+		return struct{}{}, reviewErr(err)
+	}
+	item, err := h.cfg.Store.Review(ctx, in.State.ID)
+	if err != nil {
+		return struct{}{}, reviewErr(err)
+	}
+	if item.Open() || h.cfg.Resumer == nil {
+		return struct{}{}, nil
+	}
+	st := in.State
+	st.Decision = &Decision{Decision: item.Decision, Reviewer: item.Reviewer, Comment: item.Comment}
+	if err := h.cfg.Resumer.Resume(ctx, item, st); err != nil {
+		return struct{}{}, fromBackend(err)
+	}
+	return struct{}{}, nil
 }

@@ -254,6 +254,11 @@ func (h *Handlers) Quarantine(ctx context.Context, st State) (State, error) {
 	if _, err := h.cfg.Store.OpenReview(ctx, rec); err != nil {
 		return st, fromBackend(err)
 	}
+	if h.cfg.Reviews != nil {
+		if err := h.cfg.Reviews.StartReview(ctx, rec); err != nil {
+			return st, fromBackend(err)
+		}
+	}
 	st.Status = rec.State
 	loc := rec.Location()
 	st.Location = &loc

@@ -120,7 +120,7 @@ func setup(t testing.TB, o setupOpts) *env {
 	runner := local.NewRunner(st, local.RunnerOptions{Workers: 4, Retry: retry, SweepEvery: time.Hour, Drain: 5 * time.Second, Logger: log})
 	sc := &countingScanner{Scanner: eng}
 	h, err := lambdas.New(lambdas.Config{
-		Store: st, Objects: objs, Scanner: sc, Starter: runner, Resumer: runner, Logger: log,
+		Store: st, Objects: objs, Scanner: sc, Starter: runner, Resumer: runner, Reviews: runner, Logger: log,
 		QuarantineBucket: qBucket, LeaseTTL: time.Minute, MaxScanBytes: o.maxScanBytes,
 		UnscannablePolicy: o.policy, Owner: "test", DisableVerdictCache: o.noCache,
 	})

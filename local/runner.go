@@ -132,6 +132,12 @@ func (r *Runner) done(id string) {
 	r.mu.Unlock()
 }
 
+// StartReview stands in for the review workflow's wait: it stores a token
+// on the review item, as the workflow's AwaitDecision task does.
+func (r *Runner) StartReview(ctx context.Context, rec *domain.Record) error {
+	return r.st.SetReviewToken(ctx, rec.ID, "local-review:"+rec.ID)
+}
+
 // Resume carries out a review decision: the local counterpart of sending
 // the task token back to the waiting workflow.
 func (r *Runner) Resume(ctx context.Context, item *domain.ReviewItem, st lambdas.State) error {

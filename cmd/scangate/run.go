@@ -99,7 +99,7 @@ func serve(ctx context.Context, c runConfig, log *slog.Logger, stdout, stderr io
 
 	runner := local.NewRunner(st, local.RunnerOptions{Workers: c.workers, Retry: c.retry, SweepEvery: c.sweep, Logger: log})
 	h, err := lambdas.New(lambdas.Config{
-		Store: st, Objects: objs, Scanner: eng, Starter: runner, Resumer: runner, Logger: log,
+		Store: st, Objects: objs, Scanner: eng, Starter: runner, Resumer: runner, Reviews: runner, Logger: log,
 		QuarantineBucket: c.qBucket, UnscannablePolicy: c.policy, LeaseTTL: c.lease,
 		MaxScanBytes: c.engine.streamMax, Owner: "local:" + hostname(), DisableVerdictCache: c.noCache,
 	})
