@@ -15,6 +15,9 @@
 //	SCANGATE_STREAM_MAX         largest object scanned, bytes
 //	SCANGATE_MAX_DB_AGE         oldest signature database allowed (24h)
 //	SCANGATE_LEASE              scan lease duration (5m)
+//	SCANGATE_SCAN_STATE_MACHINE   ARN of the scan workflow (ingest, rescan)
+//	SCANGATE_REVIEW_STATE_MACHINE ARN of the review workflow (quarantine,
+//	                              review decisions)
 package lambdaenv
 
 import (
@@ -26,12 +29,15 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
 	"github.com/scangate/scangate/clamd"
 	"github.com/scangate/scangate/clamd/daemon"
 	"github.com/scangate/scangate/connect"
 	"github.com/scangate/scangate/engine"
 	"github.com/scangate/scangate/lambdas"
+	"github.com/scangate/scangate/stepfunctions"
 	"github.com/scangate/scangate/store"
 )
 
@@ -110,12 +116,24 @@ func Handlers(ctx context.Context, getenv func(string) string, log *slog.Logger)
 		}
 		scanner = eng
 	}
-	return lambdas.New(lambdas.Config{
+	cfg := lambdas.Config{
 		Store: store.New(drv, nil), Objects: objs, Scanner: scanner, Logger: log,
 		QuarantineBucket: qBucket, QuarantinePrefix: getenv("SCANGATE_QUARANTINE_PREFIX"),
 		UnscannablePolicy: getenv("SCANGATE_UNSCANNABLE_POLICY"), MaxScanBytes: streamMax,
 		LeaseTTL: lease, Owner: "lambda:" + getenv("AWS_LAMBDA_FUNCTION_NAME"),
-	})
+	}
+	if scanARN, reviewARN := getenv("SCANGATE_SCAN_STATE_MACHINE"), getenv("SCANGATE_REVIEW_STATE_MACHINE"); scanARN != "" || reviewARN != "" {
+		awsCfg, err := config.LoadDefaultConfig(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("lambdaenv: aws config: %w", err)
+		}
+		r, err := stepfunctions.New(sfn.NewFromConfig(awsCfg), scanARN, reviewARN, log)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Starter, cfg.Reviews, cfg.Resumer = r, r, r
+	}
+	return lambdas.New(cfg)
 }
 
 func intEnv(getenv func(string) string, k string, def int64) (int64, error) {
