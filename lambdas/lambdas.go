@@ -123,9 +123,9 @@ type State struct {
 	LeaseToken string            `json:"leaseToken,omitempty"`
 	Location   *domain.ObjectRef `json:"location,omitempty"`
 	Verdict    *domain.Verdict   `json:"verdict,omitempty"`
-	// Next tells the workflow's Choice where to go after Record:
-	// "done", "quarantine" or "block".
-	Next string `json:"next,omitempty"`
+	// Next tells the workflow's Choices where to go after Claim and
+	// Record: "scan", "done", "quarantine" or "block". Always present.
+	Next string `json:"next"`
 	// Decision is the admin's decision, filled in when a review resumes.
 	Decision *Decision `json:"decision,omitempty"`
 	// Error is where the workflow's Catch puts a failed step's error.

@@ -33,8 +33,19 @@ func (h *Handlers) Claim(ctx context.Context, st State) (State, error) {
 				return st, fromBackend(gerr)
 			}
 			if cur.State != domain.StatusPending && cur.State != domain.StatusScanning {
-				st.Skip, st.Status, st.Verdict = true, cur.State, cur.Verdict
-				h.logFor(st).Info("already decided; skipping", "state", cur.State)
+				st.Status, st.Verdict = cur.State, cur.Verdict
+				loc := cur.Location()
+				st.Location = &loc
+				// A verdict whose quarantine (or block) did not finish
+				// resumes there; anything else is decided.
+				switch next := h.unfinished(ctx, cur); next {
+				case "":
+					st.Skip, st.Next = true, "done"
+					h.logFor(st).Info("already decided; skipping", "state", cur.State)
+				default:
+					st.Skip, st.Next = false, next
+					h.logFor(st).Info("resuming unfinished verdict", "state", cur.State, "next", next)
+				}
 				return st, nil
 			}
 			// Lost a race with another claimer, whose lease is now live.
@@ -51,8 +62,22 @@ func (h *Handlers) Claim(ctx context.Context, st State) (State, error) {
 	loc := rec.Location()
 	st.Location = &loc
 	st.Verdict = nil
-	st.Skip = false
+	st.Skip, st.Next = false, "scan"
 	return st, nil
+}
+
+// unfinished names the step a decided record still needs: "quarantine"
+// for an infected record (or an unscannable one under the quarantine
+// policy) that is not yet under review, "block" for an unscannable one
+// under the block policy; "" when nothing is left to do.
+func (h *Handlers) unfinished(ctx context.Context, rec *domain.Record) string {
+	switch rec.State {
+	case domain.StatusInfected:
+		return "quarantine"
+	case domain.StatusUnscannable:
+		return h.cfg.UnscannablePolicy
+	}
+	return ""
 }
 
 var outcomeEvent = map[domain.Outcome]statemachine.Event{

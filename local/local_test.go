@@ -78,6 +78,8 @@ type setupOpts struct {
 	// the development waiver of the age check off.
 	sigDir string
 	strict bool
+	// sweepEvery is how often the runner looks for stranded records.
+	sweepEvery time.Duration
 }
 
 // setup starts a real clamd, an embedded store and a local bucket in the
@@ -117,7 +119,11 @@ func setup(t testing.TB, o setupOpts) *env {
 		retry = local.Retry{MaxAttempts: 3, Interval: 20 * time.Millisecond, BackoffRate: 2, MaxDelay: 200 * time.Millisecond}
 	}
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	runner := local.NewRunner(st, local.RunnerOptions{Workers: 4, Retry: retry, SweepEvery: time.Hour, Drain: 5 * time.Second, Logger: log})
+	sweep := o.sweepEvery
+	if sweep == 0 {
+		sweep = time.Hour
+	}
+	runner := local.NewRunner(st, local.RunnerOptions{Workers: 4, Retry: retry, SweepEvery: sweep, Drain: 5 * time.Second, Logger: log})
 	sc := &countingScanner{Scanner: eng}
 	h, err := lambdas.New(lambdas.Config{
 		Store: st, Objects: objs, Scanner: sc, Starter: runner, Resumer: runner, Reviews: runner, Logger: log,
@@ -696,4 +702,45 @@ func TestStaleSignaturesNeverClean(t *testing.T) {
 	if n := e.scanner.calls.Load(); n != 0 {
 		t.Errorf("clamd saw %d streams with stale signatures; want 0", n)
 	}
+}
+
+// A crash can leave a record pending (the event was recorded, no execution
+// started), scanning under a dead scanner's lease, or infected with its
+// quarantine unfinished. The sweep finds each and finishes the job.
+func TestSweepRecoversStrandedRecords(t *testing.T) {
+	t.Parallel()
+	e := setup(t, setupOpts{sweepEvery: 50 * time.Millisecond})
+	ctx := context.Background()
+	put := func(key string, body []byte) domain.ObjectRef {
+		ref, err := e.objs.Put(ctx, bucket, key, bytes.NewReader(body), objects.PutOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := e.st.Ingest(ctx, ref, "test", "recorded, never started"); err != nil {
+			t.Fatal(err)
+		}
+		return ref
+	}
+	pending := put("stranded/pending.txt", []byte("a"))
+	dead := put("stranded/dead-scanner.txt", []byte("b"))
+	if _, err := e.st.Claim(ctx, dead.ID(), "dead-scanner", time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	halfway := put("stranded/infected.com", clamdtest.EICARBytes())
+	claimed, err := e.st.Claim(ctx, halfway.ID(), "crashed-after-record", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.st.Finish(ctx, halfway.ID(), claimed.Lease.Token, store.Transition{
+		Event: "detect", Verdict: &domain.Verdict{Outcome: domain.OutcomeInfected, Signatures: []string{clamdtest.EICARSignature}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	e.assertClean(e.wait(pending.ID()))
+	rec := e.wait(dead.ID())
+	e.assertClean(rec)
+	if n := countEvents(rec); n["reclaim"] != 1 {
+		t.Errorf("dead scanner's record: events %v; want one reclaim", n)
+	}
+	e.assertQuarantined(e.wait(halfway.ID()))
 }

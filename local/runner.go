@@ -212,34 +212,11 @@ func (r *Runner) worker(stop, work context.Context) {
 	}
 }
 
-// sweep finds records that no execution is driving: pending ones, scanning
-// ones whose lease expired, and infected or unscannable ones whose
-// quarantine did not finish.
+// sweep restarts records no execution is driving; Start deduplicates
+// against what is queued or running.
 func (r *Runner) sweep(ctx context.Context) {
-	now := r.st.Now()
-	for _, state := range []domain.Status{domain.StatusPending, domain.StatusScanning, domain.StatusInfected, domain.StatusUnscannable} {
-		cursor := ""
-		for {
-			recs, next, err := r.st.ListByState(ctx, state, store.Page{Cursor: cursor, Limit: 500})
-			if err != nil {
-				r.log.Warn("sweep failed", "state", state, "err", err)
-				break
-			}
-			for _, rec := range recs {
-				switch {
-				case state == domain.StatusScanning && !rec.Lease.Expired(now):
-				case state == domain.StatusUnscannable && r.h.UnscannablePolicy() != "quarantine":
-				default:
-					if r.enqueue(rec.ID) {
-						r.log.Info("sweep queued record", "id", rec.ID, "state", rec.State)
-					}
-				}
-			}
-			if next == "" {
-				break
-			}
-			cursor = next
-		}
+	if _, err := r.h.Sweep(ctx, lambdas.SweepRequest{}); err != nil {
+		r.log.Warn("sweep failed", "err", err)
 	}
 }
 
@@ -255,19 +232,15 @@ func (r *Runner) execute(ctx context.Context, id string) {
 		return
 	}
 	st := lambdas.State{ID: rec.ID, Object: rec.Object}
-	switch rec.State {
-	case domain.StatusInfected:
-		r.finish(ctx, st, "quarantine")
-		return
-	case domain.StatusUnscannable:
-		r.finish(ctx, st, r.h.UnscannablePolicy())
-		return
-	}
 	if st, err = r.step(ctx, "Claim", r.h.Claim, st); err != nil {
 		r.fail(ctx, st, err)
 		return
 	}
-	if st.Skip {
+	switch {
+	case st.Skip:
+		return
+	case st.Next == "quarantine" || st.Next == "block":
+		r.finish(ctx, st, st.Next)
 		return
 	}
 	if st, err = r.step(ctx, "Scan", r.h.Scan, st); err != nil {

@@ -1,0 +1,80 @@
+package lambdas
+
+import (
+	"context"
+	"time"
+
+	"github.com/scangate/scangate/domain"
+	"github.com/scangate/scangate/store"
+)
+
+// SweepRequest tunes a sweep.
+type SweepRequest struct {
+	// MinAgeSeconds: pending, infected and unscannable records younger than
+	// this are left alone, since their execution may still be starting.
+	// In AWS it should exceed the Express workflow's 5-minute limit.
+	MinAgeSeconds int `json:"minAgeSeconds"`
+	// Limit bounds the records started in one sweep; 0 means 1000.
+	Limit int `json:"limit"`
+}
+
+// SweepResult reports what a sweep started.
+type SweepResult struct {
+	Started int      `json:"started"`
+	IDs     []string `json:"ids,omitempty"`
+}
+
+// Sweep finds records that no execution is driving and starts their
+// workflow again: pending ones, scanning ones whose lease expired (the
+// scanner died), and infected or unscannable ones whose quarantine or block
+// did not finish. It is what makes "nothing lost" hold when a process, an
+// execution or an event delivery was lost; in AWS a schedule runs it.
+func (h *Handlers) Sweep(ctx context.Context, req SweepRequest) (SweepResult, error) {
+	var res SweepResult
+	if h.cfg.Starter == nil {
+		return res, &StepError{Type: ErrInvalidInput, Msg: "sweep needs a starter"}
+	}
+	limit := req.Limit
+	if limit <= 0 {
+		limit = 1000
+	}
+	now := h.cfg.Store.Now()
+	minAge := time.Duration(req.MinAgeSeconds) * time.Second
+	states := []domain.Status{domain.StatusPending, domain.StatusScanning, domain.StatusInfected, domain.StatusUnscannable}
+	for _, state := range states {
+		if state == domain.StatusUnscannable && h.cfg.UnscannablePolicy != "quarantine" {
+			// Blocked in place is where such an object rests.
+			continue
+		}
+		cursor := ""
+		for {
+			recs, next, err := h.cfg.Store.ListByState(ctx, state, store.Page{Cursor: cursor, Limit: 200})
+			if err != nil {
+				return res, fromBackend(err)
+			}
+			for _, rec := range recs {
+				if len(res.IDs) >= limit {
+					return res, nil
+				}
+				stranded := now.Sub(rec.UpdatedAt) >= minAge
+				if state == domain.StatusScanning {
+					stranded = rec.Lease.Expired(now)
+				}
+				if !stranded {
+					continue
+				}
+				if _, err := h.cfg.Starter.Start(ctx, rec); err != nil {
+					return res, fromBackend(err)
+				}
+				res.Started++
+				res.IDs = append(res.IDs, rec.ID)
+				h.log.Info("sweep restarted record", "id", rec.ID, "state", rec.State)
+			}
+			if next == "" {
+				break
+			}
+			cursor = next
+		}
+	}
+	return res, nil
+}
