@@ -17,7 +17,7 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }
@@ -27,6 +27,7 @@ const usage = `usage: scangate <command> [flags]
 commands:
   run       run the whole pipeline on this machine (embedded store, local bucket, clamd, HTTP API)
   scan      scan local files through clamd: exit 0 clean, 1 found, 2 error or not scannable
+  events    events decode: print the object versions an event document would have scanned
   version   print the version
 
 Run 'scangate <command> -h' for the command's flags.
@@ -35,7 +36,7 @@ Run 'scangate <command> -h' for the command's flags.
 // version is set by the linker in release builds.
 var version = "dev"
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
@@ -45,6 +46,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdRun(ctx, args[1:], stdout, stderr)
 	case "scan":
 		return cmdScan(ctx, args[1:], stdout, stderr)
+	case "events":
+		return cmdEvents(args[1:], stdin, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "scangate", version)
 		return 0

@@ -178,7 +178,7 @@ func TestScanCommand(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var out, errb bytes.Buffer
 			args := append(append([]string{"scan"}, sigs...), tt.args...)
-			code := run(context.Background(), args, &out, &errb)
+			code := run(context.Background(), args, nil, &out, &errb)
 			if code != tt.code {
 				t.Errorf("exit %d; want %d\nstdout:\n%s\nstderr:\n%s", code, tt.code, out.String(), errb.String())
 			}
@@ -197,14 +197,56 @@ func TestScanCommand(t *testing.T) {
 
 func TestUsage(t *testing.T) {
 	var out, errb bytes.Buffer
-	if code := run(context.Background(), nil, &out, &errb); code != 2 || !strings.Contains(errb.String(), "usage") {
+	if code := run(context.Background(), nil, nil, &out, &errb); code != 2 || !strings.Contains(errb.String(), "usage") {
 		t.Errorf("no args: %d %q", code, errb.String())
 	}
-	if code := run(context.Background(), []string{"frobnicate"}, &out, &errb); code != 2 {
+	if code := run(context.Background(), []string{"frobnicate"}, nil, &out, &errb); code != 2 {
 		t.Errorf("unknown command: %d", code)
 	}
 	out.Reset()
-	if code := run(context.Background(), []string{"version"}, &out, &errb); code != 0 || !strings.HasPrefix(out.String(), "scangate ") {
+	if code := run(context.Background(), []string{"version"}, nil, &out, &errb); code != 0 || !strings.HasPrefix(out.String(), "scangate ") {
 		t.Errorf("version: %d %q", code, out.String())
+	}
+}
+
+func TestEventsDecode(t *testing.T) {
+	root := filepath.Join("..", "..", "testdata", "events")
+	read := func(name string) []byte {
+		b, err := os.ReadFile(filepath.Join(root, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	tests := []struct {
+		name  string
+		in    []byte
+		args  []string
+		code  int
+		lines int
+		want  string
+	}{
+		{"encoded key", read("s3-encoded-key.json"), nil, 0, 1, `"key":`},
+		{"test event prints nothing", read("s3-test-event.json"), nil, 0, 0, ""},
+		{"tagging prints nothing", read("s3-object-tagging.json"), nil, 0, 0, ""},
+		{"eventbridge", read("eventbridge-put.json"), nil, 0, 1, `"bucket":`},
+		{"malformed", []byte(`{"Records": [`), nil, 2, 0, ""},
+		{"not an event", []byte(`{"hello": "world"}`), nil, 2, 0, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := run(context.Background(), append([]string{"events", "decode"}, tt.args...), bytes.NewReader(tt.in), &out, &errb)
+			if code != tt.code {
+				t.Fatalf("exit %d; want %d (stderr %q)", code, tt.code, errb.String())
+			}
+			got := strings.Count(out.String(), "\n")
+			if got != tt.lines || !strings.Contains(out.String(), tt.want) {
+				t.Errorf("stdout %q: %d lines; want %d containing %q", out.String(), got, tt.lines, tt.want)
+			}
+			if tt.code == 2 && errb.Len() == 0 {
+				t.Error("malformed input must say why on stderr")
+			}
+		})
 	}
 }
