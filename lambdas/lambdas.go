@@ -118,8 +118,9 @@ type State struct {
 	Object domain.ObjectRef `json:"object"`
 	// Status is the record's state after the step ran.
 	Status domain.Status `json:"status,omitempty"`
-	// Skip is set by Claim when the record is already decided.
-	Skip       bool              `json:"skip,omitempty"`
+	// Skip is set by Claim when the record is already decided. It is
+	// always present: a Choice on a missing field is a runtime error.
+	Skip       bool              `json:"skip"`
 	LeaseToken string            `json:"leaseToken,omitempty"`
 	Location   *domain.ObjectRef `json:"location,omitempty"`
 	Verdict    *domain.Verdict   `json:"verdict,omitempty"`

@@ -41,6 +41,10 @@ type APIOptions struct {
 	Logger    *slog.Logger
 	// Now is the clock for upload URL expiry; nil means time.Now.
 	Now func() time.Time
+	// History serves workflow execution histories; nil serves none.
+	History interface {
+		History(id string) ([]ExecutionHistory, error)
+	}
 }
 
 // API is the local runtime's HTTP API.
@@ -92,6 +96,7 @@ func (a *API) routes() {
 	m.HandleFunc("GET /v1/records", a.listRecords)
 	m.HandleFunc("GET /v1/records/{id}", a.getRecord)
 	m.HandleFunc("GET /v1/records/{id}/content", a.getContent)
+	m.HandleFunc("GET /v1/records/{id}/history", a.getHistory)
 	m.HandleFunc("POST /v1/records/{id}/decision", a.admin(a.decide))
 	m.HandleFunc("POST /v1/records/{id}/rescan", a.admin(a.rescan))
 	m.HandleFunc("GET /v1/reviews", a.listReviews)
@@ -299,6 +304,26 @@ func (a *API) getRecord(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, rec)
+}
+
+// getHistory serves the record's workflow executions, event by event: the
+// local counterpart of the Step Functions console's trace.
+func (a *API) getHistory(w http.ResponseWriter, r *http.Request) {
+	rec, err := a.st.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	if a.opts.History == nil {
+		writeError(w, http.StatusNotFound, errors.New("no execution history is kept"))
+		return
+	}
+	execs, err := a.opts.History.History(rec.ID)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"id": rec.ID, "object": rec.Object, "state": rec.State, "executions": nonNil(execs)})
 }
 
 // getContent serves an object's bytes only in a readable state: the gate

@@ -62,7 +62,7 @@ type env struct {
 	st      *store.Store
 	objs    *localdir.Driver
 	h       *lambdas.Handlers
-	runner  *local.Runner
+	flows   *local.Workflows
 	srv     *httptest.Server
 	scanner *countingScanner
 }
@@ -71,7 +71,6 @@ type setupOpts struct {
 	clamd        *clamdtest.Options
 	clamdAddr    string // use this clamd instead of starting one
 	maxScanBytes int64
-	retry        local.Retry
 	policy       string
 	noCache      bool
 	// sigDir and strict replace the test signatures' directory and turn
@@ -114,27 +113,29 @@ func setup(t testing.TB, o setupOpts) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { objs.Close() })
-	retry := o.retry
-	if retry.Interval == 0 {
-		retry = local.Retry{MaxAttempts: 3, Interval: 20 * time.Millisecond, BackoffRate: 2, MaxDelay: 200 * time.Millisecond}
-	}
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	sweep := o.sweepEvery
 	if sweep == 0 {
 		sweep = time.Hour
 	}
-	runner := local.NewRunner(st, local.RunnerOptions{Workers: 4, Retry: retry, SweepEvery: sweep, Drain: 5 * time.Second, Logger: log})
+	// The committed workflow, with its retry delays compressed 100-fold.
+	flows := local.NewWorkflows(st, local.WorkflowOptions{
+		Workers: 4, TimeScale: 0.01, SweepEvery: sweep, Drain: 5 * time.Second,
+		HistoryDir: filepath.Join(dir, "history"), Logger: log,
+	})
 	sc := &countingScanner{Scanner: eng}
 	h, err := lambdas.New(lambdas.Config{
-		Store: st, Objects: objs, Scanner: sc, Starter: runner, Resumer: runner, Reviews: runner, Logger: log,
+		Store: st, Objects: objs, Scanner: sc, Starter: flows, Resumer: flows, Reviews: flows, Logger: log,
 		QuarantineBucket: qBucket, LeaseTTL: time.Minute, MaxScanBytes: o.maxScanBytes,
 		UnscannablePolicy: o.policy, Owner: "test", DisableVerdictCache: o.noCache,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	runner.SetHandlers(h)
-	api, err := local.NewAPI(h, st, objs, local.APIOptions{Bucket: bucket, Logger: log})
+	if err := flows.SetHandlers(h); err != nil {
+		t.Fatal(err)
+	}
+	api, err := local.NewAPI(h, st, objs, local.APIOptions{Bucket: bucket, Logger: log, History: flows})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,8 +144,8 @@ func setup(t testing.TB, o setupOpts) *env {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if err := runner.Run(ctx); err != nil {
-			t.Errorf("runner: %v", err)
+		if err := flows.Run(ctx); err != nil {
+			t.Errorf("workflows: %v", err)
 		}
 	}()
 	t.Cleanup(func() {
@@ -152,7 +153,7 @@ func setup(t testing.TB, o setupOpts) *env {
 		cancel()
 		<-done
 	})
-	return &env{t: t, st: st, objs: objs, h: h, runner: runner, srv: srv, scanner: sc}
+	return &env{t: t, st: st, objs: objs, h: h, flows: flows, srv: srv, scanner: sc}
 }
 
 // upload PUTs body under key through the HTTP API and returns the record.
@@ -549,6 +550,26 @@ func TestUploadURLAndTagsRefused(t *testing.T) {
 	}
 }
 
+// decided waits until the review workflow has carried the decision out:
+// as in AWS, the decision is recorded at once and applied by the workflow.
+func (e *env) decided(id string) *domain.Record {
+	e.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		rec, err := e.st.Get(context.Background(), id)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if rec.State != domain.StatusReviewing {
+			return rec
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("record %s still under review 30s after the decision", id)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func (e *env) decide(id string, decision domain.Decision, comment string) *http.Response {
 	e.t.Helper()
 	body, _ := json.Marshal(map[string]string{"decision": string(decision), "reviewer": "alice", "comment": comment})
@@ -570,7 +591,7 @@ func TestReviewDecisions(t *testing.T) {
 	if resp := e.decide(released.ID, domain.DecisionRelease, "known test file"); resp.StatusCode != http.StatusOK {
 		t.Fatalf("release: %d", resp.StatusCode)
 	}
-	got, _ := e.st.Get(ctx, released.ID)
+	got := e.decided(released.ID)
 	if got.State != domain.StatusReleased || got.Quarantine != nil {
 		t.Fatalf("after release: %s, quarantine %+v", got.State, got.Quarantine)
 	}
@@ -591,7 +612,7 @@ func TestReviewDecisions(t *testing.T) {
 	if resp := e.decide(confirmed.ID, domain.DecisionConfirm, "real"); resp.StatusCode != http.StatusOK {
 		t.Fatalf("confirm: %d", resp.StatusCode)
 	}
-	got, _ = e.st.Get(ctx, confirmed.ID)
+	got = e.decided(confirmed.ID)
 	if got.State != domain.StatusConfirmed || got.Quarantine == nil {
 		t.Fatalf("after confirm: %s, quarantine %+v", got.State, got.Quarantine)
 	}
@@ -608,7 +629,7 @@ func TestReviewDecisions(t *testing.T) {
 	if resp := e.decide(listed.ID, domain.DecisionAllowlist, "vendor test fixture"); resp.StatusCode != http.StatusOK {
 		t.Fatalf("allowlist: %d", resp.StatusCode)
 	}
-	got, _ = e.st.Get(ctx, listed.ID)
+	got = e.decided(listed.ID)
 	if got.State != domain.StatusAllowlisted {
 		t.Fatalf("after allowlist: %s", got.State)
 	}

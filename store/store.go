@@ -195,6 +195,22 @@ var ErrLeased = errors.New("record is leased by another scanner")
 // reclaimed. Any other state gives ConditionFailed, and so does losing a
 // race with another claimer: exactly one claimer wins.
 func (s *Store) Claim(ctx context.Context, id, owner string, ttl time.Duration) (*domain.Record, error) {
+	// A bookkeeping write (the execution link) may bump the version of a
+	// pending record between our read and our write; that is no rival
+	// claim, so read again. A rival claim leaves the record scanning under
+	// a live lease, which ends the loop with ErrLeased.
+	var err error
+	for range 8 {
+		var rec *domain.Record
+		rec, err = s.claimOnce(ctx, id, owner, ttl)
+		if errcode.Of(err) != errcode.ConditionFailed || errors.Is(err, ErrLeased) || errors.Is(err, statemachine.ErrIllegal) {
+			return rec, err
+		}
+	}
+	return nil, err
+}
+
+func (s *Store) claimOnce(ctx context.Context, id, owner string, ttl time.Duration) (*domain.Record, error) {
 	rec, err := s.d.Get(ctx, id)
 	if err != nil {
 		return nil, err

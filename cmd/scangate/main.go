@@ -27,6 +27,7 @@ const usage = `usage: scangate <command> [flags]
 commands:
   run       run the whole pipeline on this machine (embedded store, local bucket, clamd, HTTP API)
   scan      scan local files through clamd: exit 0 clean, 1 found, 2 error or not scannable
+  history   a record's workflow executions, state by state (asks the running API)
   events    events decode: print the object versions an event document would have scanned
   version   print the version
 
@@ -46,6 +47,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return cmdRun(ctx, args[1:], stdout, stderr)
 	case "scan":
 		return cmdScan(ctx, args[1:], stdout, stderr)
+	case "history":
+		return cmdHistory(args[1:], stdout, stderr)
 	case "events":
 		return cmdEvents(args[1:], stdin, stdout, stderr)
 	case "version":

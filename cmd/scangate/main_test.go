@@ -70,7 +70,7 @@ func TestSmokeRun(t *testing.T) {
 	addr := freeAddr(t)
 	data := t.TempDir()
 	var stderr syncBuffer
-	cmd := exec.Command(bin, "run", "--listen", addr, "--data", data, "--retry-interval", "50ms")
+	cmd := exec.Command(bin, "run", "--listen", addr, "--data", data, "--time-scale", "0.05")
 	cmd.Stdout = io.Discard
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
@@ -114,9 +114,10 @@ func TestSmokeRun(t *testing.T) {
 		}
 		return rec.ID
 	}
+	eicarID := upload("smoke/eicar.com", clamdtest.EICARBytes())
 	want := map[string]domain.Status{
-		upload("smoke/hello.txt", []byte("hello")):        domain.StatusClean,
-		upload("smoke/eicar.com", clamdtest.EICARBytes()): domain.StatusReviewing,
+		upload("smoke/hello.txt", []byte("hello")): domain.StatusClean,
+		eicarID: domain.StatusReviewing,
 	}
 	for id, state := range want {
 		for {
@@ -134,6 +135,21 @@ func TestSmokeRun(t *testing.T) {
 				t.Fatalf("record %s is %s; want %s\n%s", id, rec.State, state, stderr.String())
 			}
 			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	// The local counterpart of the console trace, through the CLI.
+	var hout, herr bytes.Buffer
+	if code := run(context.Background(), []string{"history", "--api", base, eicarID}, nil, &hout, &herr); code != 0 {
+		t.Errorf("history: exit %d: %s", code, herr.String())
+	}
+	var kout bytes.Buffer
+	if code := run(context.Background(), []string{"history", "--api", base, "smoke/hello.txt"}, nil, &kout, &herr); code != 0 ||
+		!strings.Contains(kout.String(), "TaskStateEntered       Record") {
+		t.Errorf("history by key: exit %d: %s\n%s", code, herr.String(), kout.String())
+	}
+	for _, want := range []string{"execution scan-eicar_com-", "TaskStateEntered       Claim", "ChoiceStateEntered     Route", "TaskStateEntered       Quarantine", "execution review-eicar_com-", "TaskStateEntered       AwaitDecision"} {
+		if !strings.Contains(hout.String(), want) {
+			t.Errorf("history lacks %q:\n%s", want, hout.String())
 		}
 	}
 	cmd.Process.Signal(syscall.SIGTERM)

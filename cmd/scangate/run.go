@@ -34,8 +34,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		workers    = fl.Int("workers", 4, "concurrent scans")
 		lease      = fl.Duration("lease", 5*time.Minute, "how long a scan may hold an object before another worker may take over")
 		adminToken = fl.String("admin-token", os.Getenv("SCANGATE_ADMIN_TOKEN"), "bearer token required by admin endpoints (default $SCANGATE_ADMIN_TOKEN; empty: none)")
-		retryBase  = fl.Duration("retry-interval", local.DefaultRetry.Interval, "first retry delay of a failed step")
-		retries    = fl.Int("retries", local.DefaultRetry.MaxAttempts, "retries of a step that failed with a retryable error")
+		timeScale  = fl.Float64("time-scale", 1, "multiply the workflow's retry delays and timeouts by this (tests and demos compress them)")
 		sweep      = fl.Duration("sweep", 30*time.Second, "how often to look for stranded records")
 		noCache    = fl.Bool("no-verdict-cache", false, "scan identical bytes again instead of reusing a clean verdict")
 		logJSON    = fl.Bool("log-json", false, "log JSON lines instead of text")
@@ -51,8 +50,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := serve(ctx, runConfig{
 		engine: ef, listen: *listen, dataDir: *dataDir, bucket: *bucket, qBucket: *qBucket,
 		policy: *policy, workers: *workers, lease: *lease, adminToken: *adminToken,
-		retry: local.Retry{MaxAttempts: *retries, Interval: *retryBase, BackoffRate: 2, MaxDelay: time.Minute},
-		sweep: *sweep, noCache: *noCache,
+		timeScale: *timeScale, sweep: *sweep, noCache: *noCache,
 	}, log, stdout, stderr); err != nil {
 		fmt.Fprintln(stderr, "scangate:", err)
 		return 1
@@ -67,7 +65,7 @@ type runConfig struct {
 	workers                 int
 	lease                   time.Duration
 	adminToken              string
-	retry                   local.Retry
+	timeScale               float64
 	sweep                   time.Duration
 	noCache                 bool
 }
@@ -97,17 +95,22 @@ func serve(ctx context.Context, c runConfig, log *slog.Logger, stdout, stderr io
 	}
 	log.Info("scan engine ready", "engine", info.Engine, "db", info.DBVersion, "dbTime", info.DBTime, "devSignatures", info.DevSignatures)
 
-	runner := local.NewRunner(st, local.RunnerOptions{Workers: c.workers, Retry: c.retry, SweepEvery: c.sweep, Logger: log})
+	flows := local.NewWorkflows(st, local.WorkflowOptions{
+		Workers: c.workers, TimeScale: c.timeScale, SweepEvery: c.sweep,
+		HistoryDir: filepath.Join(c.dataDir, "executions"), Logger: log,
+	})
 	h, err := lambdas.New(lambdas.Config{
-		Store: st, Objects: objs, Scanner: eng, Starter: runner, Resumer: runner, Reviews: runner, Logger: log,
+		Store: st, Objects: objs, Scanner: eng, Starter: flows, Resumer: flows, Reviews: flows, Logger: log,
 		QuarantineBucket: c.qBucket, UnscannablePolicy: c.policy, LeaseTTL: c.lease,
 		MaxScanBytes: c.engine.streamMax, Owner: "local:" + hostname(), DisableVerdictCache: c.noCache,
 	})
 	if err != nil {
 		return err
 	}
-	runner.SetHandlers(h)
-	api, err := local.NewAPI(h, st, objs, local.APIOptions{Bucket: c.bucket, AdminToken: c.adminToken, Logger: log})
+	if err := flows.SetHandlers(h); err != nil {
+		return err
+	}
+	api, err := local.NewAPI(h, st, objs, local.APIOptions{Bucket: c.bucket, AdminToken: c.adminToken, Logger: log, History: flows})
 	if err != nil {
 		return err
 	}
@@ -119,7 +122,7 @@ func serve(ctx context.Context, c runConfig, log *slog.Logger, stdout, stderr io
 	runCtx, stopRunner := context.WithCancel(ctx)
 	defer stopRunner()
 	runDone := make(chan error, 1)
-	go func() { runDone <- runner.Run(runCtx) }()
+	go func() { runDone <- flows.Run(runCtx) }()
 	srvDone := make(chan error, 1)
 	go func() { srvDone <- srv.Serve(ln) }()
 	fmt.Fprintf(stdout, "scangate listening on http://%s (bucket %q, data in %s)\n", ln.Addr(), c.bucket, c.dataDir)

@@ -33,6 +33,8 @@ func driverTests() []namedTest {
 		{"ListOpenReviews", testListOpenReviews},
 		{"VerdictCache", testVerdictCache},
 		{"PageSize", testPageSize},
+		{"ContextDone", testContextDone},
+		{"InvalidArguments", testInvalidArguments},
 	}
 }
 

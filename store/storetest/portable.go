@@ -25,6 +25,7 @@ func storeTests() []namedTest {
 		{"RescanClearsVerdict", testRescan},
 		{"SetExecution", testSetExecution},
 		{"FinishAfterBookkeeping", testFinishAfterBookkeeping},
+		{"ClaimAfterBookkeeping", testClaimAfterBookkeeping},
 		{"AllowlistAndCache", testStoreAllowlistAndCache},
 		{"Reviews", testStoreReviews},
 	}
@@ -574,6 +575,28 @@ func testRaceDecideReview(t *testing.T, d store.Driver) {
 	}
 }
 
+// bumpFirstUpdate is a driver that, on its first Update, lets a
+// bookkeeping write (a new execution link) land between the caller's read
+// and its write: the race a real deployment has with SetExecution.
+type bumpFirstUpdate struct {
+	store.Driver
+	once sync.Once
+}
+
+func (b *bumpFirstUpdate) Update(ctx context.Context, id string, cond store.Condition, m store.Mutation) (*domain.Record, error) {
+	b.once.Do(func() {
+		rec, err := b.Driver.Get(ctx, id)
+		if err != nil {
+			return
+		}
+		_, _ = b.Driver.Update(ctx, id, store.Condition{States: []domain.Status{rec.State}, Version: rec.Version}, store.Mutation{
+			State: rec.State, Reason: rec.Reason, Attempts: rec.Attempts, Lease: rec.Lease, Verdict: rec.Verdict,
+			Quarantine: rec.Quarantine, ExecutionARN: "arn:aws:states:::execution:scan:raced", UpdatedAt: rec.UpdatedAt,
+		})
+	})
+	return b.Driver.Update(ctx, id, cond, m)
+}
+
 // testFinishAfterBookkeeping: a bookkeeping write (the execution link)
 // that lands while a scanner holds the lease must not cost the scanner its
 // verdict.
@@ -585,11 +608,36 @@ func testFinishAfterBookkeeping(t *testing.T, d store.Driver) {
 	mustOK(t, err, "Ingest")
 	claimed, err := s.Claim(ctx, obj.ID(), "scanner", ttl)
 	mustOK(t, err, "Claim")
-	_, err = s.SetExecution(ctx, obj.ID(), "arn:aws:states:::execution:scan:x")
-	mustOK(t, err, "SetExecution")
-	got, err := s.Finish(ctx, obj.ID(), claimed.Lease.Token, store.Transition{Event: statemachine.Pass, Actor: "scanner"})
-	mustOK(t, err, "Finish after SetExecution")
-	if got.State != domain.StatusClean || got.ExecutionARN != "arn:aws:states:::execution:scan:x" {
-		t.Errorf("after Finish: state %s, execution %q; want clean with the link kept", got.State, got.ExecutionARN)
+	raced, _ := newStore(&bumpFirstUpdate{Driver: d})
+	got, err := raced.Finish(ctx, obj.ID(), claimed.Lease.Token, store.Transition{Event: statemachine.Pass, Actor: "scanner"})
+	mustOK(t, err, "Finish raced by a bookkeeping write")
+	if got.State != domain.StatusClean || got.ExecutionARN != "arn:aws:states:::execution:scan:raced" {
+		t.Errorf("after Finish: state %s, execution %q; want clean with the raced link kept", got.State, got.ExecutionARN)
 	}
+}
+
+// testClaimAfterBookkeeping: the execution link written between a
+// claimer's read and its write is no rival claim.
+func testClaimAfterBookkeeping(t *testing.T, d store.Driver) {
+	ctx := context.Background()
+	obj := ref("claim-after-bookkeeping")
+	s, _ := newStore(d)
+	rec, _, err := s.Ingest(ctx, obj, "ingest", "")
+	mustOK(t, err, "Ingest")
+	raced, _ := newStore(&bumpFirstUpdate{Driver: d})
+	got, err := raced.Claim(ctx, rec.ID, "scanner", ttl)
+	mustOK(t, err, "Claim raced by a bookkeeping write")
+	if got.State != domain.StatusScanning || got.Attempts != 1 || countEvent(got, "claim") != 1 {
+		t.Errorf("after Claim: %s, attempts %d, history %v", got.State, got.Attempts, got.History)
+	}
+}
+
+func countEvent(rec *domain.Record, ev string) int {
+	n := 0
+	for _, h := range rec.History {
+		if h.Event == ev {
+			n++
+		}
+	}
+	return n
 }
