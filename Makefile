@@ -10,7 +10,7 @@ ARGS  ?=
 # Debian packages the scan engine and its tests need.
 APT_PACKAGES := clamav-daemon clamdscan clamav-testfiles
 
-.PHONY: run test deps tools lint vet build fuzz bench clean
+.PHONY: run test deps tools versitygw lint vet build fuzz bench clean
 
 build:
 	$(GO) build -o bin/scangate ./cmd/scangate
@@ -29,6 +29,13 @@ tools/node_modules/.installed: tools/package-lock.json tools/package.json
 	cd tools && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+## versitygw: the S3-compatible server the S3 tests run against, built once
+## at a pinned version and cached (the build takes minutes).
+VERSITYGW_VERSION := v1.8.0
+versitygw: .cache/bin/versitygw
+.cache/bin/versitygw:
+	GOBIN=$(CURDIR)/.cache/bin $(GO) install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION)
+
 run: deps build
 	./bin/scangate run $(ARGS)
 
@@ -38,7 +45,7 @@ vet:
 lint: vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-test: deps tools lint
+test: deps tools versitygw lint
 	$(GO) test -race -timeout 20m ./...
 
 ## bench: Go benchmarks; figures are read as ratios to raw clamd in the same run.
