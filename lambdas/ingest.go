@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -78,6 +79,9 @@ func (h *Handlers) filter() intake.Filter {
 }
 
 func (h *Handlers) ingestOne(ctx context.Context, ref domain.ObjectRef, detail string) (id string, created, started bool, err error) {
+	if ref.VersionID == "" && ref.ETag != "" {
+		ref = h.resolveVersion(ctx, ref)
+	}
 	rec, created, err := h.cfg.Store.Ingest(ctx, ref, "ingest", detail)
 	if err != nil {
 		return "", false, false, fromBackend(err)
@@ -101,4 +105,24 @@ func (h *Handlers) ingestOne(ctx context.Context, ref domain.ObjectRef, detail s
 	}
 	log.Info("ingested", "created", created, "execution", exec)
 	return rec.ID, created, true, nil
+}
+
+// resolveVersion fills in the version of an event that names none although
+// its bucket is versioned (some S3-compatible servers send versionId null):
+// the current version is the event's only if its ETag matches, so the pin
+// on the ETag keeps this exact. Real S3 events carry the version; on an
+// unversioned bucket the ref stays pinned by ETag and sequencer.
+func (h *Handlers) resolveVersion(ctx context.Context, ref domain.ObjectRef) domain.ObjectRef {
+	info, err := h.cfg.Objects.Head(ctx, ref)
+	if err != nil || info.Ref.VersionID == "" {
+		return ref
+	}
+	if strings.Trim(info.Ref.ETag, `"`) != strings.Trim(ref.ETag, `"`) {
+		return ref
+	}
+	ref.VersionID = info.Ref.VersionID
+	if ref.Size == 0 {
+		ref.Size = info.Ref.Size
+	}
+	return ref
 }

@@ -93,6 +93,7 @@ func (a *API) routes() {
 	m.HandleFunc("GET /v1/objects/{key...}", a.getObjectRecord)
 	m.HandleFunc("POST /v1/uploads", a.issueUpload)
 	m.HandleFunc("PUT /v1/upload/{token}", a.putSigned)
+	m.HandleFunc("POST /v1/events", a.postEvents)
 	m.HandleFunc("GET /v1/records", a.listRecords)
 	m.HandleFunc("GET /v1/records/{id}", a.getRecord)
 	m.HandleFunc("GET /v1/records/{id}/content", a.getContent)
@@ -279,6 +280,23 @@ func (a *API) putSigned(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.upload(w, r, c.Key, c.MaxBytes, c.SHA256)
+}
+
+// postEvents takes an event document (an S3 notification, an EventBridge
+// event, an SQS batch of either), as an S3-compatible server's webhook
+// sends them, and ingests it through the intake parser.
+func (a *API) postEvents(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, intake.MaxBatchBytes+1))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	res, err := a.h.Ingest(r.Context(), body)
+	if err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
 }
 
 func (a *API) getObjectRecord(w http.ResponseWriter, r *http.Request) {

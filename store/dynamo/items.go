@@ -1,0 +1,371 @@
+package dynamo
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/scangate/scangate/domain"
+)
+
+// Key values. A record and its review item share a partition, so one Query
+// on pk can fetch both (the admin UI's detail view).
+const (
+	recordPrefix  = "rec#"
+	skRecord      = "record"
+	skReview      = "review"
+	pkAllowlist   = "allowlist"
+	verdictPrefix = "verdict#"
+	verdictSKPref = "db#"
+	openQueue     = "open"
+)
+
+func recordPK(id string) string { return recordPrefix + id }
+
+func verdictPK(sha256 string) string { return verdictPrefix + sha256 }
+
+func verdictSK(dbVersion string) string { return verdictSKPref + dbVersion }
+
+// timeLayout is fixed width (nanoseconds always printed, always UTC) so
+// that string order is time order for years 0000 to 9999. Every time is
+// stored in it except the lease expiry, which is a number so that a
+// condition can compare it.
+const timeLayout = "2006-01-02T15:04:05.000000000Z"
+
+func fmtTime(t time.Time) string { return t.UTC().Format(timeLayout) }
+
+// fmtOptTime formats t, or gives "" (an omitted attribute) for the zero
+// time.
+func fmtOptTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return fmtTime(t)
+}
+
+func parseTime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(timeLayout, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("time %q: %w", s, err)
+	}
+	if t.IsZero() {
+		return time.Time{}, nil
+	}
+	return t, nil
+}
+
+// sortableYear reports whether t formats to the fixed width of timeLayout.
+func sortableYear(t time.Time) bool {
+	y := t.UTC().Year()
+	return y >= 0 && y <= 9999
+}
+
+// sortKey is an index sort key: the fixed-width time, "#", the ID. IDs
+// sort after the time, so equal times are ordered by ID.
+func sortKey(t time.Time, id string) string { return fmtTime(t) + "#" + id }
+
+// splitSortKey returns the ID of a sort key made by sortKey.
+func splitSortKey(s string) (string, bool) {
+	if len(s) <= len(timeLayout)+1 || s[len(timeLayout)] != '#' {
+		return "", false
+	}
+	if _, err := time.Parse(timeLayout, s[:len(timeLayout)]); err != nil {
+		return "", false
+	}
+	return s[len(timeLayout)+1:], true
+}
+
+// recordItem is a record as stored. Attributes that are empty are omitted
+// (and REMOVEd by Update), which keeps items small.
+type recordItem struct {
+	PK           string        `dynamodbav:"pk"`
+	SK           string        `dynamodbav:"sk"`
+	ID           string        `dynamodbav:"id"`
+	Object       objectItem    `dynamodbav:"object"`
+	State        string        `dynamodbav:"state"`
+	StateSort    string        `dynamodbav:"stateSort"`
+	Reason       string        `dynamodbav:"reason,omitempty"`
+	Version      int64         `dynamodbav:"version"`
+	Attempts     int           `dynamodbav:"attempts"`
+	Lease        *leaseItem    `dynamodbav:"lease,omitempty"`
+	Verdict      *verdictItem  `dynamodbav:"verdict,omitempty"`
+	Quarantine   *objectItem   `dynamodbav:"quarantine,omitempty"`
+	ExecutionARN string        `dynamodbav:"executionArn,omitempty"`
+	CreatedAt    string        `dynamodbav:"createdAt"`
+	UpdatedAt    string        `dynamodbav:"updatedAt"`
+	History      []historyItem `dynamodbav:"history,omitempty"`
+}
+
+// Names of record attributes that expressions use.
+const (
+	attrReason       = "reason"
+	attrVersion      = "version"
+	attrAttempts     = "attempts"
+	attrLease        = "lease"
+	attrLeaseToken   = "token"
+	attrLeaseExpires = "expires"
+	attrVerdict      = "verdict"
+	attrQuarantine   = "quarantine"
+	attrExecutionARN = "executionArn"
+	attrUpdatedAt    = "updatedAt"
+	attrHistory      = "history"
+	attrDecision     = "decision"
+	attrReviewer     = "reviewer"
+	attrComment      = "comment"
+	attrDecidedAt    = "decidedAt"
+	attrTaskToken    = "taskToken"
+)
+
+type objectItem struct {
+	Bucket    string `dynamodbav:"bucket,omitempty"`
+	Key       string `dynamodbav:"key,omitempty"`
+	VersionID string `dynamodbav:"versionId,omitempty"`
+	ETag      string `dynamodbav:"etag,omitempty"`
+	Size      int64  `dynamodbav:"size,omitempty"`
+	Sequencer string `dynamodbav:"sequencer,omitempty"`
+}
+
+// leaseItem keeps the expiry as a number, Unix milliseconds, so that the
+// reclaim condition can compare it: lease.expires <= :t.
+type leaseItem struct {
+	Owner   string `dynamodbav:"owner,omitempty"`
+	Token   string `dynamodbav:"token,omitempty"`
+	Expires int64  `dynamodbav:"expires"`
+}
+
+type verdictItem struct {
+	Outcome       string   `dynamodbav:"outcome,omitempty"`
+	Signatures    []string `dynamodbav:"signatures,omitempty"`
+	Reason        string   `dynamodbav:"reason,omitempty"`
+	Engine        string   `dynamodbav:"engine,omitempty"`
+	DBVersion     string   `dynamodbav:"dbVersion,omitempty"`
+	DBTime        string   `dynamodbav:"dbTime,omitempty"`
+	SHA256        string   `dynamodbav:"sha256,omitempty"`
+	BytesScanned  int64    `dynamodbav:"bytesScanned,omitempty"`
+	DurationNanos int64    `dynamodbav:"durationNs,omitempty"`
+	ScannedAt     string   `dynamodbav:"scannedAt,omitempty"`
+	Reused        bool     `dynamodbav:"reused,omitempty"`
+	AllowlistedBy string   `dynamodbav:"allowlistedBy,omitempty"`
+}
+
+type historyItem struct {
+	At     string `dynamodbav:"at"`
+	Event  string `dynamodbav:"event,omitempty"`
+	From   string `dynamodbav:"from,omitempty"`
+	To     string `dynamodbav:"to,omitempty"`
+	Actor  string `dynamodbav:"actor,omitempty"`
+	Reason string `dynamodbav:"reason,omitempty"`
+	Detail string `dynamodbav:"detail,omitempty"`
+}
+
+// reviewItem is a review item as stored. OpenQueue and OpenSort are set
+// only while the item is open: they are its entry in the sparse
+// open-reviews index.
+type reviewItem struct {
+	PK         string     `dynamodbav:"pk"`
+	SK         string     `dynamodbav:"sk"`
+	ID         string     `dynamodbav:"id"`
+	Object     objectItem `dynamodbav:"object"`
+	Signatures []string   `dynamodbav:"signatures,omitempty"`
+	Reason     string     `dynamodbav:"reason,omitempty"`
+	SHA256     string     `dynamodbav:"sha256,omitempty"`
+	OpenedAt   string     `dynamodbav:"openedAt"`
+	Decision   string     `dynamodbav:"decision,omitempty"`
+	Reviewer   string     `dynamodbav:"reviewer,omitempty"`
+	Comment    string     `dynamodbav:"comment,omitempty"`
+	DecidedAt  string     `dynamodbav:"decidedAt,omitempty"`
+	TaskToken  string     `dynamodbav:"taskToken,omitempty"`
+	OpenQueue  string     `dynamodbav:"openQueue,omitempty"`
+	OpenSort   string     `dynamodbav:"openSort,omitempty"`
+}
+
+type allowlistItem struct {
+	PK      string `dynamodbav:"pk"`
+	SK      string `dynamodbav:"sk"`
+	SHA256  string `dynamodbav:"sha256"`
+	AddedBy string `dynamodbav:"addedBy,omitempty"`
+	AddedAt string `dynamodbav:"addedAt"`
+	Reason  string `dynamodbav:"reason,omitempty"`
+	Expires string `dynamodbav:"expires,omitempty"`
+}
+
+type cachedVerdictItem struct {
+	PK        string      `dynamodbav:"pk"`
+	SK        string      `dynamodbav:"sk"`
+	DBVersion string      `dynamodbav:"dbVersion"`
+	Verdict   verdictItem `dynamodbav:"verdict"`
+}
+
+func toObject(o domain.ObjectRef) objectItem {
+	return objectItem{Bucket: o.Bucket, Key: o.Key, VersionID: o.VersionID, ETag: o.ETag, Size: o.Size, Sequencer: o.Sequencer}
+}
+
+func (o objectItem) domain() domain.ObjectRef {
+	return domain.ObjectRef{Bucket: o.Bucket, Key: o.Key, VersionID: o.VersionID, ETag: o.ETag, Size: o.Size, Sequencer: o.Sequencer}
+}
+
+func toLease(l *domain.Lease) *leaseItem {
+	if l == nil {
+		return nil
+	}
+	return &leaseItem{Owner: l.Owner, Token: l.Token, Expires: l.Expires.UnixMilli()}
+}
+
+func (l *leaseItem) domain() *domain.Lease {
+	if l == nil {
+		return nil
+	}
+	return &domain.Lease{Owner: l.Owner, Token: l.Token, Expires: time.UnixMilli(l.Expires).UTC()}
+}
+
+func toVerdict(v *domain.Verdict) *verdictItem {
+	if v == nil {
+		return nil
+	}
+	return &verdictItem{
+		Outcome: string(v.Outcome), Signatures: v.Signatures, Reason: v.Reason, Engine: v.Engine,
+		DBVersion: v.DBVersion, DBTime: fmtOptTime(v.DBTime), SHA256: v.SHA256, BytesScanned: v.BytesScanned,
+		DurationNanos: int64(v.Duration), ScannedAt: fmtOptTime(v.ScannedAt), Reused: v.Reused,
+		AllowlistedBy: v.AllowlistedBy,
+	}
+}
+
+func (v *verdictItem) domain() (*domain.Verdict, error) {
+	if v == nil {
+		return nil, nil
+	}
+	dbTime, err := parseTime(v.DBTime)
+	if err != nil {
+		return nil, err
+	}
+	scanned, err := parseTime(v.ScannedAt)
+	if err != nil {
+		return nil, err
+	}
+	return &domain.Verdict{
+		Outcome: domain.Outcome(v.Outcome), Signatures: v.Signatures, Reason: v.Reason, Engine: v.Engine,
+		DBVersion: v.DBVersion, DBTime: dbTime, SHA256: v.SHA256, BytesScanned: v.BytesScanned,
+		Duration: time.Duration(v.DurationNanos), ScannedAt: scanned, Reused: v.Reused,
+		AllowlistedBy: v.AllowlistedBy,
+	}, nil
+}
+
+func toHistory(h domain.HistoryEntry) historyItem {
+	return historyItem{
+		At: fmtTime(h.At), Event: h.Event, From: string(h.From), To: string(h.To),
+		Actor: h.Actor, Reason: h.Reason, Detail: h.Detail,
+	}
+}
+
+func (h historyItem) domain() (domain.HistoryEntry, error) {
+	at, err := parseTime(h.At)
+	if err != nil {
+		return domain.HistoryEntry{}, err
+	}
+	return domain.HistoryEntry{
+		At: at, Event: h.Event, From: domain.Status(h.From), To: domain.Status(h.To),
+		Actor: h.Actor, Reason: h.Reason, Detail: h.Detail,
+	}, nil
+}
+
+func toRecordItem(r *domain.Record) recordItem {
+	it := recordItem{
+		PK: recordPK(r.ID), SK: skRecord, ID: r.ID, Object: toObject(r.Object),
+		State: string(r.State), StateSort: sortKey(r.UpdatedAt, r.ID), Reason: r.Reason,
+		Version: r.Version, Attempts: r.Attempts, Lease: toLease(r.Lease), Verdict: toVerdict(r.Verdict),
+		ExecutionARN: r.ExecutionARN, CreatedAt: fmtTime(r.CreatedAt), UpdatedAt: fmtTime(r.UpdatedAt),
+	}
+	if r.Quarantine != nil {
+		q := toObject(*r.Quarantine)
+		it.Quarantine = &q
+	}
+	for _, h := range r.History {
+		it.History = append(it.History, toHistory(h))
+	}
+	return it
+}
+
+func (it *recordItem) domain() (*domain.Record, error) {
+	rec := &domain.Record{
+		ID: it.ID, Object: it.Object.domain(), State: domain.Status(it.State), Reason: it.Reason,
+		Version: it.Version, Attempts: it.Attempts, Lease: it.Lease.domain(), ExecutionARN: it.ExecutionARN,
+	}
+	var err error
+	if rec.Verdict, err = it.Verdict.domain(); err != nil {
+		return nil, err
+	}
+	if it.Quarantine != nil {
+		q := it.Quarantine.domain()
+		rec.Quarantine = &q
+	}
+	if rec.CreatedAt, err = parseTime(it.CreatedAt); err != nil {
+		return nil, err
+	}
+	if rec.UpdatedAt, err = parseTime(it.UpdatedAt); err != nil {
+		return nil, err
+	}
+	for _, h := range it.History {
+		e, err := h.domain()
+		if err != nil {
+			return nil, err
+		}
+		rec.History = append(rec.History, e)
+	}
+	return rec, nil
+}
+
+func toReviewItem(r *domain.ReviewItem) reviewItem {
+	it := reviewItem{
+		PK: recordPK(r.ID), SK: skReview, ID: r.ID, Object: toObject(r.Object),
+		Signatures: r.Signatures, Reason: r.Reason, SHA256: r.SHA256, OpenedAt: fmtTime(r.OpenedAt),
+		Decision: string(r.Decision), Reviewer: r.Reviewer, Comment: r.Comment,
+		DecidedAt: fmtOptTime(r.DecidedAt), TaskToken: r.TaskToken,
+	}
+	if r.Open() {
+		it.OpenQueue, it.OpenSort = openQueue, sortKey(r.OpenedAt, r.ID)
+	}
+	return it
+}
+
+func (it *reviewItem) domain() (*domain.ReviewItem, error) {
+	r := &domain.ReviewItem{
+		ID: it.ID, Object: it.Object.domain(), Signatures: it.Signatures, Reason: it.Reason,
+		SHA256: it.SHA256, Decision: domain.Decision(it.Decision), Reviewer: it.Reviewer,
+		Comment: it.Comment, TaskToken: it.TaskToken,
+	}
+	var err error
+	if r.OpenedAt, err = parseTime(it.OpenedAt); err != nil {
+		return nil, err
+	}
+	if r.DecidedAt, err = parseTime(it.DecidedAt); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func toAllowlistItem(e *domain.AllowlistEntry) allowlistItem {
+	return allowlistItem{
+		PK: pkAllowlist, SK: e.SHA256, SHA256: e.SHA256, AddedBy: e.AddedBy,
+		AddedAt: fmtTime(e.AddedAt), Reason: e.Reason, Expires: fmtOptTime(e.Expires),
+	}
+}
+
+func (it *allowlistItem) domain() (*domain.AllowlistEntry, error) {
+	e := &domain.AllowlistEntry{SHA256: it.SHA256, AddedBy: it.AddedBy, Reason: it.Reason}
+	var err error
+	if e.AddedAt, err = parseTime(it.AddedAt); err != nil {
+		return nil, err
+	}
+	if e.Expires, err = parseTime(it.Expires); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// idFromPK returns the record ID of a "rec#<id>" partition key.
+func idFromPK(pk string) (string, bool) {
+	return strings.CutPrefix(pk, recordPrefix)
+}
