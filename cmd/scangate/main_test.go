@@ -18,6 +18,7 @@ import (
 
 	"github.com/scangate/scangate/clamd/clamdtest"
 	"github.com/scangate/scangate/domain"
+	"github.com/scangate/scangate/testsvc"
 )
 
 // syncBuffer is a bytes.Buffer safe for the child's writer goroutine and
@@ -67,10 +68,17 @@ func freeAddr(t *testing.T) string {
 // it shut down cleanly.
 func TestSmokeRun(t *testing.T) {
 	bin := buildBinary(t)
+	t.Run("embedded", func(t *testing.T) { smokeRun(t, bin) })
+	t.Run("dynamodb", func(t *testing.T) {
+		smokeRun(t, bin, "--store", "dynamodb://smoke?create=true&endpoint="+testsvc.Dynalite(t))
+	})
+}
+
+func smokeRun(t *testing.T, bin string, extra ...string) {
 	addr := freeAddr(t)
 	data := t.TempDir()
 	var stderr syncBuffer
-	cmd := exec.Command(bin, "run", "--listen", addr, "--data", data, "--time-scale", "0.05")
+	cmd := exec.Command(bin, append([]string{"run", "--listen", addr, "--data", data, "--time-scale", "0.05"}, extra...)...)
 	cmd.Stdout = io.Discard
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
@@ -137,10 +145,28 @@ func TestSmokeRun(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
-	// The local counterpart of the console trace, through the CLI.
+	// The local counterpart of the console trace, through the CLI. The
+	// review workflow starts just after the record reaches reviewing.
+	wantTrace := []string{"execution scan-eicar_com-", "TaskStateEntered       Claim", "ChoiceStateEntered     Route", "TaskStateEntered       Quarantine", "execution review-eicar_com-", "TaskStateEntered       AwaitDecision"}
 	var hout, herr bytes.Buffer
-	if code := run(context.Background(), []string{"history", "--api", base, eicarID}, nil, &hout, &herr); code != 0 {
-		t.Errorf("history: exit %d: %s", code, herr.String())
+	for {
+		hout.Reset()
+		if code := run(context.Background(), []string{"history", "--api", base, eicarID}, nil, &hout, &herr); code != 0 {
+			t.Fatalf("history: exit %d: %s", code, herr.String())
+		}
+		missing := ""
+		for _, want := range wantTrace {
+			if !strings.Contains(hout.String(), want) {
+				missing = want
+			}
+		}
+		if missing == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("history lacks %q:\n%s", missing, hout.String())
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	var kout bytes.Buffer
 	if code := run(context.Background(), []string{"history", "--api", base, "smoke/hello.txt"}, nil, &kout, &herr); code != 0 ||

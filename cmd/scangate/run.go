@@ -13,11 +13,11 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/scangate/scangate/connect"
 	"github.com/scangate/scangate/lambdas"
 	"github.com/scangate/scangate/local"
 	"github.com/scangate/scangate/objects/localdir"
 	"github.com/scangate/scangate/store"
-	"github.com/scangate/scangate/store/embedded"
 )
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -27,7 +27,8 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	ef.register(fl)
 	var (
 		listen     = fl.String("listen", "127.0.0.1:8080", "HTTP API address")
-		dataDir    = fl.String("data", "scangate-data", "directory for the embedded store and the local bucket")
+		dataDir    = fl.String("data", "scangate-data", "directory for the embedded store, the local bucket and execution histories")
+		storeURL   = fl.String("store", "", "record store: bolt:///path/scangate.db (default: in --data) or dynamodb://TABLE?endpoint=URL&region=R[&create=true]")
 		bucket     = fl.String("bucket", "uploads", "the protected bucket")
 		qBucket    = fl.String("quarantine-bucket", "quarantine", "bucket that receives quarantined objects")
 		policy     = fl.String("unscannable-policy", "quarantine", "what to do with objects that cannot be scanned: quarantine or block")
@@ -48,7 +49,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	log := slog.New(handler)
 	if err := serve(ctx, runConfig{
-		engine: ef, listen: *listen, dataDir: *dataDir, bucket: *bucket, qBucket: *qBucket,
+		engine: ef, listen: *listen, dataDir: *dataDir, storeURL: *storeURL, bucket: *bucket, qBucket: *qBucket,
 		policy: *policy, workers: *workers, lease: *lease, adminToken: *adminToken,
 		timeScale: *timeScale, sweep: *sweep, noCache: *noCache,
 	}, log, stdout, stderr); err != nil {
@@ -61,6 +62,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 type runConfig struct {
 	engine                  engineFlags
 	listen, dataDir         string
+	storeURL                string
 	bucket, qBucket, policy string
 	workers                 int
 	lease                   time.Duration
@@ -74,7 +76,14 @@ func serve(ctx context.Context, c runConfig, log *slog.Logger, stdout, stderr io
 	if err := os.MkdirAll(c.dataDir, 0o750); err != nil {
 		return err
 	}
-	drv, err := embedded.Open(filepath.Join(c.dataDir, "scangate.db"), nil)
+	if c.storeURL == "" {
+		abs, err := filepath.Abs(filepath.Join(c.dataDir, "scangate.db"))
+		if err != nil {
+			return err
+		}
+		c.storeURL = "bolt://" + abs
+	}
+	drv, err := connect.Store(ctx, c.storeURL)
 	if err != nil {
 		return err
 	}
