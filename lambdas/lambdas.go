@@ -12,6 +12,7 @@ package lambdas
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -131,6 +132,16 @@ type State struct {
 	Decision *Decision `json:"decision,omitempty"`
 	// Error is where the workflow's Catch puts a failed step's error.
 	Error *CaughtError `json:"error,omitempty"`
+
+	// An EventBridge "Object Created" event given directly to the state
+	// machine (an EventBridge rule targeting it) arrives in these fields;
+	// Claim records it and goes on as for any record. Its "id", the
+	// event's own, is replaced by the record's.
+	EventVersion string          `json:"version,omitempty"`
+	DetailType   string          `json:"detail-type,omitempty"`
+	Source       string          `json:"source,omitempty"`
+	Time         string          `json:"time,omitempty"`
+	Detail       json.RawMessage `json:"detail,omitempty"`
 }
 
 // Decision is an admin's decision as carried by the workflow.

@@ -2,6 +2,7 @@ package lambdas
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/scangate/scangate/domain"
 	"github.com/scangate/scangate/errcode"
+	"github.com/scangate/scangate/intake"
 	"github.com/scangate/scangate/objects"
 	"github.com/scangate/scangate/statemachine"
 	"github.com/scangate/scangate/store"
@@ -19,6 +21,13 @@ import (
 // without a second effect. A record leased by a live scanner fails with
 // ErrLeased, which the workflow retries until that lease expires.
 func (h *Handlers) Claim(ctx context.Context, st State) (State, error) {
+	if st.DetailType != "" {
+		var done bool
+		var err error
+		if st, done, err = h.fromEventBridge(ctx, st); err != nil || done {
+			return st, err
+		}
+	}
 	if err := st.check(); err != nil {
 		return st, err
 	}
@@ -417,4 +426,35 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n]
+}
+
+// fromEventBridge turns an EventBridge event given directly to the state
+// machine into the record it names, recording it as ingest would. An event
+// that creates no object version (or only scangate's own copy) ends the
+// execution: done is true and Skip is set.
+func (h *Handlers) fromEventBridge(ctx context.Context, ev State) (State, bool, error) {
+	doc, err := json.Marshal(map[string]any{
+		"version": ev.EventVersion, "detail-type": ev.DetailType, "source": ev.Source,
+		"time": ev.Time, "detail": ev.Detail,
+	})
+	if err != nil {
+		return ev, false, &StepError{Type: ErrInvalidInput, Msg: err.Error(), Err: err}
+	}
+	b, err := intake.Decode(doc)
+	if err != nil {
+		return ev, false, &StepError{Type: ErrInvalidInput, Msg: err.Error(), Err: err}
+	}
+	b = h.filter().Apply(b)
+	if len(b.Refs) != 1 {
+		return State{Skip: true, Next: "done"}, true, nil
+	}
+	ref := b.Refs[0].ObjectRef
+	if ref.VersionID == "" && ref.ETag != "" {
+		ref = h.resolveVersion(ctx, ref)
+	}
+	rec, _, err := h.cfg.Store.Ingest(ctx, ref, "ingest", "eventbridge "+b.Refs[0].EventName+" to the state machine")
+	if err != nil {
+		return ev, false, fromBackend(err)
+	}
+	return State{ID: rec.ID, Object: rec.Object, Next: "scan"}, false, nil
 }

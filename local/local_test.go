@@ -765,3 +765,37 @@ func TestSweepRecoversStrandedRecords(t *testing.T) {
 	}
 	e.assertQuarantined(e.wait(halfway.ID()))
 }
+
+// An EventBridge rule may target the state machine directly: the scan
+// workflow then starts from the event itself.
+func TestEventBridgeEventStartsTheWorkflow(t *testing.T) {
+	t.Parallel()
+	e := setup(t, setupOpts{})
+	ctx := context.Background()
+	ref, err := e.objs.Put(ctx, bucket, "eb/direct.com", bytes.NewReader(clamdtest.EICARBytes()), objects.PutOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex, err := e.flows.StartEvent(ctx, "eventbridge-direct", intake.EventBridgeEvent(ref, "PutObject"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := ex.Wait(ctx)
+	if err != nil || res.Status != "SUCCEEDED" {
+		t.Fatalf("execution %v: %+v", err, res)
+	}
+	rec := e.wait(ref.ID())
+	e.assertQuarantined(rec)
+	if rec.Object.VersionID != ref.VersionID {
+		t.Errorf("record version %q; want the event's %q", rec.Object.VersionID, ref.VersionID)
+	}
+	// An event that creates nothing ends the execution without a record.
+	deleted := []byte(`{"version":"0","id":"x","detail-type":"Object Deleted","source":"aws.s3","time":"2026-11-25T00:00:00Z","detail":{"bucket":{"name":"uploads"},"object":{"key":"k"}}}`)
+	ex, err = e.flows.StartEvent(ctx, "eventbridge-deleted", deleted)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, _ := ex.Wait(ctx); res.Status != "SUCCEEDED" {
+		t.Errorf("an Object Deleted event: %+v; want a quiet success", res)
+	}
+}

@@ -215,6 +215,12 @@ func (w *Workflows) Start(ctx context.Context, rec *domain.Record) (string, erro
 	}
 }
 
+// StartEvent starts the scan workflow with an event document as its input,
+// as an EventBridge rule that targets the state machine does.
+func (w *Workflows) StartEvent(ctx context.Context, name string, event json.RawMessage) (*workflow.Execution, error) {
+	return w.scan.Start(w.base, name, event)
+}
+
 // StartReview starts the review workflow, once per review.
 func (w *Workflows) StartReview(ctx context.Context, rec *domain.Record) error {
 	name := asl.ExecutionName("review", rec.Object.Key, rec.ID, stepfunctions.Generation(rec))
