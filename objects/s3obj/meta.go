@@ -1,0 +1,240 @@
+package s3obj
+
+import (
+	"encoding/base64"
+	"maps"
+	"mime"
+	"net/url"
+	"slices"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/scangate/scangate/errcode"
+)
+
+// maxMetadataBytes is S3's limit on user metadata: names plus values.
+const maxMetadataBytes = 2048
+
+// encodeMetadata checks metadata against S3's rules and returns it as S3's
+// API takes it: names in lowercase, values header-safe (see encodeValue).
+// The size limit is checked on the values as given, as S3 and the
+// local-directory driver count them.
+func encodeMetadata(op, id string, in map[string]string) (map[string]string, error) {
+	if len(in) == 0 {
+		return nil, nil
+	}
+	bad := func(format string, args ...any) error {
+		return errcode.Errorf(errcode.Invalid, op, id, format, args...)
+	}
+	out := make(map[string]string, len(in))
+	total := 0
+	for k, v := range in {
+		lk := strings.ToLower(k)
+		if !isToken(lk) {
+			return nil, bad("metadata name %q is not an http header token", k)
+		}
+		if _, dup := out[lk]; dup {
+			return nil, bad("metadata names collide in lowercase: %q", lk)
+		}
+		if !utf8.ValidString(v) || hasControl(v) {
+			return nil, bad("metadata %q has a value with invalid utf-8 or a control character", lk)
+		}
+		total += len(lk) + len(v)
+		out[lk] = encodeValue(v)
+	}
+	if total > maxMetadataBytes {
+		return nil, bad("metadata takes %d bytes, over the 2 KB limit", total)
+	}
+	return out, nil
+}
+
+// decodeMetadata undoes encodeMetadata on what S3 returns, and also
+// decodes the encoded words S3 makes of other clients' non-ASCII values.
+func decodeMetadata(in map[string]string) map[string]string {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(in))
+	for k, v := range in {
+		out[strings.ToLower(k)] = decodeValue(v)
+	}
+	return out
+}
+
+// encodedWordBytes is how many bytes of a value go into one encoded word:
+// 45 bytes make 60 base64 characters, and with "=?UTF-8?B?" and "?=" the
+// word stays within RFC 2047's 75.
+const encodedWordBytes = 45
+
+// encodeValue returns v unchanged when it is plain: printable US-ASCII,
+// without leading or trailing spaces (HTTP trims them) and without "=?"
+// (which would be read as the start of an encoded word). Otherwise it
+// returns v as RFC 2047 "B" encoded words of UTF-8, separated by spaces,
+// each holding whole characters.
+func encodeValue(v string) string {
+	if isPlain(v) {
+		return v
+	}
+	var b strings.Builder
+	for len(v) > 0 {
+		n := min(len(v), encodedWordBytes)
+		for n < len(v) && !utf8.RuneStart(v[n]) {
+			n--
+		}
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString("=?UTF-8?B?")
+		b.WriteString(base64.StdEncoding.EncodeToString([]byte(v[:n])))
+		b.WriteString("?=")
+		v = v[n:]
+	}
+	return b.String()
+}
+
+func isPlain(v string) bool {
+	if v == "" {
+		return true
+	}
+	if v[0] == ' ' || v[len(v)-1] == ' ' || strings.Contains(v, "=?") {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] < 0x20 || v[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+var wordDecoder = &mime.WordDecoder{}
+
+// decodeValue decodes RFC 2047 encoded words (B or Q, in UTF-8, US-ASCII
+// or ISO-8859-1) in v. A value that does not decode is returned as it is.
+func decodeValue(v string) string {
+	if !strings.Contains(v, "=?") {
+		return v
+	}
+	s, err := wordDecoder.DecodeHeader(v)
+	if err != nil {
+		return v
+	}
+	return s
+}
+
+// encodeTagging formats tags for the x-amz-tagging header, a URL query
+// with spaces as %20; nil when there are none.
+func encodeTagging(tags map[string]string) *string {
+	if len(tags) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	for _, k := range sortedKeys(tags) {
+		if b.Len() > 0 {
+			b.WriteByte('&')
+		}
+		b.WriteString(queryEscape(k))
+		b.WriteByte('=')
+		b.WriteString(queryEscape(tags[k]))
+	}
+	s := b.String()
+	return &s
+}
+
+// queryEscape escapes s for a URL query, with spaces as %20 rather than
+// '+', which not every S3 implementation decodes as a space.
+func queryEscape(s string) string {
+	return strings.ReplaceAll(url.QueryEscape(s), "+", "%20")
+}
+
+func sortedKeys(m map[string]string) []string {
+	return slices.Sorted(maps.Keys(m))
+}
+
+// checkTags refuses tag sets that S3 refuses: more than 10 tags, keys of
+// more than 128 or values of more than 256 characters, characters other
+// than letters, digits, spaces and _ . : / = + - @, and the reserved aws:
+// prefix.
+func checkTags(op, id string, tags map[string]string) error {
+	bad := func(format string, args ...any) error {
+		return errcode.Errorf(errcode.Invalid, op, id, format, args...)
+	}
+	if len(tags) > 10 {
+		return bad("%d tags, over the 10-tag limit", len(tags))
+	}
+	for k, v := range tags {
+		if n := utf8.RuneCountInString(k); n < 1 || n > 128 {
+			return bad("tag key %q must be 1 to 128 characters long", k)
+		}
+		if utf8.RuneCountInString(v) > 256 {
+			return bad("tag %q has a value over 256 characters", k)
+		}
+		if !tagText(k) || !tagText(v) {
+			return bad("tag %q uses characters other than letters, digits, spaces and _.:/=+-@", k)
+		}
+		if strings.HasPrefix(strings.ToLower(k), "aws:") {
+			return bad("tag key %q uses the reserved aws: prefix", k)
+		}
+	}
+	return nil
+}
+
+func tagText(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if !unicode.IsLetter(r) && !unicode.IsNumber(r) && !unicode.In(r, unicode.Z) && !strings.ContainsRune("_.:/=+-@", r) {
+			return false
+		}
+	}
+	return true
+}
+
+// isToken reports whether s is a non-empty RFC 9110 token.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0 {
+			continue
+		}
+		return false
+	}
+	return true
+}
+
+func hasControl(s string) bool {
+	return strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f })
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// shortKey makes a key fit for an error message: at most 80 bytes, valid
+// UTF-8, with control characters shown as '?'.
+func shortKey(key string) string {
+	if len(key) > 80 {
+		cut := 80
+		for cut > 0 && !utf8.RuneStart(key[cut]) {
+			cut--
+		}
+		key = key[:cut] + "…"
+	}
+	key = strings.ToValidUTF8(key, "?")
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return '?'
+		}
+		return r
+	}, key)
+}
