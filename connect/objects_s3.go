@@ -145,15 +145,19 @@ func openS3Bucket(ctx context.Context, u *url.URL) (objects.Driver, string, erro
 	if err != nil {
 		return fail(err)
 	}
-	return &s3Bucket{Driver: d, conns: conns}, bucket, nil
+	return &s3Bucket{Driver: d, conns: conns, client: client}, bucket, nil
 }
 
 // s3Bucket is an S3 driver whose client this package made: Close ends the
 // client's connections.
 type s3Bucket struct {
 	*s3obj.Driver
-	conns *s3Conns
+	conns  *s3Conns
+	client *s3.Client
 }
+
+// S3Client returns the client, for presigning uploads to the bucket.
+func (b *s3Bucket) S3Client() *s3.Client { return b.client }
 
 // Close ends the connections of the driver's client, also those of
 // streams still open. The driver must not be used afterwards.

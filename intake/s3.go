@@ -81,6 +81,9 @@ func decodeS3Record(raw json.RawMessage) (Ref, *Ignored, error) {
 		Bucket: r.S3.Bucket.Name, Key: o.Key, Size: o.Size,
 		ETag: o.ETag, VersionID: o.VersionID, Sequencer: o.Sequencer,
 	}
+	// S3 itself names events "ObjectCreated:Put"; some S3-compatible
+	// servers (versitygw) keep the configuration's "s3:" prefix.
+	r.EventName = strings.TrimPrefix(r.EventName, "s3:")
 	if !strings.HasPrefix(r.EventName, "ObjectCreated:") {
 		return Ref{}, &Ignored{
 			Reason: fmt.Sprintf("event %q creates no object version", truncate(r.EventName, 64)),

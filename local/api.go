@@ -23,7 +23,6 @@ import (
 	"github.com/scangate/scangate/intake"
 	"github.com/scangate/scangate/lambdas"
 	"github.com/scangate/scangate/objects"
-	"github.com/scangate/scangate/objects/localdir"
 	"github.com/scangate/scangate/store"
 )
 
@@ -41,6 +40,9 @@ type APIOptions struct {
 	Logger    *slog.Logger
 	// Now is the clock for upload URL expiry; nil means time.Now.
 	Now func() time.Time
+	// Presigner, when set, issues real S3 presigned URLs for the bucket
+	// instead of the local upload URLs.
+	Presigner Presigner
 	// History serves workflow execution histories; nil serves none.
 	History interface {
 		History(id string) ([]ExecutionHistory, error)
@@ -51,14 +53,14 @@ type APIOptions struct {
 type API struct {
 	h    *lambdas.Handlers
 	st   *store.Store
-	objs *localdir.Driver
+	objs objects.Driver
 	opts APIOptions
 	log  *slog.Logger
 	mux  *http.ServeMux
 }
 
 // NewAPI builds the API.
-func NewAPI(h *lambdas.Handlers, st *store.Store, objs *localdir.Driver, opts APIOptions) (*API, error) {
+func NewAPI(h *lambdas.Handlers, st *store.Store, objs objects.Driver, opts APIOptions) (*API, error) {
 	if opts.Bucket == "" {
 		return nil, errors.New("local: the API needs a bucket")
 	}
@@ -201,6 +203,7 @@ type uploadClaims struct {
 
 type uploadRequest struct {
 	Key       string `json:"key"`
+	Tagging   string `json:"tagging"`
 	MaxBytes  int64  `json:"maxBytes"`
 	ExpiresIn int    `json:"expiresInSeconds"`
 	SHA256    string `json:"sha256"`
@@ -232,6 +235,22 @@ func (a *API) issueUpload(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		req.SHA256 = sum
+	}
+	if req.Tagging != "" {
+		writeError(w, http.StatusForbidden, errors.New("uploads may not set tags"))
+		return
+	}
+	if p := a.opts.Presigner; p != nil {
+		u, err := p.PresignPut(r.Context(), PresignRequest{
+			Bucket: a.opts.Bucket, Key: req.Key, MaxBytes: req.MaxBytes, SHA256: req.SHA256,
+			Expires: time.Duration(req.ExpiresIn) * time.Second,
+		})
+		if err != nil {
+			writeError(w, statusOf(err), err)
+			return
+		}
+		writeJSON(w, http.StatusCreated, u)
+		return
 	}
 	c := uploadClaims{Bucket: a.opts.Bucket, Key: req.Key, MaxBytes: req.MaxBytes, SHA256: req.SHA256,
 		Expires: a.opts.Now().Add(time.Duration(req.ExpiresIn) * time.Second).Unix()}

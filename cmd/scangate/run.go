@@ -2,6 +2,10 @@ package main
 
 import (
 	"context"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
 	"errors"
 	"flag"
 	"fmt"
@@ -16,6 +20,7 @@ import (
 	"github.com/scangate/scangate/connect"
 	"github.com/scangate/scangate/lambdas"
 	"github.com/scangate/scangate/local"
+	"github.com/scangate/scangate/objects"
 	"github.com/scangate/scangate/objects/localdir"
 	"github.com/scangate/scangate/store"
 )
@@ -29,7 +34,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		listen     = fl.String("listen", "127.0.0.1:8080", "HTTP API address")
 		dataDir    = fl.String("data", "scangate-data", "directory for the embedded store, the local bucket and execution histories")
 		storeURL   = fl.String("store", "", "record store: bolt:///path/scangate.db (default: in --data) or dynamodb://TABLE?endpoint=URL&region=R[&create=true]")
-		bucket     = fl.String("bucket", "uploads", "the protected bucket")
+		bucket     = fl.String("bucket", "uploads", "the protected bucket: a name (a local bucket in --data) or s3://BUCKET?endpoint=URL&region=R")
 		qBucket    = fl.String("quarantine-bucket", "quarantine", "bucket that receives quarantined objects")
 		policy     = fl.String("unscannable-policy", "quarantine", "what to do with objects that cannot be scanned: quarantine or block")
 		workers    = fl.Int("workers", 4, "concurrent scans")
@@ -89,9 +94,27 @@ func serve(ctx context.Context, c runConfig, log *slog.Logger, stdout, stderr io
 	}
 	st := store.New(drv, nil)
 	defer st.Close()
-	objs, err := localdir.Open(filepath.Join(c.dataDir, "buckets"), nil)
-	if err != nil {
-		return err
+	var objs objects.Driver
+	var presigner local.Presigner
+	if strings.Contains(c.bucket, "://") {
+		d, name, err := connect.OpenBucket(ctx, c.bucket)
+		if err != nil {
+			return err
+		}
+		if cl, ok := d.(io.Closer); ok {
+			defer cl.Close()
+		}
+		if s3c, ok := d.(interface{ S3Client() *s3.Client }); ok {
+			presigner = local.S3Presigner{Client: s3c.S3Client()}
+		}
+		objs, c.bucket = d, name
+	} else {
+		d, err := localdir.Open(filepath.Join(c.dataDir, "buckets"), nil)
+		if err != nil {
+			return err
+		}
+		defer d.Close()
+		objs = d
 	}
 	eng, stopEngine, err := startEngine(ctx, c.engine, log, func(s string) { fmt.Fprint(stderr, s) })
 	defer stopEngine()
@@ -119,7 +142,7 @@ func serve(ctx context.Context, c runConfig, log *slog.Logger, stdout, stderr io
 	if err := flows.SetHandlers(h); err != nil {
 		return err
 	}
-	api, err := local.NewAPI(h, st, objs, local.APIOptions{Bucket: c.bucket, AdminToken: c.adminToken, Logger: log, History: flows})
+	api, err := local.NewAPI(h, st, objs, local.APIOptions{Bucket: c.bucket, AdminToken: c.adminToken, Logger: log, History: flows, Presigner: presigner})
 	if err != nil {
 		return err
 	}
