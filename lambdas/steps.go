@@ -404,6 +404,12 @@ func reasonFor(typ, cause string) string {
 			return r
 		}
 	}
+	// Some runners give the cause as "<Type>: <message>".
+	if _, msg, ok := strings.Cut(cause, ": "); ok {
+		if r := reasonFromMessage(msg); r != "" {
+			return r
+		}
+	}
 	switch typ {
 	case ErrClamdUnavailable:
 		return domain.ReasonClamdUnavailable
