@@ -23,7 +23,13 @@ func body10KB(i int) []byte {
 // BenchmarkUploadToVerdict10KB measures one 10 KB upload over the HTTP API
 // until its record is clean: ingest, claim, scan, record, tag.
 func BenchmarkUploadToVerdict10KB(b *testing.B) {
-	e := setup(b, setupOpts{})
+	b.Run("durable", func(b *testing.B) { benchUploadToVerdict(b, setupOpts{}) })
+	// Without fsync: the difference is what durability of each write costs.
+	b.Run("nosync", func(b *testing.B) { benchUploadToVerdict(b, setupOpts{noSync: true}) })
+}
+
+func benchUploadToVerdict(b *testing.B, o setupOpts) {
+	e := setup(b, o)
 	ctx := context.Background()
 	b.ResetTimer()
 	for i := range b.N {

@@ -79,6 +79,9 @@ type setupOpts struct {
 	strict bool
 	// sweepEvery is how often the runner looks for stranded records.
 	sweepEvery time.Duration
+	// noSync turns off fsync in the store and the bucket (benchmarks only:
+	// it shows what durability costs).
+	noSync bool
 }
 
 // setup starts a real clamd, an embedded store and a local bucket in the
@@ -102,13 +105,13 @@ func setup(t testing.TB, o setupOpts) *env {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	drv, err := embedded.Open(filepath.Join(dir, "scangate.db"), nil)
+	drv, err := embedded.Open(filepath.Join(dir, "scangate.db"), &embedded.Options{NoSync: o.noSync})
 	if err != nil {
 		t.Fatal(err)
 	}
 	st := store.New(drv, nil)
 	t.Cleanup(func() { st.Close() })
-	objs, err := localdir.Open(filepath.Join(dir, "buckets"), nil)
+	objs, err := localdir.Open(filepath.Join(dir, "buckets"), &localdir.Options{NoSync: o.noSync})
 	if err != nil {
 		t.Fatal(err)
 	}
