@@ -10,18 +10,21 @@ ARGS  ?=
 # Debian packages the scan engine and its tests need.
 APT_PACKAGES := clamav-daemon clamdscan clamav-testfiles
 
-.PHONY: run test deps tools versitygw lint vet build fuzz bench clean
+.PHONY: run test deps tools versitygw goaws lint vet build fuzz bench clean
 
 build:
 	$(GO) build -o bin/scangate ./cmd/scangate
 
-## deps: install clamd and the ClamAV test corpus when missing.
+## deps: install clamd, the ClamAV test corpus and iproute2 when missing.
 deps:
 	@if ! command -v clamd >/dev/null 2>&1 && [ ! -x /usr/sbin/clamd ] || [ ! -d /usr/share/clamav-testfiles ]; then \
 		echo "installing $(APT_PACKAGES)"; \
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
 	fi
+	@# ip (iproute2) brings up loopback in goaws's network namespace.
+	@command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || { echo "installing iproute2"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq iproute2 >/dev/null; }
 
 ## tools: the npm test tools, exactly as the committed lockfile pins them.
 tools: tools/node_modules/.installed
@@ -36,6 +39,15 @@ versitygw: .cache/bin/versitygw
 .cache/bin/versitygw:
 	GOBIN=$(CURDIR)/.cache/bin $(GO) install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION)
 
+## goaws: the SQS stand-in the sqsintake tests run against, built once at a
+## pinned version (v0.4.x lacks the JSON protocol of current SDKs). Its main
+## package is named cmd, so the binary is .cache/bin/cmd. The tests run it
+## in its own network namespace (unshare from util-linux, ip from iproute2).
+GOAWS_VERSION := v0.5.4
+goaws: .cache/bin/cmd
+.cache/bin/cmd:
+	GOBIN=$(CURDIR)/.cache/bin $(GO) install github.com/Admiral-Piett/goaws/app/cmd@$(GOAWS_VERSION)
+
 run: deps build
 	./bin/scangate run $(ARGS)
 
@@ -45,7 +57,7 @@ vet:
 lint: vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-test: deps tools versitygw lint
+test: deps tools versitygw goaws lint
 	$(GO) test -race -timeout 20m ./...
 
 ## bench: Go benchmarks; figures are read as ratios to raw clamd in the same run.
