@@ -51,6 +51,12 @@ type Options struct {
 	Now func() time.Time
 	// Refresh is how long a database description is cached; 0 means 30s.
 	Refresh time.Duration
+	// Breaker, when set, guards every call that dials clamd (Instream, and
+	// Describe when it must ask clamd): while it is open they fail at once
+	// with an error wrapping ErrUnavailable and ErrBreakerOpen, without
+	// dialing. One breaker may be shared with callers that guard a larger
+	// call with Breaker.Do: the engine's calls inside count as part of it.
+	Breaker *Breaker
 }
 
 // Engine scans through a clamd client.
@@ -84,9 +90,29 @@ func New(client *clamd.Client, opts Options) (*Engine, error) {
 // Client returns the clamd client.
 func (e *Engine) Client() *clamd.Client { return e.client }
 
-// Instream scans r.
+// Breaker returns the breaker guarding the engine, or nil.
+func (e *Engine) Breaker() *Breaker { return e.opts.Breaker }
+
+// errReply marks a clamd ERROR reply for the breaker: an engine failure,
+// though Instream returns it as a Result, for Classify.
+var errReply = fmt.Errorf("engine: clamd answered ERROR: %w", ErrUnavailable)
+
+// Instream scans r. While the breaker is open it fails at once with an
+// error wrapping ErrUnavailable and ErrBreakerOpen.
 func (e *Engine) Instream(ctx context.Context, r io.Reader) (clamd.Result, error) {
-	return e.client.Instream(ctx, r)
+	var res clamd.Result
+	err := e.opts.Breaker.Do(ctx, func(ctx context.Context) error {
+		var err error
+		res, err = e.client.Instream(ctx, r)
+		if err == nil && res.Status == clamd.StatusError {
+			return errReply
+		}
+		return err
+	})
+	if errors.Is(err, errReply) {
+		err = nil
+	}
+	return res, err
 }
 
 // Describe returns the engine and database that answer, or ErrStale.
@@ -118,7 +144,15 @@ func (e *Engine) Describe(ctx context.Context) (Info, error) {
 }
 
 func (e *Engine) describe(ctx context.Context) (Info, error) {
-	ver, err := e.client.Version(ctx)
+	var ver string
+	err := e.opts.Breaker.Do(ctx, func(ctx context.Context) error {
+		var err error
+		ver, err = e.client.Version(ctx)
+		return err
+	})
+	if errors.Is(err, ErrBreakerOpen) {
+		return Info{}, err
+	}
 	if err != nil {
 		return Info{}, fmt.Errorf("engine: %w: %w", ErrUnavailable, err)
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/scangate/scangate/domain"
 	"github.com/scangate/scangate/errcode"
+	"github.com/scangate/scangate/metrics"
 	"github.com/scangate/scangate/objects"
 	"github.com/scangate/scangate/store"
 )
@@ -203,6 +204,9 @@ type Config struct {
 	Owner string
 	// DisableVerdictCache turns off reuse of clean verdicts.
 	DisableVerdictCache bool
+	// Metrics receives every scan's outcome and what it learnt of the
+	// engine; nil records nothing.
+	Metrics metrics.Recorder
 }
 
 // Handlers are the workflow's steps.
@@ -234,6 +238,9 @@ func New(cfg Config) (*Handlers, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = metrics.Discard{}
 	}
 	return &Handlers{cfg: cfg, log: cfg.Logger}, nil
 }

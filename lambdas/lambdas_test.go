@@ -10,10 +10,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/scangate/scangate/clamd"
 	"github.com/scangate/scangate/domain"
 	"github.com/scangate/scangate/engine"
 	"github.com/scangate/scangate/lambdas"
+	"github.com/scangate/scangate/metrics"
 	"github.com/scangate/scangate/objects"
 	"github.com/scangate/scangate/objects/localdir"
 	"github.com/scangate/scangate/store"
@@ -236,5 +239,62 @@ func TestInvokeErrorType(t *testing.T) {
 		if lambdas.Retryable(typ) {
 			t.Errorf("%s is retryable", typ)
 		}
+	}
+}
+
+// recordedMetrics keeps what the handlers record.
+type recordedMetrics struct {
+	scans   []metrics.ScanResult
+	engines []metrics.EngineStatus
+}
+
+func (r *recordedMetrics) Scan(s metrics.ScanResult)     { r.scans = append(r.scans, s) }
+func (r *recordedMetrics) Engine(e metrics.EngineStatus) { r.engines = append(r.engines, e) }
+
+func TestScanRecordsMetrics(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name    string
+		res     clamd.Result
+		err     error
+		outcome string
+		reason  string
+		bytes   int64
+		up      bool
+	}{
+		{"clean", clamd.Result{Status: clamd.StatusClean, Raw: "stream: OK"}, nil, metrics.OutcomeClean, "", 4, true},
+		{"found", clamd.Result{Status: clamd.StatusFound, Signatures: []string{"X"}}, nil, metrics.OutcomeInfected, "", 4, true},
+		{"limit", clamd.Result{Status: clamd.StatusLimit, Limit: "MaxFiles"}, nil, metrics.OutcomeUnscannable, "limit-exceeded:MaxFiles", 4, true},
+		{"clamd down", clamd.Result{}, clamd.ErrUnavailable, metrics.OutcomeError, domain.ReasonClamdUnavailable, 4, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			rec := &recordedMetrics{}
+			h, err := lambdas.New(lambdas.Config{Store: f.st, Objects: f.objs, Scanner: f.scan,
+				QuarantineBucket: "quarantine", DisableVerdictCache: true, Metrics: rec})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.scan.res, f.scan.err = tt.res, tt.err
+			st, err := h.Claim(ctx, f.ingest(t, "dir/k.txt", "body"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _ = h.Scan(ctx, st)
+			if len(rec.scans) != 1 || len(rec.engines) != 1 {
+				t.Fatalf("recorded %d scans, %d engine statuses; want 1 each", len(rec.scans), len(rec.engines))
+			}
+			got := rec.scans[0]
+			got.Duration = 0
+			want := metrics.ScanResult{Outcome: tt.outcome, Reason: tt.reason, Bytes: tt.bytes,
+				Bucket: "uploads", Key: "dir/k.txt", VersionID: st.Object.VersionID}
+			if diff := cmp.Diff(got, want); diff != "" {
+				t.Errorf("scan metrics (-got +want):\n%s", diff)
+			}
+			if e := rec.engines[0]; e.Up != tt.up || e.DBTime.IsZero() || e.BreakerOpen {
+				t.Errorf("engine status %+v; want up %v with a database time", e, tt.up)
+			}
+		})
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/scangate/scangate/domain"
 	"github.com/scangate/scangate/engine"
 	"github.com/scangate/scangate/errcode"
+	"github.com/scangate/scangate/metrics"
 )
 
 // Scanner is the scan engine as the Scan step needs it.
@@ -43,7 +44,7 @@ func (c *countingReader) Read(p []byte) (int, error) {
 //
 // Only clamd's OK for a stream whose length equals the version's size gives
 // OutcomeClean. Everything else is a verdict that is not clean or an error.
-func (h *Handlers) Scan(ctx context.Context, st State) (State, error) {
+func (h *Handlers) Scan(ctx context.Context, st State) (_ State, err error) {
 	if err := st.check(); err != nil {
 		return st, err
 	}
@@ -51,7 +52,13 @@ func (h *Handlers) Scan(ctx context.Context, st State) (State, error) {
 		return st, &StepError{Type: ErrInternal, Reason: domain.ReasonInternal, Msg: "no scanner configured"}
 	}
 	log := h.logFor(st)
-	info, err := h.cfg.Scanner.Describe(ctx)
+	var (
+		begin   = time.Now()
+		info    engine.Info
+		scanned int64
+	)
+	defer func() { h.recordScan(st, info, scanned, time.Since(begin), err) }()
+	info, err = h.cfg.Scanner.Describe(ctx)
 	if err != nil {
 		if errors.Is(err, engine.ErrStale) {
 			return st, stepErr(ErrStaleSignatures, domain.ReasonStaleSignatures, err)
@@ -101,6 +108,7 @@ func (h *Handlers) Scan(ctx context.Context, st State) (State, error) {
 	hash := sha256.New()
 	cr := &countingReader{r: io.TeeReader(rc, hash)}
 	res, err := h.cfg.Scanner.Instream(ctx, cr)
+	scanned = cr.n
 	v.Duration = time.Since(start)
 	v.ScannedAt = time.Now().UTC()
 	v.BytesScanned = cr.n
@@ -130,6 +138,26 @@ func (h *Handlers) Scan(ctx context.Context, st State) (State, error) {
 	log.Info("scanned", "outcome", v.Outcome, "signatures", v.Signatures, "reason", v.Reason,
 		"bytes", v.BytesScanned, "duration", v.Duration)
 	return st, nil
+}
+
+// recordScan reports one Scan step to the metrics: its outcome (error when
+// it gave no verdict), and what it learnt of the engine.
+func (h *Handlers) recordScan(st State, info engine.Info, scanned int64, d time.Duration, err error) {
+	r := metrics.ScanResult{
+		Outcome: metrics.OutcomeError, Bytes: scanned, Duration: d,
+		Bucket: st.Object.Bucket, Key: st.Object.Key, VersionID: st.Object.VersionID,
+	}
+	if v := st.Verdict; err == nil && v != nil {
+		r.Outcome, r.Reason = string(v.Outcome), v.Reason
+	}
+	var se *StepError
+	if errors.As(err, &se) {
+		r.Reason = se.Reason
+	}
+	h.cfg.Metrics.Scan(r)
+	down := errors.Is(err, clamd.ErrUnavailable) || errors.Is(err, engine.ErrUnavailable) ||
+		errors.Is(err, clamd.ErrTimeout) || errors.Is(err, clamd.ErrProtocol)
+	h.cfg.Metrics.Engine(metrics.EngineStatus{Up: !down, DBTime: info.DBTime, BreakerOpen: errors.Is(err, engine.ErrBreakerOpen)})
 }
 
 func (h *Handlers) engineErr(err error) *StepError {

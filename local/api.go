@@ -47,6 +47,10 @@ type APIOptions struct {
 	History interface {
 		History(id string) ([]ExecutionHistory, error)
 	}
+	// Scan, Metrics and Ready, when set, serve POST /scan, GET /metrics and
+	// GET /healthz/ready (NewScanHandler, NewMetricsHandler,
+	// NewReadyHandler).
+	Scan, Metrics, Ready http.Handler
 }
 
 // API is the local runtime's HTTP API.
@@ -106,6 +110,15 @@ func (a *API) routes() {
 	m.HandleFunc("GET /v1/allowlist", a.listAllowlist)
 	m.HandleFunc("POST /v1/allowlist", a.admin(a.addAllowlist))
 	m.HandleFunc("DELETE /v1/allowlist/{sha}", a.admin(a.removeAllowlist))
+	if a.opts.Scan != nil {
+		m.Handle("POST /scan", a.opts.Scan)
+	}
+	if a.opts.Metrics != nil {
+		m.Handle("GET /metrics", a.opts.Metrics)
+	}
+	if a.opts.Ready != nil {
+		m.Handle("GET /healthz/ready", a.opts.Ready)
+	}
 }
 
 func (a *API) admin(next http.HandlerFunc) http.HandlerFunc {

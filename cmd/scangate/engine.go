@@ -52,8 +52,9 @@ const devWarning = `
 `
 
 // startEngine connects to, or starts and supervises, clamd and returns the
-// engine plus a function that stops what was started.
-func startEngine(ctx context.Context, f engineFlags, log *slog.Logger, warn func(string)) (*engine.Engine, func(), error) {
+// engine plus a function that stops what was started. br, when not nil,
+// guards the engine's calls to clamd.
+func startEngine(ctx context.Context, f engineFlags, br *engine.Breaker, log *slog.Logger, warn func(string)) (*engine.Engine, func(), error) {
 	dbDir, dev := f.clamavDB, f.dev
 	var cleanups []func()
 	stop := func() {
@@ -110,7 +111,7 @@ func startEngine(ctx context.Context, f engineFlags, log *slog.Logger, warn func
 		stop()
 		return nil, stop, fmt.Errorf("clamd at %s: %w", addr, err)
 	}
-	eng, err := engine.New(client, engine.Options{DatabaseDir: dbDir, MaxAge: f.maxDBAge, DevMode: dev})
+	eng, err := engine.New(client, engine.Options{DatabaseDir: dbDir, MaxAge: f.maxDBAge, DevMode: dev, Breaker: br})
 	if err != nil {
 		stop()
 		return nil, stop, err

@@ -17,9 +17,14 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
 	"github.com/scangate/scangate/connect"
+	"github.com/scangate/scangate/engine"
 	"github.com/scangate/scangate/lambdas"
 	"github.com/scangate/scangate/local"
+	"github.com/scangate/scangate/metrics"
 	"github.com/scangate/scangate/objects"
 	"github.com/scangate/scangate/objects/localdir"
 	"github.com/scangate/scangate/store"
@@ -116,7 +121,19 @@ func serve(ctx context.Context, c runConfig, log *slog.Logger, stdout, stderr io
 		defer d.Close()
 		objs = d
 	}
-	eng, stopEngine, err := startEngine(ctx, c.engine, log, func(s string) { fmt.Fprint(stderr, s) })
+	// Metrics on a registry of our own, served on GET /metrics.
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	prom, err := metrics.New(reg)
+	if err != nil {
+		return err
+	}
+	// One breaker for every scan in this process, the workflow's and
+	// POST /scan's.
+	br := engine.NewBreaker(engine.BreakerOptions{OnChange: func(state string) {
+		log.Warn("scan engine circuit breaker", "state", state)
+	}})
+	eng, stopEngine, err := startEngine(ctx, c.engine, br, log, func(s string) { fmt.Fprint(stderr, s) })
 	defer stopEngine()
 	if err != nil {
 		return err
@@ -135,6 +152,7 @@ func serve(ctx context.Context, c runConfig, log *slog.Logger, stdout, stderr io
 		Store: st, Objects: objs, Scanner: eng, Starter: flows, Resumer: flows, Reviews: flows, Logger: log,
 		QuarantineBucket: c.qBucket, UnscannablePolicy: c.policy, LeaseTTL: c.lease,
 		MaxScanBytes: c.engine.streamMax, Owner: "local:" + hostname(), DisableVerdictCache: c.noCache,
+		Metrics: prom,
 	})
 	if err != nil {
 		return err
@@ -142,7 +160,12 @@ func serve(ctx context.Context, c runConfig, log *slog.Logger, stdout, stderr io
 	if err := flows.SetHandlers(h); err != nil {
 		return err
 	}
-	api, err := local.NewAPI(h, st, objs, local.APIOptions{Bucket: c.bucket, AdminToken: c.adminToken, Logger: log, History: flows, Presigner: presigner})
+	api, err := local.NewAPI(h, st, objs, local.APIOptions{
+		Bucket: c.bucket, AdminToken: c.adminToken, Logger: log, History: flows, Presigner: presigner,
+		Scan:    local.NewScanHandler(eng, br, prom, local.ScanOptions{MaxSyncBytes: c.engine.streamMax, Logger: log}),
+		Metrics: local.NewMetricsHandler(reg),
+		Ready:   local.NewReadyHandler(local.ReadyChecks{Clamd: eng.Client(), Engine: eng, Breaker: br, Recorder: prom}),
+	})
 	if err != nil {
 		return err
 	}

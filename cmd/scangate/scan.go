@@ -45,7 +45,7 @@ func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		level = slog.LevelInfo
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	eng, stop, err := startEngine(ctx, ef, log, func(s string) { fmt.Fprint(stderr, s) })
+	eng, stop, err := startEngine(ctx, ef, nil, log, func(s string) { fmt.Fprint(stderr, s) })
 	defer stop()
 	if err != nil {
 		fmt.Fprintln(stderr, "scangate:", err)

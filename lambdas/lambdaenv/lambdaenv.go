@@ -37,6 +37,7 @@ import (
 	"github.com/scangate/scangate/connect"
 	"github.com/scangate/scangate/engine"
 	"github.com/scangate/scangate/lambdas"
+	"github.com/scangate/scangate/metrics"
 	"github.com/scangate/scangate/stepfunctions"
 	"github.com/scangate/scangate/store"
 )
@@ -121,6 +122,9 @@ func Handlers(ctx context.Context, getenv func(string) string, log *slog.Logger)
 		QuarantineBucket: qBucket, QuarantinePrefix: getenv("SCANGATE_QUARANTINE_PREFIX"),
 		UnscannablePolicy: getenv("SCANGATE_UNSCANNABLE_POLICY"), MaxScanBytes: streamMax,
 		LeaseTTL: lease, Owner: "lambda:" + getenv("AWS_LAMBDA_FUNCTION_NAME"),
+		// CloudWatch Embedded Metric Format on stdout: metrics from the
+		// function's log, with no API call.
+		Metrics: metrics.NewEMF(os.Stdout, metrics.EMFOptions{}),
 	}
 	if scanARN, reviewARN := getenv("SCANGATE_SCAN_STATE_MACHINE"), getenv("SCANGATE_REVIEW_STATE_MACHINE"); scanARN != "" || reviewARN != "" {
 		awsCfg, err := config.LoadDefaultConfig(ctx)
