@@ -3,6 +3,8 @@
 //	scangate run    the whole lifecycle on one machine: embedded store, local
 //	                bucket, supervised clamd, HTTP API
 //	scangate scan   one-shot scan of local files, never truncating
+//	scangate update freshclam into a database directory (optionally from a
+//	                private mirror), then RELOAD a clamd
 //	scangate version
 package main
 
@@ -29,6 +31,7 @@ commands:
   scan      scan local files through clamd: exit 0 clean, 1 found, 2 error or not scannable
   history   a record's workflow executions, state by state (asks the running API)
   events    events decode: print the object versions an event document would have scanned
+  update    update the signature databases with freshclam (optionally from a private mirror), then RELOAD clamd
   version   print the version
 
 Run 'scangate <command> -h' for the command's flags.
@@ -51,6 +54,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return cmdHistory(args[1:], stdout, stderr)
 	case "events":
 		return cmdEvents(args[1:], stdin, stdout, stderr)
+	case "update":
+		return cmdUpdate(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "scangate", version)
 		return 0
