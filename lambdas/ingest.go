@@ -11,7 +11,9 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/scangate/scangate/domain"
+	"github.com/scangate/scangate/errcode"
 	"github.com/scangate/scangate/intake"
+	"github.com/scangate/scangate/objects"
 )
 
 // IngestResult reports what an ingest call did. For an SQS batch its
@@ -82,6 +84,13 @@ func (h *Handlers) ingestOne(ctx context.Context, ref domain.ObjectRef, detail s
 	if ref.VersionID == "" && ref.ETag != "" {
 		ref = h.resolveVersion(ctx, ref)
 	}
+	if ref.Size == 0 && ref.VersionID != "" {
+		// Some S3-compatible servers (versitygw) report size 0 for
+		// CompleteMultipartUpload and copies; the record keeps the real one.
+		if info, err := h.cfg.Objects.Head(ctx, ref); err == nil {
+			ref.Size = info.Ref.Size
+		}
+	}
 	rec, created, err := h.cfg.Store.Ingest(ctx, ref, "ingest", detail)
 	if err != nil {
 		return "", false, false, fromBackend(err)
@@ -108,21 +117,52 @@ func (h *Handlers) ingestOne(ctx context.Context, ref domain.ObjectRef, detail s
 }
 
 // resolveVersion fills in the version of an event that names none although
-// its bucket is versioned (some S3-compatible servers send versionId null):
-// the current version is the event's only if its ETag matches, so the pin
-// on the ETag keeps this exact. Real S3 events carry the version; on an
-// unversioned bucket the ref stays pinned by ETag and sequencer.
+// its bucket is versioned (some S3-compatible servers, versitygw among them,
+// send versionId null). The event's version is one whose ETag matches. It
+// need not be the current one: such servers send their events
+// asynchronously, so a later upload to the key may land before this event
+// is ingested. With a driver that lists versions, every version of the key
+// with the event's ETag is a candidate, oldest first, and the first one not
+// yet recorded is taken: versions with the same bytes (the same ETag) are
+// indistinguishable by their events, and each such event records one more
+// of them. Without one, only the current version is checked. Real S3
+// events carry the version; on an unversioned bucket the ref stays pinned
+// by ETag and sequencer.
 func (h *Handlers) resolveVersion(ctx context.Context, ref domain.ObjectRef) domain.ObjectRef {
-	info, err := h.cfg.Objects.Head(ctx, ref)
-	if err != nil || info.Ref.VersionID == "" {
-		return ref
+	etag := strings.Trim(ref.ETag, `"`)
+	var cands []domain.ObjectRef
+	if vl, ok := h.cfg.Objects.(versionLister); ok {
+		vs, err := vl.Versions(ctx, ref.Bucket, ref.Key)
+		if err != nil {
+			return ref
+		}
+		for _, v := range slices.Backward(vs) {
+			if v.Ref.VersionID != "" && strings.Trim(v.Ref.ETag, `"`) == etag {
+				cands = append(cands, v.Ref)
+			}
+		}
+	} else if info, err := h.cfg.Objects.Head(ctx, ref); err == nil && info.Ref.VersionID != "" &&
+		strings.Trim(info.Ref.ETag, `"`) == etag {
+		cands = append(cands, info.Ref)
 	}
-	if strings.Trim(info.Ref.ETag, `"`) != strings.Trim(ref.ETag, `"`) {
-		return ref
-	}
-	ref.VersionID = info.Ref.VersionID
-	if ref.Size == 0 {
-		ref.Size = info.Ref.Size
+	for i, c := range cands {
+		r := ref
+		r.VersionID = c.VersionID
+		if r.Size == 0 {
+			r.Size = c.Size
+		}
+		if i == len(cands)-1 {
+			return r // every other candidate is recorded: a redelivery, or the newest
+		}
+		if _, err := h.cfg.Store.Get(ctx, r.ID()); errcode.Of(err) == errcode.NotFound {
+			return r
+		}
 	}
 	return ref
+}
+
+// versionLister is implemented by object drivers that list a key's
+// versions, newest first (s3obj, localdir).
+type versionLister interface {
+	Versions(ctx context.Context, bucket, key string) ([]objects.Info, error)
 }

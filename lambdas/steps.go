@@ -284,8 +284,14 @@ func (h *Handlers) Quarantine(ctx context.Context, st State) (State, error) {
 		if err != nil {
 			return st, fromBackend(err)
 		}
-	}
-	if _, err := h.cfg.Store.OpenReview(ctx, rec); err != nil {
+	} else if _, err := h.cfg.Store.Review(ctx, rec.ID); errcode.Of(err) == errcode.NotFound {
+		// A record under review always has its item: it is opened before
+		// the transition. An existing item is never opened again: that
+		// would replace a decision an admin made since the transition.
+		if _, err := h.cfg.Store.OpenReview(ctx, rec); err != nil {
+			return st, fromBackend(err)
+		}
+	} else if err != nil {
 		return st, fromBackend(err)
 	}
 	if h.cfg.Reviews != nil {

@@ -235,6 +235,7 @@ func (a *API) issueUpload(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
+	asked := max(req.MaxBytes, 0)
 	if req.MaxBytes <= 0 || req.MaxBytes > a.opts.MaxUpload {
 		req.MaxBytes = a.opts.MaxUpload
 	}
@@ -254,8 +255,14 @@ func (a *API) issueUpload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if p := a.opts.Presigner; p != nil {
+		// A presigned PUT fixes the length rather than bounding it: the
+		// maxBytes asked for is signed as the exact length of the upload.
+		if asked > a.opts.MaxUpload {
+			writeError(w, http.StatusRequestEntityTooLarge, fmt.Errorf("an upload of %d bytes exceeds %d", asked, a.opts.MaxUpload))
+			return
+		}
 		u, err := p.PresignPut(r.Context(), PresignRequest{
-			Bucket: a.opts.Bucket, Key: req.Key, MaxBytes: req.MaxBytes, SHA256: req.SHA256,
+			Bucket: a.opts.Bucket, Key: req.Key, MaxBytes: asked, SHA256: req.SHA256,
 			Expires: time.Duration(req.ExpiresIn) * time.Second,
 		})
 		if err != nil {

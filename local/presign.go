@@ -16,8 +16,12 @@ import (
 
 // PresignRequest asks for an upload URL for one key.
 type PresignRequest struct {
-	Bucket   string
-	Key      string
+	Bucket string
+	Key    string
+	// MaxBytes bounds the upload. A presigned PUT cannot bound a length,
+	// only fix one: PresignPut signs it as the Content-Length, so the
+	// upload must be exactly MaxBytes long; 0 leaves the length free (up
+	// to S3's 5 GiB). PresignPost allows the range [1, MaxBytes].
 	MaxBytes int64
 	// SHA256, when set, is the hex SHA-256 the body must have: S3 then
 	// refuses any other body and vouches for the hash afterwards.
@@ -50,10 +54,13 @@ type S3Presigner struct {
 }
 
 // PresignPut returns a presigned PUT. With MaxBytes the Content-Length is
-// part of the signature, so the upload must be exactly that long; use a
-// POST policy for a range.
+// part of the signature (and of the returned Headers), so the upload must
+// be exactly that long; use a POST policy for a range.
 func (p S3Presigner) PresignPut(ctx context.Context, req PresignRequest) (PresignedUpload, error) {
 	in := &s3.PutObjectInput{Bucket: aws.String(req.Bucket), Key: aws.String(req.Key)}
+	if req.MaxBytes > 0 {
+		in.ContentLength = aws.Int64(req.MaxBytes)
+	}
 	if req.SHA256 != "" {
 		raw, err := hex.DecodeString(req.SHA256)
 		if err != nil {

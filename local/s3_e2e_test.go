@@ -208,6 +208,22 @@ func (l *webhookLog) created(bucket, key string) []delivery {
 	return out
 }
 
+// waitCreated waits until the API has answered a delivery of an
+// ObjectCreated event for bucket/key, and returns those deliveries.
+func (l *webhookLog) waitCreated(t testing.TB, bucket, key string) []delivery {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if ds := l.created(bucket, key); len(ds) > 0 {
+			return ds
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no webhook delivery for s3://%s/%s within 20s; deliveries:\n%s", bucket, key, l)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func (l *webhookLog) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -660,7 +676,7 @@ func TestS3PresignedUploadPipeline(t *testing.T) {
 
 	// What versitygw sent, as the ingest saw it.
 	for _, key := range []string{"reports/q3.txt", "downloads/eicar.com"} {
-		ds := e.hook.created(bucket, key)
+		ds := e.hook.waitCreated(t, bucket, key)
 		if len(ds) != 1 {
 			t.Errorf("%s: %d ObjectCreated deliveries; want 1:\n%s", key, len(ds), e.hook)
 			continue
@@ -709,14 +725,17 @@ func TestS3OwnerTagsSurvive(t *testing.T) {
 }
 
 // Uploads may not set tags: the issuer refuses a URL that asks for one,
-// and a PUT that adds x-amz-tagging to a presigned URL either is refused by
-// the store or, if accepted, earns no trust: the body is scanned like any
-// other, and EICAR tagged clean by its uploader ends quarantined.
+// and a PUT that adds x-amz-tagging to a presigned URL is refused by the
+// store (as S3 refuses unsigned x-amz-* headers) or, if accepted, earns no
+// trust: the body is scanned like any other. A verdict tag set at upload
+// by whoever may (here the owner) is never trusted either: EICAR tagged
+// clean by its uploader ends quarantined.
 func TestS3PresignedUploadCannotTagItselfClean(t *testing.T) {
 	t.Parallel()
 	e := setupS3(t, s3Opts{})
 	ctx := context.Background()
-	if _, code, msg := e.presign(map[string]any{"key": "forged/eicar.com", "tagging": "scangate-status=clean"}); code != http.StatusForbidden {
+	forgedTag := objects.TagStatus + "=clean"
+	if _, code, msg := e.presign(map[string]any{"key": "forged/eicar.com", "tagging": forgedTag}); code != http.StatusForbidden {
 		t.Errorf("an upload URL asking for tags: %d %s; want 403", code, msg)
 	}
 
@@ -734,9 +753,11 @@ func TestS3PresignedUploadCannotTagItselfClean(t *testing.T) {
 	if q, err := url.Parse(u.URL); err == nil && (q.Query().Has("x-amz-tagging") || q.Query().Has("tagging")) {
 		t.Errorf("the presigned URL carries tagging: %s", u.URL)
 	}
-	res := e.putPresigned(u, bytes.NewReader(body), int64(len(body)), http.Header{"X-Amz-Tagging": {"scangate-status=clean"}})
-	if res.Status != http.StatusOK {
-		// S3's behaviour: x-amz-* headers must be signed.
+	res := e.putPresigned(u, bytes.NewReader(body), int64(len(body)), http.Header{"X-Amz-Tagging": {forgedTag}})
+	if res.Status == http.StatusOK {
+		t.Logf("versitygw ACCEPTED a presigned PUT with an unsigned x-amz-tagging header (version %s); tags %v",
+			res.VersionID, e.tagsOf(bucket, key, res.VersionID))
+	} else {
 		t.Logf("versitygw refused the presigned PUT with an unsigned x-amz-tagging: %d %s", res.Status, strings.TrimSpace(res.Body))
 		if res.Status != http.StatusForbidden {
 			t.Errorf("refusal status %d; want 403", res.Status)
@@ -745,23 +766,27 @@ func TestS3PresignedUploadCannotTagItselfClean(t *testing.T) {
 		if httpStatus(err) != http.StatusNotFound {
 			t.Errorf("the refused upload left an object: %v", err)
 		}
-		// The same URL without the header still works, and is scanned.
+		// The same URL without the header works, and is scanned.
 		res = e.putPresigned(u, bytes.NewReader(body), int64(len(body)), nil)
 		if res.Status != http.StatusOK {
 			t.Fatalf("the presigned PUT without the tagging header: %d %s", res.Status, res.Body)
 		}
-		e.assertQuarantinedS3(e.settle(e.recorded(key, res.VersionID).ID, 60*time.Second))
-		return
 	}
-	t.Logf("versitygw ACCEPTED a presigned PUT with an unsigned x-amz-tagging header (version %s)", res.VersionID)
-	if tags := e.tagsOf(bucket, key, res.VersionID); tags[objects.TagStatus] == "clean" {
-		t.Logf("the uploader's forged tags are on the version until the scan: %v", tags)
+
+	// versitygw has no bucket policy to deny tags at upload: the owner's
+	// PutObject sets one.
+	forged := e.putOwner("forged/by-owner.com", body, forgedTag)
+	if tags := e.tagsOf(bucket, "forged/by-owner.com", forged.VersionID); tags[objects.TagStatus] != "clean" {
+		t.Errorf("the owner's forged tag did not stick: %v", tags)
 	}
-	rec := e.settle(e.recorded(key, res.VersionID).ID, 60*time.Second)
-	if rec.State == domain.StatusClean {
-		t.Fatalf("EICAR tagged clean by its uploader ended clean")
+
+	for _, r := range []struct{ key, version string }{{key, res.VersionID}, {"forged/by-owner.com", forged.VersionID}} {
+		rec := e.settle(e.recorded(r.key, r.version).ID, 60*time.Second)
+		if rec.State == domain.StatusClean {
+			t.Fatalf("%s: EICAR ended clean", r.key)
+		}
+		e.assertQuarantinedS3(rec)
 	}
-	e.assertQuarantinedS3(rec)
 }
 
 // Version 2 of a key is uploaded while version 1 is being scanned. Each
@@ -772,30 +797,30 @@ func TestS3OverwriteWhileScanning(t *testing.T) {
 	e := setupS3(t, s3Opts{})
 	const markerLen = 10
 	type order struct {
-		name, key      string
-		v1, v2         []byte
-		v1Bad          bool
-		markerV1, mkV2 string
+		name, key        string
+		v1, v2           []byte
+		v1Bad            bool
+		marker1, marker2 string
 	}
 	eicar := clamdtest.EICARBytes()
 	orders := []order{
-		{name: "v1 infected, v2 clean", key: "race/a.bin", markerV1: "race-a v1\n", mkV2: "race-a v2\n", v1Bad: true},
-		{name: "v1 clean, v2 infected", key: "race/b.bin", markerV1: "race-b v1\n", mkV2: "race-b v2\n"},
+		{name: "v1 infected, v2 clean", key: "race/a.bin", marker1: "race-a v1\n", marker2: "race-a v2\n", v1Bad: true},
+		{name: "v1 clean, v2 infected", key: "race/b.bin", marker1: "race-b v1\n", marker2: "race-b v2\n"},
 	}
 	gates := map[string]*gate{}
 	for i := range orders {
 		o := &orders[i]
-		if len(o.markerV1) != markerLen || len(o.mkV2) != markerLen {
+		if len(o.marker1) != markerLen || len(o.marker2) != markerLen {
 			t.Fatal("markers must be markerLen bytes")
 		}
 		clean := []byte("nothing to see in " + o.key + "\n")
 		if o.v1Bad {
-			o.v1, o.v2 = append([]byte(o.markerV1), eicar...), append([]byte(o.mkV2), clean...)
+			o.v1, o.v2 = append([]byte(o.marker1), eicar...), append([]byte(o.marker2), clean...)
 		} else {
-			o.v1, o.v2 = append([]byte(o.markerV1), clean...), append([]byte(o.mkV2), eicar...)
+			o.v1, o.v2 = append([]byte(o.marker1), clean...), append([]byte(o.marker2), eicar...)
 		}
-		gates[o.markerV1] = newGate()
-		t.Cleanup(gates[o.markerV1].open)
+		gates[o.marker1] = newGate()
+		t.Cleanup(gates[o.marker1].open)
 	}
 	// Version 1's stream waits at the gate once it reaches clamd's client:
 	// it was recorded, claimed and opened at its exact version.
@@ -815,7 +840,7 @@ func TestS3OverwriteWhileScanning(t *testing.T) {
 		t.Run(o.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			g := gates[o.markerV1]
+			g := gates[o.marker1]
 			p1 := e.putOwner(o.key, o.v1, "")
 			g.waitEntered(t, "version 1's scan")
 			id1 := recordID(o.key, p1.VersionID)
@@ -908,14 +933,7 @@ func TestS3DeletedBeforeScan(t *testing.T) {
 	}
 	// versitygw's own event (versionId null, resolved by its ETag) must be
 	// in before the version disappears, or it would name nothing.
-	deadline := time.Now().Add(20 * time.Second)
-	for len(e.hook.created(bucket, key)) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("no webhook delivery for %s:\n%s", key, e.hook)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if d := e.hook.created(bucket, key)[0]; len(d.Result.IDs) != 1 || d.Result.IDs[0] != id {
+	if d := e.hook.waitCreated(t, bucket, key)[0]; len(d.Result.IDs) != 1 || d.Result.IDs[0] != id {
 		t.Errorf("versitygw's event was ingested as %+v; want the record %s", d.Result, id)
 	}
 
@@ -1035,9 +1053,9 @@ func (s *heapSampler) Stop() (inuse, alloc int64) {
 // the whole process's, and other tests would add to it.
 func TestS3BigObjectStreams(t *testing.T) {
 	const (
-		size     = 256 << 20
-		limit    = 320 << 20
-		maxGrowt = 64 << 20
+		size      = 256 << 20
+		limit     = 320 << 20
+		maxGrowth = 64 << 20
 	)
 	e := setupS3(t, s3Opts{
 		clamd:     &clamdtest.Options{StreamMaxLength: limit, MaxScanSize: limit, MaxFileSize: limit},
@@ -1073,7 +1091,7 @@ func TestS3BigObjectStreams(t *testing.T) {
 		total.Round(time.Millisecond), rec.Verdict.Duration.Round(time.Millisecond), float64(size)/1e6/rec.Verdict.Duration.Seconds())
 	t.Logf("heap: baseline HeapInuse %.1f MiB, HeapAlloc %.1f MiB; peak growth HeapInuse %.1f MiB, HeapAlloc %.1f MiB (%d samples)",
 		float64(heap.base.HeapInuse)/(1<<20), float64(heap.base.HeapAlloc)/(1<<20), float64(inuse)/(1<<20), float64(alloc)/(1<<20), heap.samples)
-	if inuse > maxGrowt || alloc > maxGrowt {
-		t.Errorf("heap grew by %d (in use) / %d (allocated) bytes for a %d-byte object; want under %d", inuse, alloc, size, maxGrowt)
+	if inuse > maxGrowth || alloc > maxGrowth {
+		t.Errorf("heap grew by %d (in use) / %d (allocated) bytes for a %d-byte object; want under %d", inuse, alloc, size, maxGrowth)
 	}
 }

@@ -363,6 +363,35 @@ func (d *Driver) Tags(ctx context.Context, ref domain.ObjectRef) (map[string]str
 	return tags, nil
 }
 
+// Versions returns the versions of bucket/key, newest first, without
+// delete markers. It needs s3:ListBucketVersions. An unversioned bucket's
+// object comes back without a VersionID.
+func (d *Driver) Versions(ctx context.Context, bucket, key string) ([]objects.Info, error) {
+	const op = "s3obj: versions"
+	id := "s3://" + bucket + "/" + key
+	if err := ctxErr(ctx, op, id); err != nil {
+		return nil, err
+	}
+	p := s3.NewListObjectVersionsPaginator(d.c, &s3.ListObjectVersionsInput{Bucket: aws.String(bucket), Prefix: aws.String(key)})
+	var out []objects.Info
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, mapError(ctx, op, id, err)
+		}
+		for _, v := range page.Versions {
+			if aws.ToString(v.Key) != key {
+				continue
+			}
+			out = append(out, makeInfo(bucket, key, objectAttrs{etag: v.ETag, versionID: v.VersionId, size: v.Size, lastModified: v.LastModified}))
+		}
+		if len(page.Versions) > 0 && aws.ToString(page.Versions[len(page.Versions)-1].Key) > key {
+			break // S3 lists in key order: the key's versions are behind us
+		}
+	}
+	return out, nil
+}
+
 // SetTags replaces the tags of exactly ref's version.
 func (d *Driver) SetTags(ctx context.Context, ref domain.ObjectRef, tags map[string]string) error {
 	const op = "s3obj: set tags"
