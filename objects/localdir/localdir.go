@@ -73,7 +73,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/scangate/scangate/domain"
@@ -265,7 +264,7 @@ func (d *Driver) SetTags(ctx context.Context, ref domain.ObjectRef, tags map[str
 	if err := ctxErr(ctx, op, id); err != nil {
 		return err
 	}
-	if err := checkTags(op, id, tags); err != nil {
+	if err := objects.CheckTags(op, id, tags); err != nil {
 		return err
 	}
 	d.mu.Lock()
@@ -611,14 +610,14 @@ func (d *Driver) checkWrite(op, bucket, key string, opts objects.PutOptions) (*p
 	if err := objects.ValidateKey(key); err != nil {
 		return nil, err
 	}
-	if hasControl(opts.ContentType) || !utf8.ValidString(opts.ContentType) {
+	if objects.HasControl(opts.ContentType) || !utf8.ValidString(opts.ContentType) {
 		return nil, errcode.Errorf(errcode.Invalid, op, id, "content type contains a control character")
 	}
-	md, err := checkMetadata(op, id, opts.Metadata)
+	md, err := objects.CheckMetadata(op, id, opts.Metadata)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkTags(op, id, opts.Tags); err != nil {
+	if err := objects.CheckTags(op, id, opts.Tags); err != nil {
 		return nil, err
 	}
 	tags := maps.Clone(opts.Tags)
@@ -834,93 +833,6 @@ func checkBucket(op, id, bucket string) error {
 		}
 	}
 	return nil
-}
-
-// checkMetadata returns the metadata with lowercase names, as S3 keeps it,
-// or an Invalid error when S3 would refuse it.
-func checkMetadata(op, id string, in map[string]string) (map[string]string, error) {
-	if len(in) == 0 {
-		return nil, nil
-	}
-	bad := func(format string, args ...any) error {
-		return errcode.Errorf(errcode.Invalid, op, id, format, args...)
-	}
-	out := make(map[string]string, len(in))
-	total := 0
-	for k, v := range in {
-		lk := strings.ToLower(k)
-		if !isToken(lk) {
-			return nil, bad("metadata name %q is not an http header token", k)
-		}
-		if _, dup := out[lk]; dup {
-			return nil, bad("metadata names collide in lowercase: %q", lk)
-		}
-		if !utf8.ValidString(v) || hasControl(v) {
-			return nil, bad("metadata %q has a value with invalid utf-8 or a control character", lk)
-		}
-		total += len(lk) + len(v)
-		out[lk] = v
-	}
-	if total > 2048 {
-		return nil, bad("metadata takes %d bytes, over the 2 KB limit", total)
-	}
-	return out, nil
-}
-
-// checkTags refuses tag sets that S3 refuses.
-func checkTags(op, id string, tags map[string]string) error {
-	bad := func(format string, args ...any) error {
-		return errcode.Errorf(errcode.Invalid, op, id, format, args...)
-	}
-	if len(tags) > 10 {
-		return bad("%d tags, over the 10-tag limit", len(tags))
-	}
-	for k, v := range tags {
-		if n := utf8.RuneCountInString(k); n < 1 || n > 128 {
-			return bad("tag key %q must be 1 to 128 characters long", k)
-		}
-		if utf8.RuneCountInString(v) > 256 {
-			return bad("tag %q has a value over 256 characters", k)
-		}
-		if !tagText(k) || !tagText(v) {
-			return bad("tag %q uses characters other than letters, digits, spaces and _.:/=+-@", k)
-		}
-		if strings.HasPrefix(strings.ToLower(k), "aws:") {
-			return bad("tag key %q uses the reserved aws: prefix", k)
-		}
-	}
-	return nil
-}
-
-func tagText(s string) bool {
-	if !utf8.ValidString(s) {
-		return false
-	}
-	for _, r := range s {
-		if !unicode.IsLetter(r) && !unicode.IsNumber(r) && !unicode.In(r, unicode.Z) && !strings.ContainsRune("_.:/=+-@", r) {
-			return false
-		}
-	}
-	return true
-}
-
-// isToken reports whether s is a non-empty RFC 9110 token.
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0 {
-			continue
-		}
-		return false
-	}
-	return true
-}
-
-func hasControl(s string) bool {
-	return strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f })
 }
 
 func isHex(s string, n int) bool {

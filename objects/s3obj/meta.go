@@ -7,10 +7,9 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 
-	"github.com/scangate/scangate/errcode"
+	"github.com/scangate/scangate/objects"
 )
 
 // maxMetadataBytes is S3's limit on user metadata: names plus values.
@@ -24,27 +23,13 @@ func encodeMetadata(op, id string, in map[string]string) (map[string]string, err
 	if len(in) == 0 {
 		return nil, nil
 	}
-	bad := func(format string, args ...any) error {
-		return errcode.Errorf(errcode.Invalid, op, id, format, args...)
+	checked, err := objects.CheckMetadata(op, id, in)
+	if err != nil {
+		return nil, err
 	}
-	out := make(map[string]string, len(in))
-	total := 0
-	for k, v := range in {
-		lk := strings.ToLower(k)
-		if !isToken(lk) {
-			return nil, bad("metadata name %q is not an http header token", k)
-		}
-		if _, dup := out[lk]; dup {
-			return nil, bad("metadata names collide in lowercase: %q", lk)
-		}
-		if !utf8.ValidString(v) || hasControl(v) {
-			return nil, bad("metadata %q has a value with invalid utf-8 or a control character", lk)
-		}
-		total += len(lk) + len(v)
-		out[lk] = encodeValue(v)
-	}
-	if total > maxMetadataBytes {
-		return nil, bad("metadata takes %d bytes, over the 2 KB limit", total)
+	out := make(map[string]string, len(checked))
+	for k, v := range checked {
+		out[k] = encodeValue(v)
 	}
 	return out, nil
 }
@@ -150,65 +135,6 @@ func queryEscape(s string) string {
 
 func sortedKeys(m map[string]string) []string {
 	return slices.Sorted(maps.Keys(m))
-}
-
-// checkTags refuses tag sets that S3 refuses: more than 10 tags, keys of
-// more than 128 or values of more than 256 characters, characters other
-// than letters, digits, spaces and _ . : / = + - @, and the reserved aws:
-// prefix.
-func checkTags(op, id string, tags map[string]string) error {
-	bad := func(format string, args ...any) error {
-		return errcode.Errorf(errcode.Invalid, op, id, format, args...)
-	}
-	if len(tags) > 10 {
-		return bad("%d tags, over the 10-tag limit", len(tags))
-	}
-	for k, v := range tags {
-		if n := utf8.RuneCountInString(k); n < 1 || n > 128 {
-			return bad("tag key %q must be 1 to 128 characters long", k)
-		}
-		if utf8.RuneCountInString(v) > 256 {
-			return bad("tag %q has a value over 256 characters", k)
-		}
-		if !tagText(k) || !tagText(v) {
-			return bad("tag %q uses characters other than letters, digits, spaces and _.:/=+-@", k)
-		}
-		if strings.HasPrefix(strings.ToLower(k), "aws:") {
-			return bad("tag key %q uses the reserved aws: prefix", k)
-		}
-	}
-	return nil
-}
-
-func tagText(s string) bool {
-	if !utf8.ValidString(s) {
-		return false
-	}
-	for _, r := range s {
-		if !unicode.IsLetter(r) && !unicode.IsNumber(r) && !unicode.In(r, unicode.Z) && !strings.ContainsRune("_.:/=+-@", r) {
-			return false
-		}
-	}
-	return true
-}
-
-// isToken reports whether s is a non-empty RFC 9110 token.
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0 {
-			continue
-		}
-		return false
-	}
-	return true
-}
-
-func hasControl(s string) bool {
-	return strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f })
 }
 
 func isASCII(s string) bool {

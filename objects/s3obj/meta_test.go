@@ -15,6 +15,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/scangate/scangate/objects"
 )
 
 func TestEncodeValue(t *testing.T) {
@@ -60,7 +62,7 @@ func FuzzMetadataValue(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, v string) {
-		if !utf8.ValidString(v) || hasControl(v) {
+		if !utf8.ValidString(v) || objects.HasControl(v) {
 			return // refused by encodeMetadata
 		}
 		wire := encodeValue(v)

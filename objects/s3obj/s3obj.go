@@ -399,7 +399,7 @@ func (d *Driver) SetTags(ctx context.Context, ref domain.ObjectRef, tags map[str
 	if err := ctxErr(ctx, op, id); err != nil {
 		return err
 	}
-	if err := checkTags(op, id, tags); err != nil {
+	if err := objects.CheckTags(op, id, tags); err != nil {
 		return err
 	}
 	vid, err := d.pin(ctx, op, ref, false)
@@ -838,14 +838,14 @@ func checkWrite(op, bucket, key string, opts objects.PutOptions) (*write, error)
 	if err := objects.ValidateKey(key); err != nil {
 		return nil, err
 	}
-	if hasControl(opts.ContentType) || !isASCII(opts.ContentType) {
+	if objects.HasControl(opts.ContentType) || !isASCII(opts.ContentType) {
 		return nil, errcode.Errorf(errcode.Invalid, op, id, "content type contains a control or non-ASCII character")
 	}
 	md, err := encodeMetadata(op, id, opts.Metadata)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkTags(op, id, opts.Tags); err != nil {
+	if err := objects.CheckTags(op, id, opts.Tags); err != nil {
 		return nil, err
 	}
 	return &write{bucket: bucket, key: key, metadata: md, tagging: encodeTagging(opts.Tags)}, nil
