@@ -6,8 +6,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -95,12 +93,12 @@ func openS3Bucket(ctx context.Context, u *url.URL) (objects.Driver, string, erro
 		if err != nil || (e.Scheme != "http" && e.Scheme != "https") || e.Hostname() == "" {
 			return nil, "", fmt.Errorf("connect: endpoint=%q in s3 URL must be an http or https URL", endpoint)
 		}
-		loopback = loopbackHost(e.Hostname())
+		loopback = isLoopback(e.Hostname())
 	}
 
 	// The SDK's buildable client (its timeouts, AWS_CA_BUNDLE), dialing
 	// through a set that Close can end.
-	conns := &s3Conns{dialer: &net.Dialer{Timeout: awshttp.DefaultDialConnectTimeout, KeepAlive: awshttp.DefaultDialKeepAliveTimeout}}
+	conns := &connTracker{dialer: &net.Dialer{Timeout: awshttp.DefaultDialConnectTimeout, KeepAlive: awshttp.DefaultDialKeepAliveTimeout}}
 	opts := []func(*config.LoadOptions) error{
 		config.WithHTTPClient(awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
 			tr.DialContext = conns.dial
@@ -152,7 +150,7 @@ func openS3Bucket(ctx context.Context, u *url.URL) (objects.Driver, string, erro
 // client's connections.
 type s3Bucket struct {
 	*s3obj.Driver
-	conns  *s3Conns
+	conns  *connTracker
 	client *s3.Client
 }
 
@@ -166,65 +164,6 @@ func (b *s3Bucket) Close() error {
 	return nil
 }
 
-// s3Conns dials connections and remembers them until they close, so that
-// closeAll can end them and the HTTP transport's goroutines that serve
-// them.
-type s3Conns struct {
-	dialer *net.Dialer
-	mu     sync.Mutex
-	open   map[*s3Conn]struct{}
-}
-
-func (c *s3Conns) dial(ctx context.Context, network, addr string) (net.Conn, error) {
-	conn, err := c.dialer.DialContext(ctx, network, addr)
-	if err != nil {
-		return nil, err
-	}
-	sc := &s3Conn{Conn: conn, set: c}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.open == nil {
-		c.open = map[*s3Conn]struct{}{}
-	}
-	c.open[sc] = struct{}{}
-	return sc, nil
-}
-
-func (c *s3Conns) closeAll() {
-	c.mu.Lock()
-	open := c.open
-	c.open = nil
-	c.mu.Unlock()
-	for sc := range open {
-		sc.Conn.Close()
-	}
-}
-
-type s3Conn struct {
-	net.Conn
-	set *s3Conns
-}
-
-func (sc *s3Conn) Close() error {
-	sc.set.mu.Lock()
-	delete(sc.set.open, sc)
-	sc.set.mu.Unlock()
-	return sc.Conn.Close()
-}
-
-// loopbackHost reports whether host names this machine: localhost or a
-// loopback IP address.
-func loopbackHost(host string) bool {
-	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
-// checkBucketName accepts S3 bucket names: 3 to 63 lowercase letters,
-// digits, dots and hyphens, starting and ending with a letter or digit,
-// with no two dots in a row.
 func checkBucketName(b string) error {
 	if len(b) < 3 || len(b) > 63 {
 		return fmt.Errorf("a bucket name must be 3 to 63 characters long")
