@@ -215,7 +215,10 @@ type uploadClaims struct {
 }
 
 type uploadRequest struct {
-	Key       string `json:"key"`
+	Key string `json:"key"`
+	// Method is "PUT" (the default) or "POST", for an S3 POST policy
+	// whose content-length range is [1, maxBytes].
+	Method    string `json:"method"`
 	Tagging   string `json:"tagging"`
 	MaxBytes  int64  `json:"maxBytes"`
 	ExpiresIn int    `json:"expiresInSeconds"`
@@ -261,10 +264,21 @@ func (a *API) issueUpload(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusRequestEntityTooLarge, fmt.Errorf("an upload of %d bytes exceeds %d", asked, a.opts.MaxUpload))
 			return
 		}
-		u, err := p.PresignPut(r.Context(), PresignRequest{
+		pr := PresignRequest{
 			Bucket: a.opts.Bucket, Key: req.Key, MaxBytes: asked, SHA256: req.SHA256,
 			Expires: time.Duration(req.ExpiresIn) * time.Second,
-		})
+		}
+		var u PresignedUpload
+		var err error
+		switch strings.ToUpper(req.Method) {
+		case "", http.MethodPut:
+			u, err = p.PresignPut(r.Context(), pr)
+		case http.MethodPost:
+			pr.MaxBytes = req.MaxBytes
+			u, err = p.PresignPost(r.Context(), pr)
+		default:
+			err = errcode.Errorf(errcode.Invalid, "presign", req.Key, "method %q is neither PUT nor POST", req.Method)
+		}
 		if err != nil {
 			writeError(w, statusOf(err), err)
 			return

@@ -43,6 +43,7 @@ type PresignedUpload struct {
 // Presigner issues upload URLs.
 type Presigner interface {
 	PresignPut(ctx context.Context, req PresignRequest) (PresignedUpload, error)
+	PresignPost(ctx context.Context, req PresignRequest) (PresignedUpload, error)
 }
 
 // S3Presigner issues S3 presigned PUT URLs and POST policies. The signed
