@@ -8,16 +8,17 @@ SUDO  := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 ARGS  ?=
 
 # Debian packages the scan engine and its tests need.
-APT_PACKAGES := clamav-daemon clamdscan clamav-testfiles
+APT_PACKAGES := clamav-daemon clamdscan clamav-testfiles p7zip-full
 
 .PHONY: run test deps tools versitygw goaws lint vet build fuzz bench clean
 
 build:
 	$(GO) build -o bin/scangate ./cmd/scangate
 
-## deps: install clamd, the ClamAV test corpus and iproute2 when missing.
+## deps: install clamd, the ClamAV test corpus, 7-Zip (the tests build 7z
+## archives with it) and iproute2 when missing.
 deps:
-	@if ! command -v clamd >/dev/null 2>&1 && [ ! -x /usr/sbin/clamd ] || [ ! -d /usr/share/clamav-testfiles ]; then \
+	@if ! command -v clamd >/dev/null 2>&1 && [ ! -x /usr/sbin/clamd ] || [ ! -d /usr/share/clamav-testfiles ] || ! command -v 7z >/dev/null 2>&1; then \
 		echo "installing $(APT_PACKAGES)"; \
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \

@@ -390,7 +390,7 @@ func (h *Handlers) Fail(ctx context.Context, st State) (State, error) {
 		return st, fromBackend(err)
 	}
 	st.Status = rec.State
-	h.logFor(st).Warn("recorded failure", "state", rec.State, "reason", reason, "error", typ)
+	h.logFor(st).Warn("recorded failure", "state", rec.State, "reason", reason, "error", typ, "cause", truncate(cause, 1024))
 	return st, nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"hash/crc32"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -111,6 +112,67 @@ func gzipOf(t *testing.T, n int64, tail []byte) []byte {
 	return buf.Bytes()
 }
 
+// sevenZip returns a 7z archive built by 7-Zip (p7zip-full, which make
+// deps installs) of the members files gives, each written to a temporary
+// directory first: Go has no 7z writer. extra are more 7z flags, such as
+// -p for a password.
+func sevenZip(t *testing.T, files map[string]func(io.Writer), extra ...string) []byte {
+	t.Helper()
+	bin, err := exec.LookPath("7z")
+	if err != nil {
+		t.Fatalf("7z is missing (make deps installs p7zip-full): %v", err)
+	}
+	dir := t.TempDir()
+	var names []string
+	for name, write := range files {
+		f, err := os.Create(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		write(f)
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	out := filepath.Join(t.TempDir(), "out.7z")
+	args := append([]string{"a", "-t7z", "-mx=9", "-bd", "-y"}, extra...)
+	args = append(args, out)
+	args = append(args, names...)
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("7z %v: %v\n%s", args, err, b)
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// zeros7z returns a 7z with one member: n zero bytes, then tail.
+func zeros7z(t *testing.T, n int64, tail []byte, extra ...string) []byte {
+	t.Helper()
+	return sevenZip(t, map[string]func(io.Writer){"zeros.bin": func(w io.Writer) {
+		zeros(t, w, n)
+		if _, err := w.Write(tail); err != nil {
+			t.Fatal(err)
+		}
+	}}, extra...)
+}
+
+// members7z returns a 7z of n small text members.
+func members7z(t *testing.T, n int) []byte {
+	t.Helper()
+	files := map[string]func(io.Writer){}
+	for i := range n {
+		files[fmt.Sprintf("f%03d.txt", i)] = func(w io.Writer) { fmt.Fprintf(w, "member %d\n", i) }
+	}
+	return sevenZip(t, files)
+}
+
 // nestedZips wraps content in depth zips.
 func nestedZips(t *testing.T, content []byte, depth int) []byte {
 	t.Helper()
@@ -184,6 +246,11 @@ func TestArchiveLimitsEndUnscannable(t *testing.T) {
 		{"limits/encrypted.zip", encryptedZipOf(t), domain.ReasonEncrypted},
 		{"limits/zeros.tar.gz", tarGz(t, "zeros.bin", 8<<20, nil), "limit-exceeded:MaxScanSize"},
 		{"limits/zeros.gz", gzipOf(t, 8<<20, nil), "limit-exceeded:MaxScanSize"},
+		{"limits/zeros.7z", zeros7z(t, 8<<20, nil), "limit-exceeded:MaxScanSize"},
+		{"limits/many.7z", members7z(t, 5*limitFiles), "limit-exceeded:MaxFiles"},
+		// -mhe encrypts the headers too: clamd cannot even list the members.
+		{"limits/encrypted.7z", zeros7z(t, 1<<10, nil, "-psecret", "-mhe=on"), domain.ReasonEncrypted},
+		{"limits/encrypted-data.7z", zeros7z(t, 1<<10, nil, "-psecret"), domain.ReasonEncrypted},
 	}
 	ids := map[string]string{}
 	for _, tt := range tests {
@@ -220,6 +287,7 @@ func TestEICARPastFileSizeLimitNeverClean(t *testing.T) {
 		{"late/eicar.zip", zipStream(t, "big.bin", n, clamdtest.EICARBytes())},
 		{"late/eicar.tar.gz", tarGz(t, "big.bin", n, clamdtest.EICARBytes())},
 		{"late/eicar.gz", gzipOf(t, n, clamdtest.EICARBytes())},
+		{"late/eicar.7z", zeros7z(t, n, clamdtest.EICARBytes())},
 	}
 	ids := map[string]string{}
 	for _, tt := range tests {

@@ -236,7 +236,7 @@ func (e *env) wait(id string) *domain.Record {
 func (e *env) assertQuarantined(rec *domain.Record) {
 	e.t.Helper()
 	if rec.State != domain.StatusReviewing {
-		e.t.Fatalf("%s: state %s (reason %q); want reviewing", rec.Object.Key, rec.State, rec.Reason)
+		e.t.Fatalf("%s: state %s (reason %q, last history %+v); want reviewing", rec.Object.Key, rec.State, rec.Reason, lastHistory(rec))
 	}
 	if rec.Quarantine == nil || rec.Quarantine.Bucket != qBucket {
 		e.t.Fatalf("%s: not in quarantine: %+v", rec.Object.Key, rec.Quarantine)
@@ -254,10 +254,19 @@ func (e *env) assertQuarantined(rec *domain.Record) {
 	}
 }
 
+// lastHistory is the record's newest history entry, which says why a test
+// found it in an unexpected state.
+func lastHistory(rec *domain.Record) any {
+	if len(rec.History) == 0 {
+		return nil
+	}
+	return rec.History[len(rec.History)-1]
+}
+
 func (e *env) assertClean(rec *domain.Record) {
 	e.t.Helper()
 	if rec.State != domain.StatusClean {
-		e.t.Fatalf("%s: state %s (reason %q, verdict %+v); want clean", rec.Object.Key, rec.State, rec.Reason, rec.Verdict)
+		e.t.Fatalf("%s: state %s (reason %q, verdict %+v, last history %+v); want clean", rec.Object.Key, rec.State, rec.Reason, rec.Verdict, lastHistory(rec))
 	}
 	if rec.Verdict == nil || rec.Verdict.BytesScanned != rec.Object.Size || rec.Verdict.SHA256 == "" {
 		e.t.Fatalf("%s: clean without a complete scan: %+v", rec.Object.Key, rec.Verdict)
