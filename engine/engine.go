@@ -57,12 +57,20 @@ type Options struct {
 	// dialing. One breaker may be shared with callers that guard a larger
 	// call with Breaker.Do: the engine's calls inside count as part of it.
 	Breaker *Breaker
+	// MaxStreams bounds concurrent Instream calls; 0 means no bound. Set it
+	// to clamd's MaxThreads: a stream beyond that waits in clamd's queue
+	// with its connection open and its bytes unread, where clamd's
+	// ReadTimeout can cut it off. Waiting here instead costs nothing and
+	// honours the caller's context.
+	MaxStreams int
 }
 
 // Engine scans through a clamd client.
 type Engine struct {
 	client *clamd.Client
 	opts   Options
+
+	streams chan struct{} // one token per stream in flight; nil: unbounded
 
 	mu      sync.Mutex
 	info    Info
@@ -84,8 +92,15 @@ func New(client *clamd.Client, opts Options) (*Engine, error) {
 	if opts.Refresh <= 0 {
 		opts.Refresh = 30 * time.Second
 	}
-	return &Engine{client: client, opts: opts}, nil
+	e := &Engine{client: client, opts: opts}
+	if opts.MaxStreams > 0 {
+		e.streams = make(chan struct{}, opts.MaxStreams)
+	}
+	return e, nil
 }
+
+// MaxStreams returns the bound on concurrent streams, 0 when unbounded.
+func (e *Engine) MaxStreams() int { return cap(e.streams) }
 
 // Client returns the clamd client.
 func (e *Engine) Client() *clamd.Client { return e.client }
@@ -100,6 +115,14 @@ var errReply = fmt.Errorf("engine: clamd answered ERROR: %w", ErrUnavailable)
 // Instream scans r. While the breaker is open it fails at once with an
 // error wrapping ErrUnavailable and ErrBreakerOpen.
 func (e *Engine) Instream(ctx context.Context, r io.Reader) (clamd.Result, error) {
+	if e.streams != nil {
+		select {
+		case e.streams <- struct{}{}:
+			defer func() { <-e.streams }()
+		case <-ctx.Done():
+			return clamd.Result{}, fmt.Errorf("engine: waiting for one of %d clamd threads: %w", cap(e.streams), context.Cause(ctx))
+		}
+	}
 	var res clamd.Result
 	err := e.opts.Breaker.Do(ctx, func(ctx context.Context) error {
 		var err error

@@ -111,7 +111,15 @@ func startEngine(ctx context.Context, f engineFlags, br *engine.Breaker, log *sl
 		stop()
 		return nil, stop, fmt.Errorf("clamd at %s: %w", addr, err)
 	}
-	eng, err := engine.New(client, engine.Options{DatabaseDir: dbDir, MaxAge: f.maxDBAge, DevMode: dev, Breaker: br})
+	// Streams beyond clamd's thread pool would wait in its queue, where its
+	// ReadTimeout can cut them off; the engine holds them back instead.
+	th, err := client.Threads(ctx)
+	if err != nil {
+		stop()
+		return nil, stop, fmt.Errorf("clamd at %s: %w", addr, err)
+	}
+	log.Info("clamd thread pool", "max", th.Max)
+	eng, err := engine.New(client, engine.Options{DatabaseDir: dbDir, MaxAge: f.maxDBAge, DevMode: dev, Breaker: br, MaxStreams: th.Max})
 	if err != nil {
 		stop()
 		return nil, stop, err
