@@ -2,7 +2,9 @@
 // Language (JSONPath mode), exactly as they are deployed:
 //
 //   - scan.asl.json, an Express workflow: Claim, Scan, Record, then
-//     Quarantine or Block; every failure ends in RecordFailure.
+//     Quarantine or Block; every failure ends in RecordFailure. An object
+//     above the stream limit is handed to the large-object path (Offload),
+//     whose execution of this same definition runs ScanLarge.
 //   - review.asl.json, a Standard workflow: wait for an admin's decision
 //     through a task token, then Decide.
 //

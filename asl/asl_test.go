@@ -12,7 +12,7 @@ import (
 
 func TestPlaceholdersAreTheStepFunctions(t *testing.T) {
 	got := asl.Placeholders(asl.Scan())
-	want := []string{"BlockFunctionArn", "ClaimFunctionArn", "FailFunctionArn", "QuarantineFunctionArn", "RecordFunctionArn", "ScanFunctionArn"}
+	want := []string{"BlockFunctionArn", "ClaimFunctionArn", "FailFunctionArn", "OffloadFunctionArn", "QuarantineFunctionArn", "RecordFunctionArn", "ScanFunctionArn", "ScanLargeFunctionArn"}
 	if !slices.Equal(got, want) {
 		t.Errorf("scan placeholders %v; want %v", got, want)
 	}

@@ -84,6 +84,7 @@ const (
 	ReasonStaleSignatures  = "stale-signatures"
 	ReasonSourceError      = "source-error"
 	ReasonQuarantineFailed = "quarantine-failed"
+	ReasonOffloadFailed    = "offload-failed"
 	ReasonInternal         = "internal"
 )
 

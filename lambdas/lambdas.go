@@ -127,8 +127,13 @@ type State struct {
 	Location   *domain.ObjectRef `json:"location,omitempty"`
 	Verdict    *domain.Verdict   `json:"verdict,omitempty"`
 	// Next tells the workflow's Choices where to go after Claim and
-	// Record: "scan", "done", "quarantine" or "block". Always present.
+	// Record: "scan", "scanLarge", "offload", "done", "quarantine" or
+	// "block". Always present.
 	Next string `json:"next"`
+	// Offloaded is set on the input of an execution that runs in the
+	// large-object task (see Offloader): its Claim routes an object above
+	// MaxScanBytes to ScanLarge instead of offloading it again.
+	Offloaded bool `json:"offloaded,omitempty"`
 	// Decision is the admin's decision, filled in when a review resumes.
 	Decision *Decision `json:"decision,omitempty"`
 	// Error is where the workflow's Catch puts a failed step's error.
@@ -177,6 +182,18 @@ type ReviewStarter interface {
 	StartReview(ctx context.Context, rec *domain.Record) error
 }
 
+// Offloader hands an object above MaxScanBytes to the large-object path:
+// in AWS an ECS (Fargate) task running the same binary with its own clamd
+// (package fargate), locally a second execution in-process. st carries
+// Offloaded; the offloaded execution claims, scans with LargeScanner and
+// records. version is the record's version when offloaded, which changes
+// with every claim: offloading the same version twice (a duplicate
+// execution) must have one effect, while a record offloaded again after
+// its task died, its lease expired and reclaimed, has a new version.
+type Offloader interface {
+	Offload(ctx context.Context, st State, version int64) error
+}
+
 // Config holds the handlers' settings. The zero value is not usable:
 // Store, Objects and (for Scan) Scanner are required.
 type Config struct {
@@ -195,9 +212,19 @@ type Config struct {
 	// object in place, tagged unscannable, which the bucket policy denies.
 	UnscannablePolicy string
 	// MaxScanBytes: objects larger than this are unscannable (too-large)
-	// rather than truncated. 0 means no limit of scangate's own; clamd's
-	// StreamMaxLength still applies.
+	// rather than truncated, unless the large-object path takes them. 0
+	// means no limit of scangate's own; clamd's StreamMaxLength still
+	// applies.
 	MaxScanBytes int64
+	// Offloader, when set, takes objects above MaxScanBytes to the
+	// large-object path instead of marking them too large.
+	Offloader Offloader
+	// LargeScanner scans objects above MaxScanBytes in an offloaded
+	// execution (its clamd allows longer streams), up to LargeMaxBytes;
+	// larger ones are unscannable (too-large). nil: this process has no
+	// large-object path, and offloaded objects are too large here too.
+	LargeScanner  Scanner
+	LargeMaxBytes int64
 	// LeaseTTL bounds a scan; an expired lease can be reclaimed.
 	LeaseTTL time.Duration
 	// Owner names this scanner in leases and history.

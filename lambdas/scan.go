@@ -44,11 +44,21 @@ func (c *countingReader) Read(p []byte) (int, error) {
 //
 // Only clamd's OK for a stream whose length equals the version's size gives
 // OutcomeClean. Everything else is a verdict that is not clean or an error.
-func (h *Handlers) Scan(ctx context.Context, st State) (_ State, err error) {
+func (h *Handlers) Scan(ctx context.Context, st State) (State, error) {
+	return h.scan(ctx, st, h.cfg.Scanner, h.cfg.MaxScanBytes)
+}
+
+// ScanLarge is Scan on the large-object path: the same stream, through
+// LargeScanner (a clamd that allows longer streams), up to LargeMaxBytes.
+func (h *Handlers) ScanLarge(ctx context.Context, st State) (State, error) {
+	return h.scan(ctx, st, h.cfg.LargeScanner, h.cfg.LargeMaxBytes)
+}
+
+func (h *Handlers) scan(ctx context.Context, st State, scanner Scanner, maxBytes int64) (_ State, err error) {
 	if err := st.check(); err != nil {
 		return st, err
 	}
-	if h.cfg.Scanner == nil {
+	if scanner == nil {
 		return st, &StepError{Type: ErrInternal, Reason: domain.ReasonInternal, Msg: "no scanner configured"}
 	}
 	log := h.logFor(st)
@@ -58,7 +68,7 @@ func (h *Handlers) Scan(ctx context.Context, st State) (_ State, err error) {
 		scanned int64
 	)
 	defer func() { h.recordScan(st, info, scanned, time.Since(begin), err) }()
-	info, err = h.cfg.Scanner.Describe(ctx)
+	info, err = scanner.Describe(ctx)
 	if err != nil {
 		if errors.Is(err, engine.ErrStale) {
 			return st, stepErr(ErrStaleSignatures, domain.ReasonStaleSignatures, err)
@@ -96,18 +106,18 @@ func (h *Handlers) Scan(ctx context.Context, st State) (_ State, err error) {
 			return st, nil
 		}
 	}
-	if h.cfg.MaxScanBytes > 0 && oi.Ref.Size > h.cfg.MaxScanBytes {
+	if maxBytes > 0 && oi.Ref.Size > maxBytes {
 		// Never truncate: a partial scan proves nothing about the rest.
 		v.Outcome, v.Reason = domain.OutcomeUnscannable, domain.ReasonTooLarge
 		v.ScannedAt = time.Now().UTC()
 		st.Verdict = v
-		log.Info("object too large to scan", "size", oi.Ref.Size, "limit", h.cfg.MaxScanBytes)
+		log.Info("object too large to scan", "size", oi.Ref.Size, "limit", maxBytes)
 		return st, nil
 	}
 
 	hash := sha256.New()
 	cr := &countingReader{r: io.TeeReader(rc, hash)}
-	res, err := h.cfg.Scanner.Instream(ctx, cr)
+	res, err := scanner.Instream(ctx, cr)
 	scanned = cr.n
 	v.Duration = time.Since(start)
 	v.ScannedAt = time.Now().UTC()

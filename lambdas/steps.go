@@ -31,6 +31,13 @@ func (h *Handlers) Claim(ctx context.Context, st State) (State, error) {
 	if err := st.check(); err != nil {
 		return st, err
 	}
+	large := h.cfg.MaxScanBytes > 0 && st.Object.Size > h.cfg.MaxScanBytes
+	if large && !st.Offloaded && h.cfg.Offloader != nil {
+		// The large-object path claims for itself; taking the lease here
+		// would only make it wait for this one to expire.
+		st.Skip, st.Next = false, "offload"
+		return st, nil
+	}
 	rec, err := h.cfg.Store.Claim(ctx, st.ID, h.cfg.Owner, h.cfg.LeaseTTL)
 	if err != nil {
 		if errors.Is(err, store.ErrLeased) {
@@ -72,6 +79,36 @@ func (h *Handlers) Claim(ctx context.Context, st State) (State, error) {
 	st.Location = &loc
 	st.Verdict = nil
 	st.Skip, st.Next = false, "scan"
+	if large && st.Offloaded && h.cfg.LargeScanner != nil {
+		st.Next = "scanLarge"
+	}
+	return st, nil
+}
+
+// Offload hands the object to the large-object path (see Offloader) and
+// ends this execution: the offloaded one records the verdict. A failure to
+// offload is retried by the workflow, then recorded as a failure, so the
+// object never waits unseen.
+func (h *Handlers) Offload(ctx context.Context, st State) (State, error) {
+	if err := st.check(); err != nil {
+		return st, err
+	}
+	if h.cfg.Offloader == nil {
+		return st, &StepError{Type: ErrInvalidInput, Reason: domain.ReasonInternal, Msg: "no large-object path configured"}
+	}
+	rec, err := h.cfg.Store.Get(ctx, st.ID)
+	if err != nil {
+		return st, fromBackend(err)
+	}
+	off := st
+	off.Offloaded, off.Next, off.Skip, off.Error = true, "scan", false, nil
+	if err := h.cfg.Offloader.Offload(ctx, off, rec.Version); err != nil {
+		// Starting a task fails for passing reasons (capacity, throttling):
+		// retried, then recorded as a failure that names it.
+		return st, stepErr(ErrUnavailable, domain.ReasonOffloadFailed, fmt.Errorf("offload %s: %w", st.Object, err))
+	}
+	h.logFor(st).Info("offloaded to the large-object path", "size", st.Object.Size, "limit", h.cfg.MaxScanBytes)
+	st.Next = "done"
 	return st, nil
 }
 

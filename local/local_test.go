@@ -82,6 +82,11 @@ type setupOpts struct {
 	// noSync turns off fsync in the store and the bucket (benchmarks only:
 	// it shows what durability costs).
 	noSync bool
+	// large, when set, gives the runner a large-object path: objects above
+	// maxScanBytes are offloaded to a second execution that scans them
+	// through a clamd of their own, with these options, up to largeMax.
+	large    *clamdtest.Options
+	largeMax int64
 }
 
 // setup starts a real clamd, an embedded store and a local bucket in the
@@ -127,11 +132,23 @@ func setup(t testing.TB, o setupOpts) *env {
 		HistoryDir: filepath.Join(dir, "history"), Logger: log,
 	})
 	sc := &countingScanner{Scanner: eng}
-	h, err := lambdas.New(lambdas.Config{
+	cfg := lambdas.Config{
 		Store: st, Objects: objs, Scanner: sc, Starter: flows, Resumer: flows, Reviews: flows, Logger: log,
 		QuarantineBucket: qBucket, LeaseTTL: time.Minute, MaxScanBytes: o.maxScanBytes,
 		UnscannablePolicy: o.policy, Owner: "test", DisableVerdictCache: o.noCache,
-	})
+	}
+	if o.large != nil {
+		lc, err := clamd.New(clamdtest.Start(t, o.large).Addr(), clamd.Options{IOTimeout: 10 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		le, err := engine.New(lc, engine.Options{DatabaseDir: sigDir, DevMode: !o.strict})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Offloader, cfg.LargeScanner, cfg.LargeMaxBytes = flows, le, o.largeMax
+	}
+	h, err := lambdas.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -403,6 +420,75 @@ func TestEICARAfterStreamLimitIsNeverClean(t *testing.T) {
 			e.assertQuarantined(rec)
 			if rec.Verdict == nil || rec.Verdict.Outcome != domain.OutcomeUnscannable || rec.Verdict.Reason != domain.ReasonTooLarge {
 				t.Errorf("verdict %+v; want unscannable, too-large", rec.Verdict)
+			}
+		})
+	}
+}
+
+// Objects above the stream limit are never truncated: with a large-object
+// path they are offloaded to a second execution of the same definition,
+// which scans them in full through a clamd of their own; above that path's
+// limit they are unscannable.
+func TestLargeObjectPath(t *testing.T) {
+	t.Parallel()
+	const limit = 256 << 10
+	e := setup(t, setupOpts{
+		clamd:        &clamdtest.Options{StreamMaxLength: limit},
+		maxScanBytes: limit,
+		large:        &clamdtest.Options{StreamMaxLength: 8 << 20},
+		largeMax:     4 << 20,
+	})
+	random := make([]byte, 1<<20)
+	rand.Read(random)
+	tests := []struct {
+		key       string
+		body      []byte
+		state     domain.Status
+		offloaded bool
+	}{
+		{"small.txt", []byte("small enough for the usual path"), domain.StatusClean, false},
+		{"large/clean.bin", random, domain.StatusClean, true},
+		{"large/eicar-late.bin", append(bytes.Repeat([]byte("A"), 2*limit), clamdtest.EICARBytes()...), domain.StatusReviewing, true},
+		{"large/too-large.bin", bytes.Repeat([]byte("B"), 5<<20), domain.StatusReviewing, true},
+	}
+	ids := map[string]string{}
+	for _, tt := range tests {
+		ids[tt.key] = e.upload(tt.key, tt.body).ID
+	}
+	for _, tt := range tests {
+		t.Run(tt.key, func(t *testing.T) {
+			rec := e.wait(ids[tt.key])
+			if rec.State != tt.state {
+				t.Fatalf("state %s (verdict %+v, last history %+v); want %s", rec.State, rec.Verdict, lastHistory(rec), tt.state)
+			}
+			if rec.Verdict.BytesScanned != 0 && rec.Verdict.BytesScanned != int64(len(tt.body)) {
+				t.Errorf("scanned %d of %d bytes", rec.Verdict.BytesScanned, len(tt.body))
+			}
+			switch tt.key {
+			case "large/eicar-late.bin":
+				if !slices.Contains(rec.Verdict.Signatures, clamdtest.EICARSignature) {
+					t.Errorf("verdict %+v; want EICAR found past the first clamd's limit", rec.Verdict)
+				}
+			case "large/too-large.bin":
+				if rec.Verdict.Outcome != domain.OutcomeUnscannable || rec.Verdict.Reason != domain.ReasonTooLarge {
+					t.Errorf("verdict %+v; want unscannable, too-large", rec.Verdict)
+				}
+			}
+			hist, err := e.flows.History(rec.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var states []string
+			for _, x := range hist {
+				for _, ev := range x.Events {
+					if ev.Type == "TaskStateEntered" {
+						states = append(states, ev.State)
+					}
+				}
+			}
+			offloaded := slices.Contains(states, "Offload") && slices.Contains(states, "ScanLarge")
+			if offloaded != tt.offloaded || (tt.offloaded && slices.Contains(states, "Scan")) {
+				t.Errorf("task states entered %v; offloaded %v, want %v", states, offloaded, tt.offloaded)
 			}
 		})
 	}

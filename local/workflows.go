@@ -98,6 +98,8 @@ func (w *Workflows) SetHandlers(h *lambdas.Handlers) error {
 	steps := map[string]workflow.Handler{
 		"claim":       typed(h.Claim),
 		"scan":        w.bounded(typed(h.Scan)),
+		"scanLarge":   w.bounded(typed(h.ScanLarge)),
+		"offload":     typed(h.Offload),
 		"record":      typed(h.Record),
 		"quarantine":  typed(h.Quarantine),
 		"block":       typed(h.Block),
@@ -213,6 +215,47 @@ func (w *Workflows) Start(ctx context.Context, rec *domain.Record) (string, erro
 			return prev.ARN(), nil
 		}
 	}
+}
+
+// Offload is the local large-object path: a second execution of the same
+// scan definition, whose input carries Offloaded, so its Claim routes the
+// object to ScanLarge (the handlers' LargeScanner, a clamd that allows
+// longer streams). In AWS the same execution runs in a Fargate task
+// (package fargate, `scangate task`). The same version twice starts it
+// once.
+func (w *Workflows) Offload(ctx context.Context, st lambdas.State, version int64) error {
+	_, err := w.startOffloaded(st, version)
+	if errors.Is(err, workflow.ErrExecutionAlreadyExists) {
+		return nil
+	}
+	return err
+}
+
+func (w *Workflows) startOffloaded(st lambdas.State, version int64) (*workflow.Execution, error) {
+	st.Offloaded = true
+	input, err := json.Marshal(st)
+	if err != nil {
+		return nil, err
+	}
+	name := asl.ExecutionName("large", st.Object.Key, st.ID, int(version))
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	e, err := w.scan.Start(w.base, name, input)
+	if err != nil {
+		return nil, fmt.Errorf("local: offload %s: %w", st.ID, err)
+	}
+	w.execs = append(w.execs, e)
+	return e, nil
+}
+
+// RunOffloaded runs one offloaded execution to its end: the body of the
+// large-object task (`scangate task`), which gets st from the Offload step.
+func (w *Workflows) RunOffloaded(ctx context.Context, st lambdas.State) (workflow.Result, error) {
+	e, err := w.startOffloaded(st, 0)
+	if err != nil {
+		return workflow.Result{}, err
+	}
+	return e.Wait(ctx)
 }
 
 // StartEvent starts the scan workflow with an event document as its input,

@@ -21,7 +21,7 @@ import (
 // Steps are the workflow steps LambdaServer serves, each as the function
 // FunctionName(step). Their placeholders in the definitions are
 // asl.FunctionPlaceholder(step).
-var Steps = []string{"claim", "scan", "record", "quarantine", "block", "fail", "decide", "awaitReview", "review"}
+var Steps = []string{"claim", "scan", "scanLarge", "offload", "record", "quarantine", "block", "fail", "decide", "awaitReview", "review"}
 
 // FunctionName is the Lambda function of a step: "scangate-claim", ...,
 // "scangate-awaitreview".
@@ -111,6 +111,8 @@ func NewLambdaServer(t testing.TB, h *lambdas.Handlers, opts *LambdaServerOption
 	s.fns = map[string]func(context.Context, []byte) (any, error){
 		FunctionName("claim"):       handler(h.Claim),
 		FunctionName("scan"):        handler(h.Scan),
+		FunctionName("scanLarge"):   handler(h.ScanLarge),
+		FunctionName("offload"):     handler(h.Offload),
 		FunctionName("record"):      handler(h.Record),
 		FunctionName("quarantine"):  handler(h.Quarantine),
 		FunctionName("block"):       handler(h.Block),

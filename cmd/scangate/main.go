@@ -5,6 +5,8 @@
 //	scangate scan   one-shot scan of local files, never truncating
 //	scangate update freshclam into a database directory (optionally from a
 //	                private mirror), then RELOAD a clamd
+//	scangate task   the large-object path's task: one object above the
+//	                Lambda's stream limit, through the same workflow
 //	scangate version
 package main
 
@@ -32,6 +34,7 @@ commands:
   history   a record's workflow executions, state by state (asks the running API)
   events    events decode: print the object versions an event document would have scanned
   update    update the signature databases with freshclam (optionally from a private mirror), then RELOAD clamd
+  task      the large-object path's task (ECS Fargate): scan the object in $SCANGATE_TASK_STATE
   version   print the version
 
 Run 'scangate <command> -h' for the command's flags.
@@ -56,6 +59,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return cmdEvents(args[1:], stdin, stdout, stderr)
 	case "update":
 		return cmdUpdate(ctx, args[1:], stdout, stderr)
+	case "task":
+		return cmdTask(ctx, args[1:], os.Getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "scangate", version)
 		return 0

@@ -49,6 +49,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		sweep      = fl.Duration("sweep", 30*time.Second, "how often to look for stranded records")
 		noCache    = fl.Bool("no-verdict-cache", false, "scan identical bytes again instead of reusing a clean verdict")
 		logJSON    = fl.Bool("log-json", false, "log JSON lines instead of text")
+		largeMax   = fl.Int64("large-stream-max", 0, "the large-object path: scan objects above --stream-max, up to this many bytes, through a second clamd started for them (a second copy of the signatures in memory); 0: such objects are not scannable")
 	)
 	if err := fl.Parse(args); err != nil {
 		return 2
@@ -61,7 +62,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := serve(ctx, runConfig{
 		engine: ef, listen: *listen, dataDir: *dataDir, storeURL: *storeURL, bucket: *bucket, qBucket: *qBucket,
 		policy: *policy, workers: *workers, lease: *lease, adminToken: *adminToken,
-		timeScale: *timeScale, sweep: *sweep, noCache: *noCache,
+		timeScale: *timeScale, sweep: *sweep, noCache: *noCache, largeMax: *largeMax,
 	}, log, stdout, stderr); err != nil {
 		fmt.Fprintln(stderr, "scangate:", err)
 		return 1
@@ -80,6 +81,7 @@ type runConfig struct {
 	timeScale               float64
 	sweep                   time.Duration
 	noCache                 bool
+	largeMax                int64
 }
 
 func serve(ctx context.Context, c runConfig, log *slog.Logger, stdout, stderr io.Writer) error {
@@ -148,12 +150,28 @@ func serve(ctx context.Context, c runConfig, log *slog.Logger, stdout, stderr io
 		Workers: c.workers, TimeScale: c.timeScale, SweepEvery: c.sweep,
 		HistoryDir: filepath.Join(c.dataDir, "executions"), Logger: log,
 	})
-	h, err := lambdas.New(lambdas.Config{
+	cfg := lambdas.Config{
 		Store: st, Objects: objs, Scanner: eng, Starter: flows, Resumer: flows, Reviews: flows, Logger: log,
 		QuarantineBucket: c.qBucket, UnscannablePolicy: c.policy, LeaseTTL: c.lease,
 		MaxScanBytes: c.engine.streamMax, Owner: "local:" + hostname(), DisableVerdictCache: c.noCache,
 		Metrics: prom,
-	})
+	}
+	if c.largeMax > 0 {
+		if c.largeMax <= c.engine.streamMax || c.engine.clamdAddr != "" {
+			return fmt.Errorf("--large-stream-max must exceed --stream-max, and starts a clamd of its own (not with --clamd)")
+		}
+		lf := c.engine
+		lf.streamMax = c.largeMax
+		lf.maxFileSize, lf.maxScanSize = max(lf.maxFileSize, c.largeMax), max(lf.maxScanSize, c.largeMax)
+		large, stopLarge, err := startEngine(ctx, lf, nil, log.With("path", "large"), func(string) {})
+		defer stopLarge()
+		if err != nil {
+			return fmt.Errorf("large-object path: %w", err)
+		}
+		cfg.Offloader, cfg.LargeScanner, cfg.LargeMaxBytes = flows, large, c.largeMax
+		log.Info("large-object path ready", "streamMax", c.engine.streamMax, "largeStreamMax", c.largeMax)
+	}
+	h, err := lambdas.New(cfg)
 	if err != nil {
 		return err
 	}

@@ -15,9 +15,26 @@
 //	SCANGATE_STREAM_MAX         largest object scanned, bytes
 //	SCANGATE_MAX_DB_AGE         oldest signature database allowed (24h)
 //	SCANGATE_LEASE              scan lease duration (5m)
+//	SCANGATE_CLAMD_DIR          where a started clamd keeps its socket and
+//	                            config (/tmp/clamd)
 //	SCANGATE_SCAN_STATE_MACHINE   ARN of the scan workflow (ingest, rescan)
 //	SCANGATE_REVIEW_STATE_MACHINE ARN of the review workflow (quarantine,
 //	                              review decisions)
+//
+// The large-object path (see package fargate). In the functions that run
+// Claim and Offload, these start a Fargate task for objects above
+// SCANGATE_STREAM_MAX:
+//
+//	SCANGATE_OFFLOAD_CLUSTER          ECS cluster
+//	SCANGATE_OFFLOAD_TASK_DEFINITION  task definition running `scangate task`
+//	SCANGATE_OFFLOAD_CONTAINER        its container's name
+//	SCANGATE_OFFLOAD_SUBNETS          comma-separated subnet IDs
+//	SCANGATE_OFFLOAD_SECURITY_GROUPS  comma-separated security group IDs
+//	SCANGATE_OFFLOAD_CAPACITY_PROVIDER  e.g. FARGATE_SPOT; default FARGATE
+//
+// In the task itself (`scangate task`), SCANGATE_LARGE_STREAM_MAX is the
+// largest object it scans: its clamd is started with that stream limit and
+// becomes the handlers' LargeScanner.
 package lambdaenv
 
 import (
@@ -26,16 +43,20 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
 	"github.com/scangate/scangate/clamd"
 	"github.com/scangate/scangate/clamd/daemon"
 	"github.com/scangate/scangate/connect"
 	"github.com/scangate/scangate/engine"
+	"github.com/scangate/scangate/fargate"
 	"github.com/scangate/scangate/lambdas"
 	"github.com/scangate/scangate/metrics"
 	"github.com/scangate/scangate/stepfunctions"
@@ -57,6 +78,30 @@ func Main(pick func(*lambdas.Handlers) any) {
 
 // Handlers builds the handlers from getenv.
 func Handlers(ctx context.Context, getenv func(string) string, log *slog.Logger) (*lambdas.Handlers, error) {
+	// A Lambda environment ends with its process: nothing to stop.
+	cfg, _, err := Config(ctx, getenv, log)
+	if err != nil {
+		return nil, err
+	}
+	return lambdas.New(cfg)
+}
+
+// Config builds the handlers' configuration from getenv. stop stops the
+// clamd it started and closes the store, for a process that outlives its
+// use of them (`scangate task` in tests); it is never nil.
+func Config(ctx context.Context, getenv func(string) string, log *slog.Logger) (_ lambdas.Config, stop func(), err error) {
+	var none lambdas.Config
+	var stops []func()
+	stop = func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+	}
+	defer func() {
+		if err != nil {
+			stop()
+		}
+	}()
 	need := func(k string) (string, error) {
 		v := getenv(k)
 		if v == "" {
@@ -66,59 +111,44 @@ func Handlers(ctx context.Context, getenv func(string) string, log *slog.Logger)
 	}
 	storeURL, err := need("SCANGATE_STORE")
 	if err != nil {
-		return nil, err
+		return none, stop, err
 	}
 	objURL, err := need("SCANGATE_OBJECTS")
 	if err != nil {
-		return nil, err
+		return none, stop, err
 	}
 	qBucket, err := need("SCANGATE_QUARANTINE_BUCKET")
 	if err != nil {
-		return nil, err
+		return none, stop, err
 	}
 	drv, err := connect.Store(ctx, storeURL)
 	if err != nil {
-		return nil, err
+		return none, stop, err
 	}
+	st := store.New(drv, nil)
+	stops = append(stops, func() { st.Close() })
 	objs, err := connect.Objects(ctx, objURL)
 	if err != nil {
-		return nil, err
+		return none, stop, err
 	}
 	streamMax, err := intEnv(getenv, "SCANGATE_STREAM_MAX", 100<<20)
 	if err != nil {
-		return nil, err
+		return none, stop, err
+	}
+	largeMax, err := intEnv(getenv, "SCANGATE_LARGE_STREAM_MAX", 0)
+	if err != nil {
+		return none, stop, err
 	}
 	maxAge, err := durEnv(getenv, "SCANGATE_MAX_DB_AGE", 24*time.Hour)
 	if err != nil {
-		return nil, err
+		return none, stop, err
 	}
 	lease, err := durEnv(getenv, "SCANGATE_LEASE", 5*time.Minute)
 	if err != nil {
-		return nil, err
-	}
-	var scanner lambdas.Scanner
-	if addr, db := getenv("SCANGATE_CLAMD"), getenv("SCANGATE_CLAMAV_DB"); addr != "" || db != "" {
-		if addr == "" {
-			// Started once per execution environment; the supervisor
-			// restarts it should it crash between invocations.
-			d, err := daemon.Start(ctx, daemon.Config{DatabaseDir: db, Dir: "/tmp/clamd", StreamMaxLength: streamMax, Logger: log})
-			if err != nil {
-				return nil, err
-			}
-			addr = d.Addr()
-		}
-		c, err := clamd.New(addr, clamd.Options{MaxStreamBytes: streamMax})
-		if err != nil {
-			return nil, err
-		}
-		eng, err := engine.New(c, engine.Options{DatabaseDir: db, MaxAge: maxAge})
-		if err != nil {
-			return nil, err
-		}
-		scanner = eng
+		return none, stop, err
 	}
 	cfg := lambdas.Config{
-		Store: store.New(drv, nil), Objects: objs, Scanner: scanner, Logger: log,
+		Store: st, Objects: objs, Logger: log,
 		QuarantineBucket: qBucket, QuarantinePrefix: getenv("SCANGATE_QUARANTINE_PREFIX"),
 		UnscannablePolicy: getenv("SCANGATE_UNSCANNABLE_POLICY"), MaxScanBytes: streamMax,
 		LeaseTTL: lease, Owner: "lambda:" + getenv("AWS_LAMBDA_FUNCTION_NAME"),
@@ -126,18 +156,102 @@ func Handlers(ctx context.Context, getenv func(string) string, log *slog.Logger)
 		// function's log, with no API call.
 		Metrics: metrics.NewEMF(os.Stdout, metrics.EMFOptions{}),
 	}
-	if scanARN, reviewARN := getenv("SCANGATE_SCAN_STATE_MACHINE"), getenv("SCANGATE_REVIEW_STATE_MACHINE"); scanARN != "" || reviewARN != "" {
-		awsCfg, err := config.LoadDefaultConfig(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("lambdaenv: aws config: %w", err)
+	if addr, db := getenv("SCANGATE_CLAMD"), getenv("SCANGATE_CLAMAV_DB"); addr != "" || db != "" {
+		// In the large-object task, clamd takes streams up to largeMax and
+		// the engine is the LargeScanner.
+		limit := streamMax
+		if largeMax > 0 {
+			limit = largeMax
 		}
-		r, err := stepfunctions.New(sfn.NewFromConfig(awsCfg), scanARN, reviewARN, log)
+		if addr == "" {
+			dir := getenv("SCANGATE_CLAMD_DIR")
+			if dir == "" {
+				dir = "/tmp/clamd"
+			}
+			// Started once per execution environment; the supervisor
+			// restarts it should it crash between invocations.
+			d, err := daemon.Start(ctx, daemon.Config{DatabaseDir: db, Dir: dir, StreamMaxLength: limit, Logger: log})
+			if err != nil {
+				return none, stop, err
+			}
+			stops = append(stops, func() {
+				sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+				defer cancel()
+				d.Stop(sctx)
+			})
+			addr = d.Addr()
+		}
+		c, err := clamd.New(addr, clamd.Options{MaxStreamBytes: limit})
 		if err != nil {
-			return nil, err
+			return none, stop, err
+		}
+		eng, err := engine.New(c, engine.Options{DatabaseDir: db, MaxAge: maxAge})
+		if err != nil {
+			return none, stop, err
+		}
+		cfg.Scanner = eng
+		if largeMax > 0 {
+			cfg.Owner = "task:" + hostname()
+			cfg.LargeScanner, cfg.LargeMaxBytes = eng, largeMax
+		}
+	}
+	var awsCfg *aws.Config
+	loadAWS := func() (aws.Config, error) {
+		if awsCfg == nil {
+			c, err := config.LoadDefaultConfig(ctx)
+			if err != nil {
+				return aws.Config{}, fmt.Errorf("lambdaenv: aws config: %w", err)
+			}
+			awsCfg = &c
+		}
+		return *awsCfg, nil
+	}
+	if scanARN, reviewARN := getenv("SCANGATE_SCAN_STATE_MACHINE"), getenv("SCANGATE_REVIEW_STATE_MACHINE"); scanARN != "" || reviewARN != "" {
+		ac, err := loadAWS()
+		if err != nil {
+			return none, stop, err
+		}
+		r, err := stepfunctions.New(sfn.NewFromConfig(ac), scanARN, reviewARN, log)
+		if err != nil {
+			return none, stop, err
 		}
 		cfg.Starter, cfg.Reviews, cfg.Resumer = r, r, r
 	}
-	return lambdas.New(cfg)
+	if cluster := getenv("SCANGATE_OFFLOAD_CLUSTER"); cluster != "" {
+		ac, err := loadAWS()
+		if err != nil {
+			return none, stop, err
+		}
+		o, err := fargate.New(ecs.NewFromConfig(ac), fargate.Config{
+			Cluster: cluster, TaskDefinition: getenv("SCANGATE_OFFLOAD_TASK_DEFINITION"),
+			Container: getenv("SCANGATE_OFFLOAD_CONTAINER"), Subnets: list(getenv("SCANGATE_OFFLOAD_SUBNETS")),
+			SecurityGroups: list(getenv("SCANGATE_OFFLOAD_SECURITY_GROUPS")), CapacityProvider: getenv("SCANGATE_OFFLOAD_CAPACITY_PROVIDER"),
+		})
+		if err != nil {
+			return none, stop, fmt.Errorf("lambdaenv: %w", err)
+		}
+		cfg.Offloader = o
+	}
+	return cfg, stop, nil
+}
+
+// list splits a comma-separated value, dropping empty items.
+func list(v string) []string {
+	var out []string
+	for item := range strings.SplitSeq(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
+func hostname() string {
+	h, err := os.Hostname()
+	if err != nil {
+		return "unknown"
+	}
+	return h
 }
 
 func intEnv(getenv func(string) string, k string, def int64) (int64, error) {

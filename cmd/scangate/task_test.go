@@ -1,0 +1,119 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/scangate/scangate/clamd/clamdtest"
+	"github.com/scangate/scangate/domain"
+	"github.com/scangate/scangate/fargate"
+	"github.com/scangate/scangate/lambdas"
+	"github.com/scangate/scangate/objects"
+	"github.com/scangate/scangate/objects/localdir"
+	"github.com/scangate/scangate/store"
+	"github.com/scangate/scangate/store/embedded"
+)
+
+// `scangate task` is the large-object path's task: given an offloaded
+// state, it starts its own clamd with the large stream limit, runs the
+// committed scan definition and records the verdict, with a real clamd,
+// the embedded store and a local bucket configured as the Lambdas are.
+func TestTaskScansALargeObject(t *testing.T) {
+	t.Parallel()
+	const lambdaLimit = 64 << 10
+	dir := t.TempDir()
+	dbPath, bucketDir := filepath.Join(dir, "scangate.db"), filepath.Join(dir, "buckets")
+	clamdDir, err := os.MkdirTemp("", "sg-task-") // short: clamd's socket path
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(clamdDir) })
+
+	ctx := context.Background()
+	tests := []struct {
+		key   string
+		body  []byte
+		state domain.Status
+	}{
+		{"big/clean.bin", bytes.Repeat([]byte("harmless "), 2*lambdaLimit/9), domain.StatusClean},
+		{"big/eicar-late.bin", append(bytes.Repeat([]byte("A"), 2*lambdaLimit), clamdtest.EICARBytes()...), domain.StatusReviewing},
+	}
+	// Upload and record, as the bucket and Ingest would have; then close
+	// both, as bbolt allows one process per file.
+	objs, err := localdir.Open(bucketDir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	drv, err := embedded.Open(dbPath, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := store.New(drv, nil)
+	var states []lambdas.State
+	for _, tt := range tests {
+		ref, err := objs.Put(ctx, "uploads", tt.key, bytes.NewReader(tt.body), objects.PutOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, _, err := st.Ingest(ctx, ref, "test", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		states = append(states, lambdas.State{ID: rec.ID, Object: rec.Object, Next: "scan", Offloaded: true})
+	}
+	objs.Close()
+	st.Close()
+
+	for i, tt := range tests {
+		raw, err := json.Marshal(states[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		env := map[string]string{
+			fargate.StateEnv:             string(raw),
+			"SCANGATE_STORE":             "bolt://" + dbPath,
+			"SCANGATE_OBJECTS":           "file://" + bucketDir,
+			"SCANGATE_QUARANTINE_BUCKET": "quarantine",
+			"SCANGATE_CLAMAV_DB":         clamdtest.SignaturesDir(t),
+			"SCANGATE_CLAMD_DIR":         clamdDir,
+			"SCANGATE_STREAM_MAX":        "65536",
+			"SCANGATE_LARGE_STREAM_MAX":  "8388608",
+			"SCANGATE_MAX_DB_AGE":        "876000h", // the test signatures are as old as the checkout
+		}
+		var stdout, stderr bytes.Buffer
+		code := cmdTask(ctx, nil, func(k string) string { return env[k] }, &stdout, &stderr)
+		if code != 0 {
+			t.Fatalf("%s: scangate task exited %d\nstdout: %s\nstderr: %s", tt.key, code, stdout.String(), stderr.String())
+		}
+		var out struct {
+			State domain.Status `json:"state"`
+		}
+		if err := json.Unmarshal(stdout.Bytes(), &out); err != nil || out.State != tt.state {
+			t.Errorf("%s: task printed %s (%v); want state %s\nstderr: %s", tt.key, stdout.String(), err, tt.state, stderr.String())
+		}
+	}
+
+	drv, err = embedded.Open(dbPath, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st = store.New(drv, nil)
+	defer st.Close()
+	for i, tt := range tests {
+		rec, err := st.Get(ctx, states[i].ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.State != tt.state || rec.Verdict == nil || rec.Verdict.BytesScanned != int64(len(tt.body)) {
+			t.Errorf("%s: state %s verdict %+v; want %s after a full scan of %d bytes", tt.key, rec.State, rec.Verdict, tt.state, len(tt.body))
+		}
+		if tt.state == domain.StatusReviewing && !slices.Contains(rec.Verdict.Signatures, clamdtest.EICARSignature) {
+			t.Errorf("%s: signatures %v; want EICAR past the Lambda's stream limit", tt.key, rec.Verdict.Signatures)
+		}
+	}
+}
