@@ -76,8 +76,10 @@
 //     Filter.QuarantinePrefix, which Filter.Apply ignores; and writes by
 //     scangate's own principal are ignored when that principal is listed in
 //     Filter.SelfPrincipals.
-//   - Releases are copies back to the original key. They are recognised by
-//     the object metadata "scangate-released-from", which events do not
-//     carry: the caller checks it when it reads the object's metadata at
-//     ingest time. That check is not this package's.
+//   - Releases are copies back to the original key, carrying the object
+//     metadata "scangate-released-from", which events do not carry. They
+//     are ingested and scanned like any upload (dropping them here would
+//     leave a version without a record); the Scan step reads the metadata
+//     and keeps the review's decision for exactly the released bytes. That
+//     check is not this package's.
 package intake

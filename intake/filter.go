@@ -16,9 +16,9 @@ const (
 // drops nothing.
 //
 // Two sources of loops are not Filter's: tagging events are ignored by
-// type in Decode, and releases (copies back to the original key, by the
-// release principal) are recognised by the caller from the object metadata
-// "scangate-released-from" when it reads the version at ingest time.
+// type in Decode, and releases (copies back to the original key) are
+// scanned like uploads, the Scan step keeping the review's decision for
+// the released bytes (object metadata "scangate-released-from").
 type Filter struct {
 	// QuarantineBucket and QuarantinePrefix name where quarantine copies
 	// go. A ref is dropped when it is in QuarantineBucket (any bucket if

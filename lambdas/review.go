@@ -202,7 +202,8 @@ func (h *Handlers) restore(ctx context.Context, rec *domain.Record, why string) 
 	case string(domain.StatusClean):
 		tags[objects.TagStatus] = string(domain.StatusClean)
 	}
-	newRef, err := objects.Restore(ctx, h.cfg.Objects, *rec.Quarantine, rec.Object.Bucket, rec.Object.Key, tags)
+	newRef, err := objects.Restore(ctx, h.cfg.Objects, *rec.Quarantine, rec.Object.Bucket, rec.Object.Key, tags,
+		map[string]string{objects.MetaReleasedFrom: rec.ID})
 	detail := "restored"
 	switch {
 	case err == nil:

@@ -14,6 +14,7 @@ import (
 	"github.com/scangate/scangate/engine"
 	"github.com/scangate/scangate/errcode"
 	"github.com/scangate/scangate/metrics"
+	"github.com/scangate/scangate/objects"
 )
 
 // Scanner is the scan engine as the Scan step needs it.
@@ -143,6 +144,16 @@ func (h *Handlers) scan(ctx context.Context, st State, scanner Scanner, maxBytes
 			return st, stepErr(ErrSourceError, domain.ReasonSourceError,
 				fmt.Errorf("scan %s: read bytes hash to %s, the backend says %s", loc, v.SHA256, oi.SHA256))
 		}
+		if v.Outcome != domain.OutcomeClean {
+			if by, err := h.releasedBytes(ctx, oi.Metadata[objects.MetaReleasedFrom], v.SHA256); err != nil {
+				return st, fromBackend(err)
+			} else if by != "" {
+				// The copy a release wrote back: its event comes like any
+				// upload's. The admin's decision stands for these bytes.
+				v.Outcome, v.AllowlistedBy = domain.OutcomeAllowlisted, by
+				log.Info("released bytes written back; the review's decision stands", "releasedFrom", oi.Metadata[objects.MetaReleasedFrom])
+			}
+		}
 	}
 	st.Verdict = v
 	log.Info("scanned", "outcome", v.Outcome, "signatures", v.Signatures, "reason", v.Reason,
@@ -186,6 +197,39 @@ func (h *Handlers) engineErr(err error) *StepError {
 		return stepErr(ErrScanError, domain.ReasonScanError, err)
 	}
 	return stepErr(ErrScanError, domain.ReasonScanError, err)
+}
+
+// releasedBytes says who released the bytes hashing to sum, when the
+// record named by a version's release metadata (from) was released, or
+// allowlisted, by a review of exactly these bytes; "" otherwise. The
+// metadata is uploader-writable, so it only points: an uploader naming a
+// released record gains nothing unless they upload the very bytes an admin
+// already released.
+func (h *Handlers) releasedBytes(ctx context.Context, from, sum string) (string, error) {
+	if from == "" || sum == "" {
+		return "", nil
+	}
+	rec, err := h.cfg.Store.Get(ctx, from)
+	if errcode.Of(err) == errcode.NotFound || errcode.Of(err) == errcode.Invalid {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	if rec.State != domain.StatusReleased && rec.State != domain.StatusAllowlisted {
+		return "", nil
+	}
+	if rec.Verdict == nil || rec.Verdict.SHA256 != sum {
+		return "", nil
+	}
+	by := "release of " + rec.ID
+	for i := len(rec.History) - 1; i >= 0; i-- {
+		if hs := rec.History[i]; hs.To == rec.State {
+			by = hs.Actor + " (release of " + rec.ID + ")"
+			break
+		}
+	}
+	return by, nil
 }
 
 // shortcut returns a verdict that needs no stream, or nil.

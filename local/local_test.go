@@ -901,3 +901,42 @@ func TestEventBridgeEventStartsTheWorkflow(t *testing.T) {
 		t.Errorf("an Object Deleted event: %+v; want a quiet success", res)
 	}
 }
+
+// A release writes the bytes back as a new version, whose S3 event comes
+// like any upload's. That version keeps the admin's decision (allowlisted,
+// naming the release) instead of going back to review; release metadata
+// forged by an uploader on other bytes changes nothing.
+func TestReleasedCopyKeepsItsDecision(t *testing.T) {
+	t.Parallel()
+	e := setup(t, setupOpts{})
+	ctx := context.Background()
+	rec := e.wait(e.upload("review/false-positive.com", clamdtest.EICARBytes()).ID)
+	e.assertQuarantined(rec)
+	if resp := e.decide(rec.ID, domain.DecisionRelease, "vendor fixture"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("release: %d", resp.StatusCode)
+	}
+	e.decided(rec.ID)
+	back, err := e.objs.Head(ctx, domain.ObjectRef{Bucket: bucket, Key: "review/false-positive.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Metadata[objects.MetaReleasedFrom] != rec.ID {
+		t.Fatalf("restored version's metadata %v; want %s=%s", back.Metadata, objects.MetaReleasedFrom, rec.ID)
+	}
+	forged, err := e.objs.Put(ctx, bucket, "review/forged.com", bytes.NewReader(append(clamdtest.EICARBytes(), '\n')),
+		objects.PutOptions{Metadata: map[string]string{objects.MetaReleasedFrom: rec.ID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The events S3 would send for the restored copy and the forged upload.
+	res, err := e.h.Ingest(ctx, intake.S3Notification(back.Ref, forged))
+	if err != nil || len(res.IDs) != 2 {
+		t.Fatalf("Ingest = %+v, %v", res, err)
+	}
+	copyRec, forgedRec := e.wait(res.IDs[0]), e.wait(res.IDs[1])
+	if copyRec.State != domain.StatusAllowlisted || !copyRec.State.Readable() ||
+		!strings.Contains(copyRec.Verdict.AllowlistedBy, rec.ID) {
+		t.Errorf("released copy: state %s verdict %+v; want allowlisted by the release of %s", copyRec.State, copyRec.Verdict, rec.ID)
+	}
+	e.assertQuarantined(forgedRec)
+}

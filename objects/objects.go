@@ -162,7 +162,12 @@ const (
 	MetaOriginalKey     = "scangate-original-key"
 	MetaOriginalVersion = "scangate-original-version"
 	MetaOriginalETag    = "scangate-original-etag"
-	metaPrefix          = "scangate-"
+	// MetaReleasedFrom, on a version Restore wrote back, names the record
+	// whose review released it. Uploaders can set it too, so it is only a
+	// pointer: see lambdas' Scan, which trusts it only for the very bytes
+	// that record released.
+	MetaReleasedFrom = "scangate-released-from"
+	metaPrefix       = "scangate-"
 )
 
 // Quarantine copies exactly ref's version to dstBucket/dstKey, keeping its
@@ -221,9 +226,9 @@ func OriginalKey(meta map[string]string) (string, error) {
 }
 
 // Restore copies the quarantined version q back to bucket/key with the
-// content type, metadata and tags it had before quarantine, plus tags, and
-// deletes q. It returns the new version at the original key.
-func Restore(ctx context.Context, d Driver, q domain.ObjectRef, bucket, key string, tags map[string]string) (domain.ObjectRef, error) {
+// content type, metadata and tags it had before quarantine, plus tags and
+// meta, and deletes q. It returns the new version at the original key.
+func Restore(ctx context.Context, d Driver, q domain.ObjectRef, bucket, key string, tags, meta map[string]string) (domain.ObjectRef, error) {
 	info, err := d.Head(ctx, q)
 	if err != nil {
 		return domain.ObjectRef{}, err
@@ -238,6 +243,7 @@ func Restore(ctx context.Context, d Driver, q domain.ObjectRef, bucket, key stri
 			md[k] = v
 		}
 	}
+	maps.Copy(md, meta)
 	nt := map[string]string{}
 	for k, v := range qt {
 		if !strings.HasPrefix(k, metaPrefix) {

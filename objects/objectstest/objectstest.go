@@ -806,7 +806,7 @@ func testQuarantine(t *testing.T, f *fixture) {
 	// metadata and tags and without scangate's quarantine marks, and drops
 	// the copy.
 	released := map[string]string{objects.TagStatus: "released"}
-	r, err := objects.Restore(f.ctx, f.d, q, f.b.Main, key, released)
+	r, err := objects.Restore(f.ctx, f.d, q, f.b.Main, key, released, nil)
 	if err != nil {
 		t.Fatalf("Restore: %v", err)
 	}
