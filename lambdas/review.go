@@ -153,7 +153,7 @@ func (h *Handlers) Decide(ctx context.Context, st State) (State, error) {
 	actor := "reviewer:" + d.Reviewer
 	switch d.Decision {
 	case domain.DecisionConfirm:
-		rec, err = h.cfg.Store.Apply(ctx, rec, store.Transition{Event: statemachine.Confirm, Actor: actor, Detail: d.Comment})
+		rec, err = h.cfg.Store.ApplyFresh(ctx, rec.ID, store.Transition{Event: statemachine.Confirm, Actor: actor, Detail: d.Comment}, nil)
 	case domain.DecisionRelease, domain.DecisionAllowlist:
 		if d.Decision == domain.DecisionAllowlist {
 			if rec.Verdict == nil || rec.Verdict.SHA256 == "" {
@@ -218,9 +218,9 @@ func (h *Handlers) restore(ctx context.Context, rec *domain.Record, why string) 
 		h.log.Info("restored after clean rescan", "id", rec.ID, "detail", detail)
 		return h.cfg.Store.Relocate(ctx, rec.ID, nil)
 	}
-	return h.cfg.Store.Apply(ctx, rec, store.Transition{
+	return h.cfg.Store.ApplyFresh(ctx, rec.ID, store.Transition{
 		Event: ev, Actor: "reviewer", ClearQuarantine: true, Detail: detail,
-	})
+	}, nil)
 }
 
 // Rescan sends a record back to pending and starts its workflow again, for

@@ -314,10 +314,12 @@ func (h *Handlers) Quarantine(ctx context.Context, st State) (State, error) {
 		if _, err := h.cfg.Store.OpenReview(ctx, rec); err != nil {
 			return st, fromBackend(err)
 		}
-		rec, err = h.cfg.Store.Apply(ctx, rec, store.Transition{
+		// Fresh: the ingest's SetExecution may have bumped the version
+		// since the read above.
+		rec, err = h.cfg.Store.ApplyFresh(ctx, rec.ID, store.Transition{
 			Event: statemachine.Quarantine, Actor: h.cfg.Owner, Reason: rec.Reason,
 			Quarantine: q, Detail: "moved to s3://" + q.Bucket + "/" + q.Key,
-		})
+		}, nil)
 		if err != nil {
 			return st, fromBackend(err)
 		}
@@ -398,30 +400,32 @@ func (h *Handlers) Fail(ctx context.Context, st State) (State, error) {
 		typ, cause = st.Error.Error, st.Error.Cause
 		reason = reasonFor(typ, cause)
 	}
-	rec, err := h.cfg.Store.Get(ctx, st.ID)
-	if err != nil {
-		return st, fromBackend(err)
-	}
 	ev := statemachine.Fail
 	if typ == ErrObjectGone {
 		ev = statemachine.Vanish
 	}
-	st.Status = rec.State
-	if typ == ErrLeaseLost || !statemachine.Can(rec.State, ev) {
-		h.logFor(st).Info("nothing to record", "state", rec.State, "error", typ)
-		return st, nil
-	}
-	if rec.State == domain.StatusScanning && rec.Lease != nil && rec.Lease.Token != st.LeaseToken {
-		// Another execution holds this record now; it will record.
-		if !rec.Lease.Expired(h.cfg.Store.Now()) {
-			return st, nil
+	// Checked on every fresh read: a bookkeeping write (SetExecution) may
+	// bump the version meanwhile, and must not make the failure go
+	// unrecorded, while a real move by someone else stands.
+	errNothing := errors.New("nothing to record")
+	guard := func(rec *domain.Record) error {
+		st.Status = rec.State
+		if typ == ErrLeaseLost || !statemachine.Can(rec.State, ev) {
+			h.logFor(st).Info("nothing to record", "state", rec.State, "error", typ)
+			return errNothing
 		}
+		if rec.State == domain.StatusScanning && rec.Lease != nil && rec.Lease.Token != st.LeaseToken &&
+			!rec.Lease.Expired(h.cfg.Store.Now()) {
+			// Another execution holds this record now; it will record.
+			return errNothing
+		}
+		return nil
 	}
 	t := store.Transition{Event: ev, Actor: h.cfg.Owner, Reason: reason, Detail: truncate(typ+": "+cause, 1024)}
-	rec, err = h.cfg.Store.Apply(ctx, rec, t)
+	rec, err := h.cfg.Store.ApplyFresh(ctx, st.ID, t, guard)
 	if err != nil {
-		if errcode.Of(err) == errcode.ConditionFailed {
-			// Someone else moved it on concurrently; that write stands.
+		if errors.Is(err, errNothing) || errcode.Of(err) == errcode.ConditionFailed {
+			// Someone else moved it on; that write stands.
 			return st, nil
 		}
 		return st, fromBackend(err)

@@ -281,6 +281,34 @@ func (s *Store) Finish(ctx context.Context, id, leaseToken string, t Transition)
 	return nil, err
 }
 
+// ApplyFresh applies t to the record as it is now: it reads the record,
+// checks guard (nil: no check; an error from it is returned as is) and
+// applies t, and when the write meets a conflict it reads again and
+// retries, a few times. Bookkeeping writes (SetExecution, Relocate) bump the
+// version without changing the state, and may land between a step's read
+// and its write: the step must not fail on them. A change of state that
+// makes t illegal ends the retries with ConditionFailed.
+func (s *Store) ApplyFresh(ctx context.Context, id string, t Transition, guard func(*domain.Record) error) (*domain.Record, error) {
+	var err error
+	for range 8 {
+		var rec *domain.Record
+		if rec, err = s.d.Get(ctx, id); err != nil {
+			return nil, err
+		}
+		if guard != nil {
+			if err := guard(rec); err != nil {
+				return rec, err
+			}
+		}
+		var got *domain.Record
+		got, err = s.Apply(ctx, rec, t)
+		if errcode.Of(err) != errcode.ConditionFailed || !statemachine.Can(rec.State, t.Event) {
+			return got, err
+		}
+	}
+	return nil, err
+}
+
 // SetExecution stores the workflow execution that drives the record, so an
 // operator can go from an object to its trace. It is not a transition.
 func (s *Store) SetExecution(ctx context.Context, id, arn string) (*domain.Record, error) {
