@@ -77,7 +77,7 @@ func (h *Handlers) Ingest(ctx context.Context, raw json.RawMessage) (IngestResul
 }
 
 func (h *Handlers) filter() intake.Filter {
-	return intake.Filter{QuarantineBucket: h.cfg.QuarantineBucket, QuarantinePrefix: h.cfg.QuarantinePrefix}
+	return intake.Filter{QuarantineBucket: h.cfg.QuarantineBucket, QuarantinePrefix: h.cfg.QuarantinePrefix, SelfPrincipals: h.cfg.SelfPrincipals}
 }
 
 func (h *Handlers) ingestOne(ctx context.Context, ref domain.ObjectRef, detail string) (id string, created, started bool, err error) {

@@ -205,6 +205,13 @@ type Config struct {
 	Reviews ReviewStarter
 	Logger  *slog.Logger
 
+	// SelfPrincipals are identities whose writes are not scanned (see
+	// intake.Filter): only the role that releases objects (the review
+	// function's), never one that signs upload URLs, since an upload
+	// through a URL it signed carries its principal. Unset, a released
+	// copy is scanned like an upload and keeps the review's decision.
+	SelfPrincipals []string
+
 	// QuarantineBucket receives quarantined copies under QuarantinePrefix.
 	QuarantineBucket string
 	QuarantinePrefix string

@@ -7,7 +7,9 @@ import (
 	"testing"
 
 	"github.com/scangate/scangate/domain"
+	"github.com/scangate/scangate/intake"
 	"github.com/scangate/scangate/lambdas"
+	"github.com/scangate/scangate/objects"
 )
 
 type recordingOffloader struct {
@@ -101,5 +103,43 @@ func TestOffload(t *testing.T) {
 	var se *lambdas.StepError
 	if !errors.As(err, &se) || se.Type != lambdas.ErrUnavailable || se.Reason != domain.ReasonOffloadFailed {
 		t.Errorf("failed offload: %v; want a retryable %s naming %s", err, lambdas.ErrUnavailable, domain.ReasonOffloadFailed)
+	}
+}
+
+// Writes by a configured self principal (the releasing role) are not
+// ingested; everyone else's are.
+func TestIngestDropsSelfPrincipals(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	ref, err := f.objs.Put(ctx, "uploads", "released.bin", strings.NewReader("released bytes"), objects.PutOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := intake.S3Notification(ref)
+	b, err := intake.Decode(doc)
+	if err != nil || len(b.Refs) != 1 {
+		t.Fatalf("Decode = %+v, %v", b, err)
+	}
+	principal := b.Refs[0].Requester
+	for _, tt := range []struct {
+		self    []string
+		ingests int
+	}{
+		{nil, 1},
+		{[]string{"AWS:SOMEONE-ELSE"}, 1},
+		{[]string{principal}, 0},
+	} {
+		g := newFixture(t)
+		h, err := lambdas.New(lambdas.Config{Store: g.st, Objects: f.objs, Scanner: g.scan, QuarantineBucket: "quarantine", SelfPrincipals: tt.self})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := h.Ingest(ctx, doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.IDs) != tt.ingests {
+			t.Errorf("self principals %v: %d records for a write by %q; want %d", tt.self, len(res.IDs), principal, tt.ingests)
+		}
 	}
 }

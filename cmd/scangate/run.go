@@ -51,6 +51,11 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		logJSON    = fl.Bool("log-json", false, "log JSON lines instead of text")
 		largeMax   = fl.Int64("large-stream-max", 0, "the large-object path: scan objects above --stream-max, up to this many bytes, through a second clamd started for them (a second copy of the signatures in memory); 0: such objects are not scannable")
 	)
+	var self []string
+	fl.Func("self-principal", "a principal whose writes are not scanned, as the events name it (repeatable): only the identity that releases objects, never one that signs upload URLs", func(v string) error {
+		self = append(self, v)
+		return nil
+	})
 	if err := fl.Parse(args); err != nil {
 		return 2
 	}
@@ -62,7 +67,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := serve(ctx, runConfig{
 		engine: ef, listen: *listen, dataDir: *dataDir, storeURL: *storeURL, bucket: *bucket, qBucket: *qBucket,
 		policy: *policy, workers: *workers, lease: *lease, adminToken: *adminToken,
-		timeScale: *timeScale, sweep: *sweep, noCache: *noCache, largeMax: *largeMax,
+		timeScale: *timeScale, sweep: *sweep, noCache: *noCache, largeMax: *largeMax, self: self,
 	}, log, stdout, stderr); err != nil {
 		fmt.Fprintln(stderr, "scangate:", err)
 		return 1
@@ -82,6 +87,7 @@ type runConfig struct {
 	sweep                   time.Duration
 	noCache                 bool
 	largeMax                int64
+	self                    []string
 }
 
 func serve(ctx context.Context, c runConfig, log *slog.Logger, stdout, stderr io.Writer) error {
@@ -154,7 +160,7 @@ func serve(ctx context.Context, c runConfig, log *slog.Logger, stdout, stderr io
 		Store: st, Objects: objs, Scanner: eng, Starter: flows, Resumer: flows, Reviews: flows, Logger: log,
 		QuarantineBucket: c.qBucket, UnscannablePolicy: c.policy, LeaseTTL: c.lease,
 		MaxScanBytes: c.engine.streamMax, Owner: "local:" + hostname(), DisableVerdictCache: c.noCache,
-		Metrics: prom,
+		Metrics: prom, SelfPrincipals: c.self,
 	}
 	if c.largeMax > 0 {
 		if c.largeMax <= c.engine.streamMax || c.engine.clamdAddr != "" {

@@ -8,6 +8,9 @@
 //	SCANGATE_OBJECTS            object backend URL
 //	SCANGATE_QUARANTINE_BUCKET  bucket for quarantined copies
 //	SCANGATE_QUARANTINE_PREFIX  key prefix in that bucket
+//	SCANGATE_SELF_PRINCIPALS    comma-separated principals whose writes are
+//	                            not scanned: the releasing role only (see
+//	                            lambdas.Config.SelfPrincipals)
 //	SCANGATE_UNSCANNABLE_POLICY quarantine (default) or block
 //	SCANGATE_CLAMD              address of a running clamd; or
 //	SCANGATE_CLAMAV_DB          signature directory: clamd is started in
@@ -151,7 +154,8 @@ func Config(ctx context.Context, getenv func(string) string, log *slog.Logger) (
 		Store: st, Objects: objs, Logger: log,
 		QuarantineBucket: qBucket, QuarantinePrefix: getenv("SCANGATE_QUARANTINE_PREFIX"),
 		UnscannablePolicy: getenv("SCANGATE_UNSCANNABLE_POLICY"), MaxScanBytes: streamMax,
-		LeaseTTL: lease, Owner: "lambda:" + getenv("AWS_LAMBDA_FUNCTION_NAME"),
+		SelfPrincipals: list(getenv("SCANGATE_SELF_PRINCIPALS")),
+		LeaseTTL:       lease, Owner: "lambda:" + getenv("AWS_LAMBDA_FUNCTION_NAME"),
 		// CloudWatch Embedded Metric Format on stdout: metrics from the
 		// function's log, with no API call.
 		Metrics: metrics.NewEMF(os.Stdout, metrics.EMFOptions{}),
