@@ -18,6 +18,12 @@
 //	SCANGATE_SCAN_STATE_MACHINE   ARN of the scan workflow (ingest, rescan)
 //	SCANGATE_REVIEW_STATE_MACHINE ARN of the review workflow (quarantine,
 //	                              review decisions)
+//	SCANGATE_RECORD_INTENTS     true when upload intents are recorded
+//	                            (false by default): ingest then links each
+//	                            new version to its intent. The sweep settles
+//	                            expired intents either way.
+//	SCANGATE_INTENT_GRACE       how long after its URL expired an upload
+//	                            may still arrive (15m)
 package lambdaenv
 
 import (
@@ -96,6 +102,14 @@ func Handlers(ctx context.Context, getenv func(string) string, log *slog.Logger)
 	if err != nil {
 		return nil, err
 	}
+	intents, err := boolEnv(getenv, "SCANGATE_RECORD_INTENTS")
+	if err != nil {
+		return nil, err
+	}
+	grace, err := durEnv(getenv, "SCANGATE_INTENT_GRACE", lambdas.DefaultIntentGrace)
+	if err != nil {
+		return nil, err
+	}
 	var scanner lambdas.Scanner
 	if addr, db := getenv("SCANGATE_CLAMD"), getenv("SCANGATE_CLAMAV_DB"); addr != "" || db != "" {
 		if addr == "" {
@@ -125,6 +139,7 @@ func Handlers(ctx context.Context, getenv func(string) string, log *slog.Logger)
 		// CloudWatch Embedded Metric Format on stdout: metrics from the
 		// function's log, with no API call.
 		Metrics: metrics.NewEMF(os.Stdout, metrics.EMFOptions{}),
+		Intents: intents, IntentGrace: grace,
 	}
 	if scanARN, reviewARN := getenv("SCANGATE_SCAN_STATE_MACHINE"), getenv("SCANGATE_REVIEW_STATE_MACHINE"); scanARN != "" || reviewARN != "" {
 		awsCfg, err := config.LoadDefaultConfig(ctx)
@@ -162,4 +177,16 @@ func durEnv(getenv func(string) string, k string, def time.Duration) (time.Durat
 		return 0, fmt.Errorf("lambdaenv: %s=%q is not a positive duration", k, v)
 	}
 	return d, nil
+}
+
+func boolEnv(getenv func(string) string, k string) (bool, error) {
+	v := getenv(k)
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("lambdaenv: %s=%q is not true or false", k, v)
+	}
+	return b, nil
 }
