@@ -82,6 +82,13 @@ type setupOpts struct {
 	// noSync turns off fsync in the store and the bucket (benchmarks only:
 	// it shows what durability costs).
 	noSync bool
+	// intents records upload intents and links them at ingest;
+	// intentsUnlinked records them but leaves linking to the sweep.
+	intents, intentsUnlinked bool
+	// now is the clock of the store and the API; nil is time.Now.
+	now func() time.Time
+	// adminToken guards the admin endpoints.
+	adminToken string
 }
 
 // setup starts a real clamd, an embedded store and a local bucket in the
@@ -109,7 +116,7 @@ func setup(t testing.TB, o setupOpts) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := store.New(drv, nil)
+	st := store.New(drv, &store.Options{Now: o.now})
 	t.Cleanup(func() { st.Close() })
 	objs, err := localdir.Open(filepath.Join(dir, "buckets"), &localdir.Options{NoSync: o.noSync})
 	if err != nil {
@@ -130,7 +137,7 @@ func setup(t testing.TB, o setupOpts) *env {
 	h, err := lambdas.New(lambdas.Config{
 		Store: st, Objects: objs, Scanner: sc, Starter: flows, Resumer: flows, Reviews: flows, Logger: log,
 		QuarantineBucket: qBucket, LeaseTTL: time.Minute, MaxScanBytes: o.maxScanBytes,
-		UnscannablePolicy: o.policy, Owner: "test", DisableVerdictCache: o.noCache,
+		UnscannablePolicy: o.policy, Owner: "test", DisableVerdictCache: o.noCache, Intents: o.intents,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -138,7 +145,10 @@ func setup(t testing.TB, o setupOpts) *env {
 	if err := flows.SetHandlers(h); err != nil {
 		t.Fatal(err)
 	}
-	api, err := local.NewAPI(h, st, objs, local.APIOptions{Bucket: bucket, Logger: log, History: flows})
+	api, err := local.NewAPI(h, st, objs, local.APIOptions{
+		Bucket: bucket, Logger: log, History: flows, Now: o.now, AdminToken: o.adminToken,
+		RecordIntents: o.intents || o.intentsUnlinked,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

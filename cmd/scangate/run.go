@@ -48,6 +48,8 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		timeScale  = fl.Float64("time-scale", 1, "multiply the workflow's retry delays and timeouts by this (tests and demos compress them)")
 		sweep      = fl.Duration("sweep", 30*time.Second, "how often to look for stranded records")
 		noCache    = fl.Bool("no-verdict-cache", false, "scan identical bytes again instead of reusing a clean verdict")
+		intents    = fl.Bool("record-intents", false, "record an upload intent for every URL POST /v1/uploads issues, so that an upload whose event is lost is still found (one store write per URL)")
+		grace      = fl.Duration("intent-grace", lambdas.DefaultIntentGrace, "how long after its URL expired an upload may still arrive before its intent is settled")
 		logJSON    = fl.Bool("log-json", false, "log JSON lines instead of text")
 	)
 	if err := fl.Parse(args); err != nil {
@@ -61,7 +63,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := serve(ctx, runConfig{
 		engine: ef, listen: *listen, dataDir: *dataDir, storeURL: *storeURL, bucket: *bucket, qBucket: *qBucket,
 		policy: *policy, workers: *workers, lease: *lease, adminToken: *adminToken,
-		timeScale: *timeScale, sweep: *sweep, noCache: *noCache,
+		timeScale: *timeScale, sweep: *sweep, noCache: *noCache, recordIntents: *intents, intentGrace: *grace,
 	}, log, stdout, stderr); err != nil {
 		fmt.Fprintln(stderr, "scangate:", err)
 		return 1
@@ -80,6 +82,8 @@ type runConfig struct {
 	timeScale               float64
 	sweep                   time.Duration
 	noCache                 bool
+	recordIntents           bool
+	intentGrace             time.Duration
 }
 
 func serve(ctx context.Context, c runConfig, log *slog.Logger, stdout, stderr io.Writer) error {
@@ -152,7 +156,7 @@ func serve(ctx context.Context, c runConfig, log *slog.Logger, stdout, stderr io
 		Store: st, Objects: objs, Scanner: eng, Starter: flows, Resumer: flows, Reviews: flows, Logger: log,
 		QuarantineBucket: c.qBucket, UnscannablePolicy: c.policy, LeaseTTL: c.lease,
 		MaxScanBytes: c.engine.streamMax, Owner: "local:" + hostname(), DisableVerdictCache: c.noCache,
-		Metrics: prom,
+		Metrics: prom, Intents: c.recordIntents, IntentGrace: c.intentGrace,
 	})
 	if err != nil {
 		return err
@@ -162,9 +166,10 @@ func serve(ctx context.Context, c runConfig, log *slog.Logger, stdout, stderr io
 	}
 	api, err := local.NewAPI(h, st, objs, local.APIOptions{
 		Bucket: c.bucket, AdminToken: c.adminToken, Logger: log, History: flows, Presigner: presigner,
-		Scan:    local.NewScanHandler(eng, br, prom, local.ScanOptions{MaxSyncBytes: c.engine.streamMax, Logger: log}),
-		Metrics: local.NewMetricsHandler(reg),
-		Ready:   local.NewReadyHandler(local.ReadyChecks{Clamd: eng.Client(), Engine: eng, Breaker: br, Recorder: prom}),
+		RecordIntents: c.recordIntents,
+		Scan:          local.NewScanHandler(eng, br, prom, local.ScanOptions{MaxSyncBytes: c.engine.streamMax, Logger: log}),
+		Metrics:       local.NewMetricsHandler(reg),
+		Ready:         local.NewReadyHandler(local.ReadyChecks{Clamd: eng.Client(), Engine: eng, Breaker: br, Recorder: prom}),
 	})
 	if err != nil {
 		return err
