@@ -175,6 +175,15 @@ func (h *Handlers) settleIntent(ctx context.Context, in *domain.UploadIntent, re
 		}
 		recovered := false
 		if _, err := h.cfg.Store.Get(ctx, id); errcode.Of(err) == errcode.NotFound {
+			own, err := h.ownWrite(ctx, v.Ref)
+			if err != nil {
+				return fmt.Errorf("tags of %s: %w", v.Ref, err)
+			}
+			if own {
+				// A released copy scangate wrote back: it has no record by
+				// design, and scanning it again would undo the release.
+				continue
+			}
 			// No event ever recorded this version: ingest it now, exactly
 			// as its event would have.
 			if id, _, _, err = h.ingestOne(ctx, v.Ref, "sweep: upload intent "+in.ID+" (no event arrived)"); err != nil {
@@ -217,6 +226,23 @@ func (h *Handlers) settleIntent(ctx context.Context, in *domain.UploadIntent, re
 	res.IntentsExpired++
 	log.Info("sweep: upload intent expired; nothing was uploaded", slog.String("requester", in.Requester))
 	return nil
+}
+
+// ownWrite reports whether scangate wrote ref itself: a version that
+// carries the status tag without a record is a released copy (Restore
+// writes it with its tags). Only the scanner may set that tag: uploads
+// with tags are refused, and the bucket policy denies tagging to everyone
+// else. A version deleted meanwhile counts as scangate's too: there is
+// nothing left to ingest.
+func (h *Handlers) ownWrite(ctx context.Context, ref domain.ObjectRef) (bool, error) {
+	tags, err := h.cfg.Objects.Tags(ctx, ref)
+	if errcode.Of(err) == errcode.NotFound {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return tags[objects.TagStatus] != "", nil
 }
 
 // versionsSince returns the versions of bucket/key last modified at or

@@ -188,6 +188,19 @@ func TestSweepSettlesIntents(t *testing.T) {
 			want: domain.IntentArrived, wantRecovered: true,
 		},
 		{
+			name: "only a released copy scangate wrote back",
+			setup: func(t *testing.T, f *intentFixture) (*domain.UploadIntent, *domain.ObjectRef) {
+				in := f.intent(t, "released.txt", f.clock(), time.Minute)
+				ref, err := f.objs.Put(context.Background(), "uploads", "released.txt", strings.NewReader("released"),
+					objects.PutOptions{Tags: map[string]string{objects.TagStatus: string(domain.StatusReleased)}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return in, &ref
+			},
+			want: domain.IntentExpired,
+		},
+		{
 			name: "nothing uploaded",
 			setup: func(t *testing.T, f *intentFixture) (*domain.UploadIntent, *domain.ObjectRef) {
 				return f.intent(t, "never.txt", f.clock(), time.Minute), nil
@@ -239,6 +252,11 @@ func TestSweepSettlesIntents(t *testing.T) {
 					}
 				} else if len(res.Recovered) != 0 {
 					t.Errorf("recovered %v, want nothing", res.Recovered)
+				}
+				if tc.name == "only a released copy scangate wrote back" {
+					if _, err := f.st.Get(ctx, ref.ID()); errcode.Of(err) != errcode.NotFound {
+						t.Errorf("the released copy was ingested: %v", err)
+					}
 				}
 				if tc.name == "only a version older than the intent" {
 					// Not this intent's upload: left to its own event.
