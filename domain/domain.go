@@ -257,3 +257,87 @@ type ReviewItem struct {
 
 // Open reports whether the item still waits for a decision.
 func (r *ReviewItem) Open() bool { return r.Decision == "" }
+
+// IntentState is where an upload intent stands.
+type IntentState string
+
+const (
+	// IntentExpected: a URL was issued and no version of its key has been
+	// matched to it yet.
+	IntentExpected IntentState = "expected"
+	// IntentArrived: a version of the key arrived and is recorded; the
+	// intent names that version's record.
+	IntentArrived IntentState = "arrived"
+	// IntentExpired: the URL expired (and its grace period passed) with no
+	// unmatched version of the key written after it was issued.
+	IntentExpired IntentState = "expired"
+)
+
+// IntentStates lists every intent state in a stable order.
+func IntentStates() []IntentState {
+	return []IntentState{IntentExpected, IntentArrived, IntentExpired}
+}
+
+// Valid reports whether s is one of the known intent states.
+func (s IntentState) Valid() bool {
+	switch s {
+	case IntentExpected, IntentArrived, IntentExpired:
+		return true
+	}
+	return false
+}
+
+// Anonymous is the requester of an intent whose issuer did not
+// authenticate.
+const Anonymous = "anonymous"
+
+// UploadIntent is an upload announced before any byte arrives: the upload
+// API issued a URL for Key, and expects a new version of it.
+//
+// It cannot be the object's Record: a record names one version, and S3
+// assigns the versionId only when the upload completes. The intent names
+// the key and the window in which its version may appear; once one does,
+// the intent points at that version's record.
+type UploadIntent struct {
+	// ID is random (see store.NewIntentID), so that it says nothing about
+	// the key and cannot be guessed.
+	ID     string `json:"id"`
+	Bucket string `json:"bucket"`
+	Key    string `json:"key"`
+	// Requester is the API caller's authenticated identity, or Anonymous.
+	Requester string `json:"requester"`
+	// Method is how the URL uploads: "PUT" or "POST" (a POST policy).
+	Method   string    `json:"method"`
+	IssuedAt time.Time `json:"issuedAt"`
+	// ExpiresAt is the first instant the URL is refused.
+	ExpiresAt time.Time `json:"expiresAt"`
+	// SHA256 is the hex SHA-256 the URL requires of the body, if any.
+	SHA256 string `json:"sha256,omitempty"`
+	// MinBytes and MaxBytes bound the body's length when the URL does (a
+	// presigned PUT fixes it: both are equal); zero MaxBytes means no bound
+	// of the URL's own.
+	MinBytes int64 `json:"minBytes,omitempty"`
+	MaxBytes int64 `json:"maxBytes,omitempty"`
+
+	State IntentState `json:"state"`
+	// RecordID names the record of the version that fulfilled the intent,
+	// once State is IntentArrived.
+	RecordID string `json:"recordId,omitempty"`
+	// ResolvedAt and ResolvedBy say when and by what ("ingest", "sweep")
+	// the intent left IntentExpected.
+	ResolvedAt time.Time `json:"resolvedAt,omitzero"`
+	ResolvedBy string    `json:"resolvedBy,omitempty"`
+}
+
+// KeyHash identifies the intent's (bucket, key) in fixed width: the
+// drivers index intents by it, since a key may be 1024 bytes of anything.
+func (u *UploadIntent) KeyHash() string { return KeyHash(u.Bucket, u.Key) }
+
+// KeyHash is the hex of the first 16 bytes of SHA-256(bucket NUL key).
+func KeyHash(bucket, key string) string {
+	h := sha256.New()
+	h.Write([]byte(bucket))
+	h.Write([]byte{0})
+	h.Write([]byte(key))
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/scangate/scangate/domain"
 )
@@ -73,6 +74,17 @@ type s3EntityOut struct {
 // an object in an unversioned bucket. Decode returns the refs unchanged for
 // any refs it accepts (see the package limits).
 func S3Notification(refs ...domain.ObjectRef) []byte {
+	return s3Notification(buildTime, refs)
+}
+
+// S3NotificationAt is S3Notification with the eventTime at, in
+// milliseconds as S3 writes it: the local runtime dates its uploads' events
+// so that they can be matched to the upload intents issued before them.
+func S3NotificationAt(at time.Time, refs ...domain.ObjectRef) []byte {
+	return s3Notification(at.UTC().Format("2006-01-02T15:04:05.000Z"), refs)
+}
+
+func s3Notification(eventTime string, refs []domain.ObjectRef) []byte {
 	doc := s3DocOut{Records: make([]s3RecordOut, 0, len(refs))}
 	for _, ref := range refs {
 		reqID := requestID(ref)
@@ -80,7 +92,7 @@ func S3Notification(refs ...domain.ObjectRef) []byte {
 			EventVersion:      "2.1",
 			EventSource:       "aws:s3",
 			AWSRegion:         buildRegion,
-			EventTime:         buildTime,
+			EventTime:         eventTime,
 			EventName:         "ObjectCreated:Put",
 			UserIdentity:      principalOut{buildPrincipal},
 			RequestParameters: map[string]string{"sourceIPAddress": buildIP},

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/google/go-cmp/cmp"
@@ -187,6 +188,19 @@ func TestS3NotificationRoundTrip(t *testing.T) {
 	}
 	if !strings.Contains(string(S3Notification(domain.ObjectRef{Bucket: "b-1", Key: "a b+c"})), `"key":"a+b%2Bc"`) {
 		t.Errorf("S3Notification does not encode keys as S3 does")
+	}
+}
+
+func TestS3NotificationAt(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 11, 26, 9, 30, 1, 123_456_789, time.FixedZone("CET", 3600))
+	b, err := Decode(S3NotificationAt(at, domain.ObjectRef{Bucket: "uploads", Key: "k", VersionID: "v"}))
+	if err != nil {
+		t.Fatalf("Decode(S3NotificationAt): %v", err)
+	}
+	// S3 dates events in UTC to the millisecond.
+	if want := at.UTC().Truncate(time.Millisecond); len(b.Refs) != 1 || !b.Refs[0].EventTime.Equal(want) {
+		t.Errorf("event time = %v, want %v", b.Refs, want)
 	}
 }
 

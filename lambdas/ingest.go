@@ -58,6 +58,9 @@ func (h *Handlers) Ingest(ctx context.Context, raw json.RawMessage) (IngestResul
 			failed[ref.MessageID] = true
 			continue
 		}
+		if h.cfg.Intents {
+			h.linkIntent(ctx, ref.ObjectRef, id, ref.EventTime)
+		}
 		res.IDs = append(res.IDs, id)
 		if created {
 			res.Created++

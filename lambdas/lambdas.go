@@ -241,6 +241,15 @@ type Config struct {
 	// Metrics receives every scan's outcome and what it learnt of the
 	// engine; nil records nothing.
 	Metrics metrics.Recorder
+	// Intents says that upload intents are recorded (the upload API's
+	// RecordIntents): Ingest then links each new version to the intent it
+	// fulfils. Sweep settles expired intents whether or not it is set.
+	Intents bool
+	// IntentGrace is how long after its URL expired an upload may still
+	// arrive: S3 checks a presigned URL's expiry when the request starts,
+	// and a large upload, or its event, can come well after. 0 means
+	// DefaultIntentGrace.
+	IntentGrace time.Duration
 }
 
 // Handlers are the workflow's steps.
@@ -275,6 +284,9 @@ func New(cfg Config) (*Handlers, error) {
 	}
 	if cfg.Metrics == nil {
 		cfg.Metrics = metrics.Discard{}
+	}
+	if cfg.IntentGrace <= 0 {
+		cfg.IntentGrace = DefaultIntentGrace
 	}
 	return &Handlers{cfg: cfg, log: cfg.Logger}, nil
 }

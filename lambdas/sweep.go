@@ -14,21 +14,34 @@ type SweepRequest struct {
 	// this are left alone, since their execution may still be starting.
 	// In AWS it should exceed the Express workflow's 5-minute limit.
 	MinAgeSeconds int `json:"minAgeSeconds"`
-	// Limit bounds the records started in one sweep; 0 means 1000.
+	// Limit bounds the records started in one sweep, and separately the
+	// upload intents settled; 0 means 1000.
 	Limit int `json:"limit"`
 }
 
-// SweepResult reports what a sweep started.
+// SweepResult reports what a sweep started and settled.
 type SweepResult struct {
 	Started int      `json:"started"`
 	IDs     []string `json:"ids,omitempty"`
+	// IntentsArrived and IntentsExpired count the upload intents the sweep
+	// settled; Recovered names the records it created for versions whose
+	// event never came (each also counts in IntentsArrived, unless ingest
+	// linked its intent meanwhile). IntentErrors counts intents left
+	// expected for the next sweep.
+	IntentsArrived int      `json:"intentsArrived"`
+	IntentsExpired int      `json:"intentsExpired"`
+	Recovered      []string `json:"recovered,omitempty"`
+	IntentErrors   int      `json:"intentErrors"`
 }
 
 // Sweep finds records that no execution is driving and starts their
 // workflow again: pending ones, scanning ones whose lease expired (the
 // scanner died), and infected or unscannable ones whose quarantine or block
-// did not finish. It is what makes "nothing lost" hold when a process, an
-// execution or an event delivery was lost; in AWS a schedule runs it.
+// did not finish. Then it settles the upload intents whose URL expired
+// (see sweepIntents): a version uploaded through one whose event never
+// came is ingested here. It is what makes "nothing lost" hold when a
+// process, an execution or an event delivery was lost; in AWS a schedule
+// runs it.
 func (h *Handlers) Sweep(ctx context.Context, req SweepRequest) (SweepResult, error) {
 	var res SweepResult
 	if h.cfg.Starter == nil {
@@ -39,7 +52,19 @@ func (h *Handlers) Sweep(ctx context.Context, req SweepRequest) (SweepResult, er
 		limit = 1000
 	}
 	now := h.cfg.Store.Now()
-	minAge := time.Duration(req.MinAgeSeconds) * time.Second
+	if err := h.sweepRecords(ctx, now, time.Duration(req.MinAgeSeconds)*time.Second, limit, &res); err != nil {
+		return res, err
+	}
+	err := h.sweepIntents(ctx, now, limit, &res)
+	if res.IntentsArrived+res.IntentsExpired+res.IntentErrors > 0 {
+		h.log.Info("sweep settled upload intents", "arrived", res.IntentsArrived, "expired", res.IntentsExpired,
+			"recovered", len(res.Recovered), "errors", res.IntentErrors)
+	}
+	return res, err
+}
+
+// sweepRecords restarts the workflow of stranded records.
+func (h *Handlers) sweepRecords(ctx context.Context, now time.Time, minAge time.Duration, limit int, res *SweepResult) error {
 	states := []domain.Status{domain.StatusPending, domain.StatusScanning, domain.StatusInfected, domain.StatusUnscannable}
 	for _, state := range states {
 		if state == domain.StatusUnscannable && h.cfg.UnscannablePolicy != "quarantine" {
@@ -50,11 +75,11 @@ func (h *Handlers) Sweep(ctx context.Context, req SweepRequest) (SweepResult, er
 		for {
 			recs, next, err := h.cfg.Store.ListByState(ctx, state, store.Page{Cursor: cursor, Limit: 200})
 			if err != nil {
-				return res, fromBackend(err)
+				return fromBackend(err)
 			}
 			for _, rec := range recs {
 				if len(res.IDs) >= limit {
-					return res, nil
+					return nil
 				}
 				stranded := now.Sub(rec.UpdatedAt) >= minAge
 				if state == domain.StatusScanning {
@@ -64,7 +89,7 @@ func (h *Handlers) Sweep(ctx context.Context, req SweepRequest) (SweepResult, er
 					continue
 				}
 				if _, err := h.cfg.Starter.Start(ctx, rec); err != nil {
-					return res, fromBackend(err)
+					return fromBackend(err)
 				}
 				res.Started++
 				res.IDs = append(res.IDs, rec.ID)
@@ -76,5 +101,5 @@ func (h *Handlers) Sweep(ctx context.Context, req SweepRequest) (SweepResult, er
 			cursor = next
 		}
 	}
-	return res, nil
+	return nil
 }

@@ -51,6 +51,15 @@ type APIOptions struct {
 	// GET /healthz/ready (NewScanHandler, NewMetricsHandler,
 	// NewReadyHandler).
 	Scan, Metrics, Ready http.Handler
+	// RecordIntents makes POST /v1/uploads record an upload intent for
+	// every URL it issues, before handing the URL out; a URL whose intent
+	// cannot be recorded is not issued. The sweep then finds an upload
+	// whose event was lost. It costs a store write per URL, used or not.
+	RecordIntents bool
+	// Identity names the authenticated caller of a request, or "" for
+	// none; an intent records it as its requester (domain.Anonymous for
+	// ""). nil names the bearer of AdminToken "admin", and nobody else.
+	Identity func(*http.Request) string
 }
 
 // API is the local runtime's HTTP API.
@@ -83,6 +92,9 @@ func NewAPI(h *lambdas.Handlers, st *store.Store, objs objects.Driver, opts APIO
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.Identity == nil {
+		opts.Identity = adminIdentity(opts.AdminToken)
+	}
 	a := &API{h: h, st: st, objs: objs, opts: opts, log: opts.Logger, mux: http.NewServeMux()}
 	a.routes()
 	return a, nil
@@ -98,6 +110,8 @@ func (a *API) routes() {
 	m.HandleFunc("PUT /v1/objects/{key...}", a.putObject)
 	m.HandleFunc("GET /v1/objects/{key...}", a.getObjectRecord)
 	m.HandleFunc("POST /v1/uploads", a.issueUpload)
+	m.HandleFunc("GET /v1/uploads", a.admin(a.listIntents))
+	m.HandleFunc("GET /v1/uploads/{id}", a.admin(a.getIntent))
 	m.HandleFunc("PUT /v1/upload/{token}", a.putSigned)
 	m.HandleFunc("POST /v1/events", a.postEvents)
 	m.HandleFunc("GET /v1/records", a.listRecords)
@@ -123,14 +137,29 @@ func (a *API) routes() {
 
 func (a *API) admin(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if a.opts.AdminToken != "" {
-			got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
-			if subtle.ConstantTimeCompare([]byte(got), []byte(a.opts.AdminToken)) != 1 {
-				writeError(w, http.StatusUnauthorized, errors.New("admin token required"))
-				return
-			}
+		if a.opts.AdminToken != "" && !bearerIs(r, a.opts.AdminToken) {
+			writeError(w, http.StatusUnauthorized, errors.New("admin token required"))
+			return
 		}
 		next(w, r)
+	}
+}
+
+// bearerIs reports whether r carries token as its bearer token.
+func bearerIs(r *http.Request, token string) bool {
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(token)) == 1
+}
+
+// adminIdentity is the default APIOptions.Identity: the local API knows
+// one credential, the admin token. An unauthenticated caller is nobody,
+// whatever headers it sends.
+func adminIdentity(token string) func(*http.Request) string {
+	return func(r *http.Request) string {
+		if token != "" && bearerIs(r, token) {
+			return "admin"
+		}
+		return ""
 	}
 }
 
@@ -184,7 +213,9 @@ func (a *API) upload(w http.ResponseWriter, r *http.Request, key string, maxByte
 		writeError(w, http.StatusBadRequest, fmt.Errorf("checksum mismatch: body is sha256 %s", got))
 		return
 	}
-	res, err := a.h.Ingest(r.Context(), intake.S3Notification(ref))
+	// Dated now, as S3 dates its events, so that ingest can match the
+	// version to an upload intent issued before it.
+	res, err := a.h.Ingest(r.Context(), intake.S3NotificationAt(a.opts.Now(), ref))
 	if err != nil || len(res.IDs) != 1 {
 		if err == nil {
 			err = errors.New("upload produced no record")
@@ -257,6 +288,11 @@ func (a *API) issueUpload(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, errors.New("uploads may not set tags"))
 		return
 	}
+	now := a.opts.Now()
+	expiresIn := time.Duration(req.ExpiresIn) * time.Second
+	intent := domain.UploadIntent{
+		Bucket: a.opts.Bucket, Key: req.Key, Requester: a.opts.Identity(r), IssuedAt: now, SHA256: req.SHA256,
+	}
 	if p := a.opts.Presigner; p != nil {
 		// A presigned PUT fixes the length rather than bounding it: the
 		// maxBytes asked for is signed as the exact length of the upload.
@@ -265,17 +301,19 @@ func (a *API) issueUpload(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		pr := PresignRequest{
-			Bucket: a.opts.Bucket, Key: req.Key, MaxBytes: asked, SHA256: req.SHA256,
-			Expires: time.Duration(req.ExpiresIn) * time.Second,
+			Bucket: a.opts.Bucket, Key: req.Key, MaxBytes: asked, SHA256: req.SHA256, Expires: expiresIn,
 		}
 		var u PresignedUpload
 		var err error
 		switch strings.ToUpper(req.Method) {
 		case "", http.MethodPut:
 			u, err = p.PresignPut(r.Context(), pr)
+			// A presigned PUT fixes the length, when one was asked for.
+			intent.MinBytes, intent.MaxBytes = asked, asked
 		case http.MethodPost:
 			pr.MaxBytes = req.MaxBytes
 			u, err = p.PresignPost(r.Context(), pr)
+			intent.MinBytes, intent.MaxBytes = 1, req.MaxBytes
 		default:
 			err = errcode.Errorf(errcode.Invalid, "presign", req.Key, "method %q is neither PUT nor POST", req.Method)
 		}
@@ -283,16 +321,75 @@ func (a *API) issueUpload(w http.ResponseWriter, r *http.Request) {
 			writeError(w, statusOf(err), err)
 			return
 		}
+		// SigV4 dates the signature at signing and refuses it expiresIn later.
+		intent.Method, intent.ExpiresAt = u.Method, now.Add(expiresIn)
+		if u.IntentID, err = a.recordIntent(r.Context(), intent); err != nil {
+			writeError(w, statusOf(err), err)
+			return
+		}
 		writeJSON(w, http.StatusCreated, u)
 		return
 	}
 	c := uploadClaims{Bucket: a.opts.Bucket, Key: req.Key, MaxBytes: req.MaxBytes, SHA256: req.SHA256,
-		Expires: a.opts.Now().Add(time.Duration(req.ExpiresIn) * time.Second).Unix()}
+		Expires: now.Add(expiresIn).Unix()}
+	// verify accepts the token through the whole second c.Expires.
+	intent.Method, intent.MaxBytes, intent.ExpiresAt = http.MethodPut, req.MaxBytes, time.Unix(c.Expires+1, 0).UTC()
+	intentID, err := a.recordIntent(r.Context(), intent)
+	if err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
 	tok := a.sign(c)
-	writeJSON(w, http.StatusCreated, map[string]any{
+	res := map[string]any{
 		"url": "/v1/upload/" + tok, "method": "PUT", "key": req.Key,
 		"maxBytes": req.MaxBytes, "expires": time.Unix(c.Expires, 0).UTC(),
-	})
+	}
+	if intentID != "" {
+		res["intentId"] = intentID
+	}
+	writeJSON(w, http.StatusCreated, res)
+}
+
+// recordIntent records in when intents are on and returns its ID; "" when
+// they are off. It runs before the URL is handed out, so that no URL is
+// out whose upload the sweep would not look for.
+func (a *API) recordIntent(ctx context.Context, in domain.UploadIntent) (string, error) {
+	if !a.opts.RecordIntents {
+		return "", nil
+	}
+	got, err := a.st.RecordIntent(ctx, in)
+	if err != nil {
+		a.log.Warn("upload intent not recorded; no URL issued", "bucket", in.Bucket, "key", in.Key, "err", err)
+		return "", err
+	}
+	a.log.Debug("upload intent recorded", "intent", got.ID, "bucket", got.Bucket, "key", got.Key,
+		"requester", got.Requester, "expiresAt", got.ExpiresAt)
+	return got.ID, nil
+}
+
+// listIntents serves GET /v1/uploads?state=expected|arrived|expired
+// (expected by default), soonest expiry first: the URLs issued and what
+// became of them.
+func (a *API) listIntents(w http.ResponseWriter, r *http.Request) {
+	state := domain.IntentState(r.URL.Query().Get("state"))
+	if state == "" {
+		state = domain.IntentExpected
+	}
+	ins, next, err := a.st.ListIntents(r.Context(), state, page(r))
+	if err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"intents": nonNil(ins), "cursor": next})
+}
+
+func (a *API) getIntent(w http.ResponseWriter, r *http.Request) {
+	in, err := a.st.Intent(r.Context(), r.PathValue("id"))
+	if err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	writeJSON(w, http.StatusOK, in)
 }
 
 func (a *API) sign(c uploadClaims) string {

@@ -87,6 +87,13 @@ type setupOpts struct {
 	// through a clamd of their own, with these options, up to largeMax.
 	large    *clamdtest.Options
 	largeMax int64
+	// intents records upload intents and links them at ingest;
+	// intentsUnlinked records them but leaves linking to the sweep.
+	intents, intentsUnlinked bool
+	// now is the clock of the store and the API; nil is time.Now.
+	now func() time.Time
+	// adminToken guards the admin endpoints.
+	adminToken string
 }
 
 // setup starts a real clamd, an embedded store and a local bucket in the
@@ -114,7 +121,7 @@ func setup(t testing.TB, o setupOpts) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := store.New(drv, nil)
+	st := store.New(drv, &store.Options{Now: o.now})
 	t.Cleanup(func() { st.Close() })
 	objs, err := localdir.Open(filepath.Join(dir, "buckets"), &localdir.Options{NoSync: o.noSync})
 	if err != nil {
@@ -135,7 +142,7 @@ func setup(t testing.TB, o setupOpts) *env {
 	cfg := lambdas.Config{
 		Store: st, Objects: objs, Scanner: sc, Starter: flows, Resumer: flows, Reviews: flows, Logger: log,
 		QuarantineBucket: qBucket, LeaseTTL: time.Minute, MaxScanBytes: o.maxScanBytes,
-		UnscannablePolicy: o.policy, Owner: "test", DisableVerdictCache: o.noCache,
+		UnscannablePolicy: o.policy, Owner: "test", DisableVerdictCache: o.noCache, Intents: o.intents,
 	}
 	if o.large != nil {
 		lc, err := clamd.New(clamdtest.Start(t, o.large).Addr(), clamd.Options{IOTimeout: 10 * time.Second})
@@ -155,7 +162,10 @@ func setup(t testing.TB, o setupOpts) *env {
 	if err := flows.SetHandlers(h); err != nil {
 		t.Fatal(err)
 	}
-	api, err := local.NewAPI(h, st, objs, local.APIOptions{Bucket: bucket, Logger: log, History: flows})
+	api, err := local.NewAPI(h, st, objs, local.APIOptions{
+		Bucket: bucket, Logger: log, History: flows, Now: o.now, AdminToken: o.adminToken,
+		RecordIntents: o.intents || o.intentsUnlinked,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

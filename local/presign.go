@@ -38,6 +38,9 @@ type PresignedUpload struct {
 	Expires time.Time           `json:"expires"`
 	// Fields are the form fields of a POST policy upload.
 	Fields map[string]string `json:"fields,omitempty"`
+	// IntentID names the upload intent recorded for the URL, when the API
+	// records intents.
+	IntentID string `json:"intentId,omitempty"`
 }
 
 // Presigner issues upload URLs.

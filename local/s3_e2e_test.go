@@ -137,6 +137,9 @@ type delivery struct {
 	Records []hookRecord
 	Status  int
 	Result  lambdas.IngestResult
+	// Lost is set for a delivery that was answered 200 but never reached
+	// the API: an event lost on its way.
+	Lost bool
 }
 
 // webhookLog passes versitygw's webhook deliveries to the API and keeps
@@ -144,6 +147,31 @@ type delivery struct {
 type webhookLog struct {
 	mu         sync.Mutex
 	deliveries []delivery
+	lose       map[string]bool // keys whose events are lost
+}
+
+// loseEvents makes the log lose every delivery that is only about key.
+func (l *webhookLog) loseEvents(key string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.lose == nil {
+		l.lose = map[string]bool{}
+	}
+	l.lose[key] = true
+}
+
+// lost reports whether every record of d is about a key whose events are
+// lost.
+func (l *webhookLog) lost(d delivery) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, r := range d.Records {
+		k, err := url.QueryUnescape(r.Key)
+		if err != nil || !l.lose[k] {
+			return false
+		}
+	}
+	return len(d.Records) > 0
 }
 
 func (l *webhookLog) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
@@ -175,6 +203,14 @@ func (l *webhookLog) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		o := rec.S3.Object
 		d.Records = append(d.Records, hookRecord{EventName: rec.EventName, Bucket: rec.S3.Bucket.Name, Key: o.Key,
 			VersionID: o.VersionID, ETag: o.ETag, Size: o.Size, Sequencer: o.Sequencer})
+	}
+	if l.lost(d) {
+		d.Lost, d.Status = true, http.StatusOK
+		l.mu.Lock()
+		l.deliveries = append(l.deliveries, d)
+		l.mu.Unlock()
+		w.WriteHeader(http.StatusOK)
+		return
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	rr := httptest.NewRecorder()
@@ -232,7 +268,7 @@ func (l *webhookLog) String() string {
 	var b strings.Builder
 	for _, d := range l.deliveries {
 		for _, r := range d.Records {
-			fmt.Fprintf(&b, "  %s -> %d %+v\n", r, d.Status, d.Result)
+			fmt.Fprintf(&b, "  %s -> %d %+v lost=%t\n", r, d.Status, d.Result, d.Lost)
 		}
 	}
 	return b.String()
@@ -256,6 +292,10 @@ type s3Env struct {
 type s3Opts struct {
 	clamd     *clamdtest.Options
 	ioTimeout time.Duration
+	// intents records upload intents and links them at ingest.
+	intents bool
+	// now is the clock of the store and the API; nil is time.Now.
+	now func() time.Time
 }
 
 // setupS3 starts the API first (versitygw posts a test event to its
@@ -326,7 +366,7 @@ func setupS3(t testing.TB, o s3Opts) *s3Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.st = store.New(drv, nil)
+	e.st = store.New(drv, &store.Options{Now: o.now})
 	t.Cleanup(func() { e.st.Close() })
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	e.flows = local.NewWorkflows(e.st, local.WorkflowOptions{
@@ -336,7 +376,7 @@ func setupS3(t testing.TB, o s3Opts) *s3Env {
 	e.scanner = &gatedScanner{Scanner: eng}
 	e.h, err = lambdas.New(lambdas.Config{
 		Store: e.st, Objects: d, Scanner: e.scanner, Starter: e.flows, Resumer: e.flows, Reviews: e.flows, Logger: log,
-		QuarantineBucket: qBucket, LeaseTTL: time.Minute, Owner: "test",
+		QuarantineBucket: qBucket, LeaseTTL: time.Minute, Owner: "test", Intents: o.intents,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -346,6 +386,7 @@ func setupS3(t testing.TB, o s3Opts) *s3Env {
 	}
 	api, err := local.NewAPI(e.h, e.st, d, local.APIOptions{
 		Bucket: name, Logger: log, History: e.flows, Presigner: local.S3Presigner{Client: s3c.S3Client()},
+		RecordIntents: o.intents, Now: o.now,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -1154,4 +1195,86 @@ func TestS3PostPolicy(t *testing.T) {
 	resp.Body.Close()
 	rec := e.settle(e.recorded("forms/eicar.com", ref.VersionID).ID, 60*time.Second)
 	e.assertQuarantinedS3(rec)
+}
+
+// TestS3UploadIntents: with intents on, a presigned PUT to versitygw whose
+// webhook delivery arrives links its intent; one whose delivery is lost
+// is found by the sweep once the URL expired, ingested from versitygw's
+// version listing, and scanned clean.
+func TestS3UploadIntents(t *testing.T) {
+	clk := newFakeClock()
+	e := setupS3(t, s3Opts{intents: true, now: clk.Now})
+	ctx := context.Background()
+
+	issue := func(key string, body []byte) local.PresignedUpload {
+		t.Helper()
+		u, code, msg := e.presign(map[string]any{"key": key, "maxBytes": len(body), "expiresInSeconds": 60})
+		if code != http.StatusCreated || u.IntentID == "" {
+			t.Fatalf("POST /v1/uploads for %q: %d %s; want a URL and an intentId", key, code, msg)
+		}
+		if in, err := e.st.Intent(ctx, u.IntentID); err != nil || in.State != domain.IntentExpected ||
+			in.MinBytes != int64(len(body)) || in.MaxBytes != int64(len(body)) {
+			t.Fatalf("intent of %q: %+v, %v; want expected with the signed length", key, in, err)
+		}
+		return u
+	}
+	put := func(u local.PresignedUpload, body []byte) putResult {
+		t.Helper()
+		res := e.putPresigned(u, bytes.NewReader(body), int64(len(body)), nil)
+		if res.Status != http.StatusOK || res.VersionID == "" {
+			t.Fatalf("presigned PUT of %q: %d, version %q: %s", u.Key, res.Status, res.VersionID, res.Body)
+		}
+		return res
+	}
+
+	// The event arrives: the intent is linked at ingest.
+	delivered := []byte("told about in time")
+	du := issue("intents/delivered.txt", delivered)
+	dres := put(du, delivered)
+	drec := e.recorded("intents/delivered.txt", dres.VersionID)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		in, err := e.st.Intent(ctx, du.IntentID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if in.State == domain.IntentArrived && in.RecordID == drec.ID {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("intent of the delivered upload: %+v; want arrived, linked to %s", in, drec.ID)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	e.assertCleanS3(e.settle(drec.ID, 30*time.Second), delivered)
+
+	// The event is lost on its way: versitygw sends it, scangate never
+	// hears of it.
+	const lostKey = "intents/lost.txt"
+	e.hook.loseEvents(lostKey)
+	lostBody := []byte("uploaded, but nobody was told")
+	lu := issue(lostKey, lostBody)
+	lres := put(lu, lostBody)
+	for _, d := range e.hook.waitCreated(t, bucket, lostKey) {
+		if !d.Lost {
+			t.Fatalf("a delivery for %s reached the API: %+v", lostKey, d)
+		}
+	}
+	id := recordID(lostKey, lres.VersionID)
+	if _, err := e.st.Get(ctx, id); errcode.Of(err) != errcode.NotFound {
+		t.Fatalf("record of the version whose event was lost: %v; want none yet", err)
+	}
+
+	clk.Advance(60*time.Second + lambdas.DefaultIntentGrace + time.Second)
+	res, err := e.h.Sweep(ctx, lambdas.SweepRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.IntentsArrived != 1 || res.IntentsExpired != 0 || len(res.Recovered) != 1 || res.Recovered[0] != id {
+		t.Errorf("sweep: %+v; want 1 arrived, recovering %s", res, id)
+	}
+	if in, err := e.st.Intent(ctx, lu.IntentID); err != nil || in.State != domain.IntentArrived || in.RecordID != id {
+		t.Errorf("intent of the lost upload: %+v, %v; want arrived, linked to %s", in, err, id)
+	}
+	e.assertCleanS3(e.settle(id, 30*time.Second), lostBody)
 }

@@ -76,6 +76,26 @@ type Driver interface {
 	// GetCachedVerdict returns the verdict, or an error with code NotFound.
 	GetCachedVerdict(ctx context.Context, sha256, dbVersion string) (*domain.Verdict, error)
 
+	// CreateIntent stores in if no intent with in.ID exists. If one
+	// exists it must return code AlreadyExists and leave it unchanged.
+	CreateIntent(ctx context.Context, in *domain.UploadIntent) error
+	// GetIntent returns the intent, or an error with code NotFound.
+	GetIntent(ctx context.Context, id string) (*domain.UploadIntent, error)
+	// ResolveIntent moves an expected intent to r.State in one
+	// conditional write whose condition is that the intent is still
+	// expected, and returns the intent as written. An intent that is no
+	// longer expected gives ConditionFailed and is not changed; a missing
+	// one NotFound or ConditionFailed, and it is never created.
+	ResolveIntent(ctx context.Context, id string, r IntentResolution) (*domain.UploadIntent, error)
+	// ListIntents returns intents in state ordered by ExpiresAt, oldest
+	// first, then by ID. A non-zero expiresBy leaves out intents with
+	// ExpiresAt after it.
+	ListIntents(ctx context.Context, state domain.IntentState, expiresBy time.Time, page Page) ([]*domain.UploadIntent, string, error)
+	// ListKeyIntents returns the intents of exactly (bucket, key), in
+	// every state, issued at or after since, ordered by IssuedAt, oldest
+	// first, then by ID.
+	ListKeyIntents(ctx context.Context, bucket, key string, since time.Time, page Page) ([]*domain.UploadIntent, string, error)
+
 	// Close releases the driver's resources.
 	Close() error
 }
@@ -134,4 +154,16 @@ type ReviewDecision struct {
 	Reviewer  string
 	Comment   string
 	DecidedAt time.Time
+}
+
+// IntentResolution is how an expected upload intent ends.
+type IntentResolution struct {
+	// State is domain.IntentArrived or domain.IntentExpired.
+	State domain.IntentState
+	// RecordID names the arrived version's record; empty for an expired
+	// intent.
+	RecordID string
+	At       time.Time
+	// By names what resolved it ("ingest", "sweep").
+	By string
 }

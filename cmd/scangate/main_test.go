@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -70,7 +71,7 @@ func TestSmokeRun(t *testing.T) {
 	bin := buildBinary(t)
 	t.Run("embedded", func(t *testing.T) { smokeRun(t, bin) })
 	t.Run("dynamodb", func(t *testing.T) {
-		smokeRun(t, bin, "--store", "dynamodb://smoke?create=true&endpoint="+testsvc.Dynalite(t))
+		smokeRun(t, bin, "--store", "dynamodb://smoke?create=true&endpoint="+testsvc.Dynalite(t), "--record-intents")
 	})
 }
 
@@ -167,6 +168,30 @@ func smokeRun(t *testing.T, bin string, extra ...string) {
 			t.Fatalf("history lacks %q:\n%s", missing, hout.String())
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	// An upload URL, and with --record-intents its intent, listed as
+	// expected until something arrives.
+	resp, err := http.Post(base+"/v1/uploads", "application/json", strings.NewReader(`{"key":"smoke/later.txt"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var issued struct{ URL, IntentID string }
+	json.NewDecoder(resp.Body).Decode(&issued)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated || issued.URL == "" || (issued.IntentID != "") != slices.Contains(extra, "--record-intents") {
+		t.Errorf("POST /v1/uploads with %v: %d %+v", extra, resp.StatusCode, issued)
+	}
+	if issued.IntentID != "" {
+		resp, err := http.Get(base + "/v1/uploads?state=expected")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var page struct{ Intents []domain.UploadIntent }
+		json.NewDecoder(resp.Body).Decode(&page)
+		resp.Body.Close()
+		if len(page.Intents) != 1 || page.Intents[0].ID != issued.IntentID || page.Intents[0].Key != "smoke/later.txt" {
+			t.Errorf("GET /v1/uploads?state=expected: %d %+v; want the intent %s", resp.StatusCode, page.Intents, issued.IntentID)
+		}
 	}
 	var kout bytes.Buffer
 	if code := run(context.Background(), []string{"history", "--api", base, "smoke/hello.txt"}, nil, &kout, &herr); code != 0 ||

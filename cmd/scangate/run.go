@@ -48,6 +48,8 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		timeScale  = fl.Float64("time-scale", 1, "multiply the workflow's retry delays and timeouts by this (tests and demos compress them)")
 		sweep      = fl.Duration("sweep", 30*time.Second, "how often to look for stranded records")
 		noCache    = fl.Bool("no-verdict-cache", false, "scan identical bytes again instead of reusing a clean verdict")
+		intents    = fl.Bool("record-intents", false, "record an upload intent for every URL POST /v1/uploads issues, so that an upload whose event is lost is still found (one store write per URL)")
+		grace      = fl.Duration("intent-grace", lambdas.DefaultIntentGrace, "how long after its URL expired an upload may still arrive before its intent is settled")
 		logJSON    = fl.Bool("log-json", false, "log JSON lines instead of text")
 		largeMax   = fl.Int64("large-stream-max", 0, "the large-object path: scan objects above --stream-max, up to this many bytes, through a second clamd started for them (a second copy of the signatures in memory); 0: such objects are not scannable")
 	)
@@ -68,6 +70,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		engine: ef, listen: *listen, dataDir: *dataDir, storeURL: *storeURL, bucket: *bucket, qBucket: *qBucket,
 		policy: *policy, workers: *workers, lease: *lease, adminToken: *adminToken,
 		timeScale: *timeScale, sweep: *sweep, noCache: *noCache, largeMax: *largeMax, self: self,
+		recordIntents: *intents, intentGrace: *grace,
 	}, log, stdout, stderr); err != nil {
 		fmt.Fprintln(stderr, "scangate:", err)
 		return 1
@@ -88,6 +91,8 @@ type runConfig struct {
 	noCache                 bool
 	largeMax                int64
 	self                    []string
+	recordIntents           bool
+	intentGrace             time.Duration
 }
 
 func serve(ctx context.Context, c runConfig, log *slog.Logger, stdout, stderr io.Writer) error {
@@ -160,7 +165,7 @@ func serve(ctx context.Context, c runConfig, log *slog.Logger, stdout, stderr io
 		Store: st, Objects: objs, Scanner: eng, Starter: flows, Resumer: flows, Reviews: flows, Logger: log,
 		QuarantineBucket: c.qBucket, UnscannablePolicy: c.policy, LeaseTTL: c.lease,
 		MaxScanBytes: c.engine.streamMax, Owner: "local:" + hostname(), DisableVerdictCache: c.noCache,
-		Metrics: prom, SelfPrincipals: c.self,
+		Metrics: prom, SelfPrincipals: c.self, Intents: c.recordIntents, IntentGrace: c.intentGrace,
 	}
 	if c.largeMax > 0 {
 		if c.largeMax <= c.engine.streamMax || c.engine.clamdAddr != "" {
@@ -186,9 +191,10 @@ func serve(ctx context.Context, c runConfig, log *slog.Logger, stdout, stderr io
 	}
 	api, err := local.NewAPI(h, st, objs, local.APIOptions{
 		Bucket: c.bucket, AdminToken: c.adminToken, Logger: log, History: flows, Presigner: presigner,
-		Scan:    local.NewScanHandler(eng, br, prom, local.ScanOptions{MaxSyncBytes: c.engine.streamMax, Logger: log}),
-		Metrics: local.NewMetricsHandler(reg),
-		Ready:   local.NewReadyHandler(local.ReadyChecks{Clamd: eng.Client(), Engine: eng, Breaker: br, Recorder: prom}),
+		RecordIntents: c.recordIntents,
+		Scan:          local.NewScanHandler(eng, br, prom, local.ScanOptions{MaxSyncBytes: c.engine.streamMax, Logger: log}),
+		Metrics:       local.NewMetricsHandler(reg),
+		Ready:         local.NewReadyHandler(local.ReadyChecks{Clamd: eng.Client(), Engine: eng, Breaker: br, Recorder: prom}),
 	})
 	if err != nil {
 		return err

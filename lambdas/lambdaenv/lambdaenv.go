@@ -23,6 +23,12 @@
 //	SCANGATE_SCAN_STATE_MACHINE   ARN of the scan workflow (ingest, rescan)
 //	SCANGATE_REVIEW_STATE_MACHINE ARN of the review workflow (quarantine,
 //	                              review decisions)
+//	SCANGATE_RECORD_INTENTS     true when upload intents are recorded
+//	                            (false by default): ingest then links each
+//	                            new version to its intent. The sweep settles
+//	                            expired intents either way.
+//	SCANGATE_INTENT_GRACE       how long after its URL expired an upload
+//	                            may still arrive (15m)
 //
 // The large-object path (see package fargate). In the functions that run
 // Claim and Offload, these start a Fargate task for objects above
@@ -150,6 +156,14 @@ func Config(ctx context.Context, getenv func(string) string, log *slog.Logger) (
 	if err != nil {
 		return none, stop, err
 	}
+	intents, err := boolEnv(getenv, "SCANGATE_RECORD_INTENTS")
+	if err != nil {
+		return none, stop, err
+	}
+	grace, err := durEnv(getenv, "SCANGATE_INTENT_GRACE", lambdas.DefaultIntentGrace)
+	if err != nil {
+		return none, stop, err
+	}
 	cfg := lambdas.Config{
 		Store: st, Objects: objs, Logger: log,
 		QuarantineBucket: qBucket, QuarantinePrefix: getenv("SCANGATE_QUARANTINE_PREFIX"),
@@ -159,6 +173,7 @@ func Config(ctx context.Context, getenv func(string) string, log *slog.Logger) (
 		// CloudWatch Embedded Metric Format on stdout: metrics from the
 		// function's log, with no API call.
 		Metrics: metrics.NewEMF(os.Stdout, metrics.EMFOptions{}),
+		Intents: intents, IntentGrace: grace,
 	}
 	if addr, db := getenv("SCANGATE_CLAMD"), getenv("SCANGATE_CLAMAV_DB"); addr != "" || db != "" {
 		// In the large-object task, clamd takes streams up to largeMax and
@@ -280,4 +295,16 @@ func durEnv(getenv func(string) string, k string, def time.Duration) (time.Durat
 		return 0, fmt.Errorf("lambdaenv: %s=%q is not a positive duration", k, v)
 	}
 	return d, nil
+}
+
+func boolEnv(getenv func(string) string, k string) (bool, error) {
+	v := getenv(k)
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("lambdaenv: %s=%q is not true or false", k, v)
+	}
+	return b, nil
 }

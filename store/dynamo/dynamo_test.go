@@ -168,16 +168,18 @@ func TestDatabaseRefusesIllegalTransitions(t *testing.T) {
 
 // TestKeysFollowSchema checks that the items carry the key attributes that
 // TableSchema declares: records in the by-state index, open review items
-// (and only open ones) in the open-reviews index.
+// (and only open ones) in the open-reviews index, upload intents in
+// by-state under their own partitions and in intents-by-key.
 func TestKeysFollowSchema(t *testing.T) {
 	ctx := context.Background()
 	svc := startDynalite(t)
 	d := svc.driver(t, nil)
 	schema := dynamo.TableSchema()
-	if len(schema.Indexes) != 2 || schema.Indexes[0].Name != dynamo.IndexByState || schema.Indexes[1].Name != dynamo.IndexOpenReviews {
+	if len(schema.Indexes) != 3 || schema.Indexes[0].Name != dynamo.IndexByState || schema.Indexes[1].Name != dynamo.IndexOpenReviews ||
+		schema.Indexes[2].Name != dynamo.IndexIntentsByKey {
 		t.Fatalf("TableSchema indexes = %+v", schema.Indexes)
 	}
-	byState, open := schema.Indexes[0], schema.Indexes[1]
+	byState, open, byKey := schema.Indexes[0], schema.Indexes[1], schema.Indexes[2]
 	has := func(item map[string]types.AttributeValue, names ...string) bool {
 		for _, n := range names {
 			if _, ok := item[n]; !ok {
@@ -194,8 +196,8 @@ func TestKeysFollowSchema(t *testing.T) {
 	if !has(item, schema.PartitionKey.Name, schema.SortKey.Name, byState.PartitionKey.Name, byState.SortKey.Name) {
 		t.Errorf("record item %v lacks the table or by-state keys", item)
 	}
-	if has(item, open.PartitionKey.Name) {
-		t.Errorf("record item %v has open-reviews keys", item)
+	if has(item, open.PartitionKey.Name) || has(item, byKey.PartitionKey.Name) {
+		t.Errorf("record item %v has open-reviews or intents-by-key keys", item)
 	}
 	review := &domain.ReviewItem{ID: rec.ID, Object: rec.Object, OpenedAt: rec.UpdatedAt}
 	if err := d.CreateReview(ctx, review); err != nil {
@@ -214,13 +216,56 @@ func TestKeysFollowSchema(t *testing.T) {
 		t.Errorf("decided review item %v still has open-reviews keys", item)
 	}
 
+	// An upload intent: by-state under intent#<state>, where no record
+	// listing looks, and intents-by-key, whose keys never change.
+	in := &domain.UploadIntent{
+		ID: "0123456789abcdef0123456789abcdef", Bucket: "uploads", Key: "in/keys", Requester: domain.Anonymous,
+		Method: "PUT", IssuedAt: rec.UpdatedAt, ExpiresAt: rec.UpdatedAt.Add(time.Hour), State: domain.IntentExpected,
+	}
+	if err := d.CreateIntent(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	intentKey := map[string]types.AttributeValue{
+		"pk": &types.AttributeValueMemberS{Value: "intent#" + in.ID}, "sk": &types.AttributeValueMemberS{Value: "intent"},
+	}
+	item = rawGet(t, svc.client, d.Table(), intentKey)
+	if !has(item, byState.PartitionKey.Name, byState.SortKey.Name, byKey.PartitionKey.Name, byKey.SortKey.Name) || has(item, open.PartitionKey.Name) {
+		t.Errorf("intent item %v: want the by-state and intents-by-key keys only", item)
+	}
+	if st := item[byState.PartitionKey.Name].(*types.AttributeValueMemberS).Value; st != "intent#expected" {
+		t.Errorf("expected intent's by-state partition %q, want intent#expected", st)
+	}
+	if _, err := d.ResolveIntent(ctx, in.ID, store.IntentResolution{State: domain.IntentArrived, RecordID: rec.ID, At: rec.UpdatedAt, By: "ingest"}); err != nil {
+		t.Fatal(err)
+	}
+	after := rawGet(t, svc.client, d.Table(), intentKey)
+	if st := after[byState.PartitionKey.Name].(*types.AttributeValueMemberS).Value; st != "intent#arrived" {
+		t.Errorf("arrived intent's by-state partition %q, want intent#arrived", st)
+	}
+	for _, k := range []string{byKey.PartitionKey.Name, byKey.SortKey.Name, byState.SortKey.Name} {
+		if !reflect.DeepEqual(after[k], item[k]) {
+			t.Errorf("resolving the intent changed %s: %v, was %v", k, after[k], item[k])
+		}
+	}
+	for _, st := range domain.Statuses() {
+		recs, _, err := d.ListByState(ctx, st, store.Page{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs {
+			if r.ID != rec.ID {
+				t.Errorf("ListByState %s returned %+v, which is not the one record", st, r)
+			}
+		}
+	}
+
 	// The SDK request is derived from the same definition.
-	in := dynamo.CreateTableInput("x")
-	if got := aws.ToString(in.KeySchema[0].AttributeName); got != schema.PartitionKey.Name {
+	cti := dynamo.CreateTableInput("x")
+	if got := aws.ToString(cti.KeySchema[0].AttributeName); got != schema.PartitionKey.Name {
 		t.Errorf("CreateTableInput partition key %q, want %q", got, schema.PartitionKey.Name)
 	}
 	for i, ix := range schema.Indexes {
-		g := in.GlobalSecondaryIndexes[i]
+		g := cti.GlobalSecondaryIndexes[i]
 		if aws.ToString(g.IndexName) != ix.Name || string(g.Projection.ProjectionType) != ix.Projection ||
 			aws.ToString(g.KeySchema[0].AttributeName) != ix.PartitionKey.Name || aws.ToString(g.KeySchema[1].AttributeName) != ix.SortKey.Name {
 			t.Errorf("CreateTableInput index %d = %+v, want %+v", i, g, ix)

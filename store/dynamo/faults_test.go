@@ -239,3 +239,45 @@ func TestLostAnswer(t *testing.T) {
 		t.Errorf("CreateReview with a lost answer: %v", err)
 	}
 }
+
+// TestLostAnswerIntent: the driver itself, not only the portable layer's
+// read-back, recognises its own applied intent writes after a lost answer.
+func TestLostAnswerIntent(t *testing.T) {
+	ctx := context.Background()
+	svc := startDynalite(t)
+	table := svc.newTable(t)
+	lose, endpoint := startLoseAnswers(t, svc.endpoint)
+	d, err := dynamo.New(newClient(t, endpoint, fastRetries), table, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	in := &domain.UploadIntent{
+		ID: "00112233445566778899aabbccddeeff", Bucket: "b", Key: "lost", Requester: domain.Anonymous,
+		Method: "PUT", IssuedAt: now, ExpiresAt: now.Add(time.Hour), State: domain.IntentExpected,
+	}
+	lose.arm("PutItem")
+	if err := d.CreateIntent(ctx, in); err != nil {
+		t.Fatalf("CreateIntent with a lost answer: %v", err)
+	}
+	if n := lose.count("PutItem"); n != 2 {
+		t.Errorf("the proxy saw %d PutItem requests, want 2", n)
+	}
+	if err := d.CreateIntent(ctx, in); errcode.Of(err) != errcode.AlreadyExists {
+		t.Errorf("second CreateIntent: %v, want AlreadyExists", err)
+	}
+
+	lose.arm("UpdateItem")
+	res := store.IntentResolution{State: domain.IntentArrived, RecordID: "rec-1", At: now.Add(time.Minute), By: "ingest"}
+	got, err := d.ResolveIntent(ctx, in.ID, res)
+	if err != nil || got.State != domain.IntentArrived || got.RecordID != "rec-1" {
+		t.Fatalf("ResolveIntent with a lost answer = %+v, %v; want arrived with rec-1", got, err)
+	}
+	if n := lose.count("UpdateItem"); n != 2 {
+		t.Errorf("the proxy saw %d UpdateItem requests, want 2", n)
+	}
+	res.RecordID = "rec-2"
+	if _, err := d.ResolveIntent(ctx, in.ID, res); errcode.Of(err) != errcode.ConditionFailed {
+		t.Errorf("ResolveIntent linking another record: %v, want ConditionFailed", err)
+	}
+}

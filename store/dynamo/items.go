@@ -369,3 +369,81 @@ func (it *allowlistItem) domain() (*domain.AllowlistEntry, error) {
 func idFromPK(pk string) (string, bool) {
 	return strings.CutPrefix(pk, recordPrefix)
 }
+
+// Upload intent keys. An intent's by-state partition is its state under
+// intentStatePrefix, a value no record state can take.
+const (
+	intentPrefix      = "intent#"
+	skIntent          = "intent"
+	intentStatePrefix = "intent#"
+)
+
+func intentPK(id string) string { return intentPrefix + id }
+
+func intentStatePK(s domain.IntentState) string { return intentStatePrefix + string(s) }
+
+// intentItem is an upload intent as stored. State and StateSort are its
+// by-state entry (intent#<state>, expiresAt#id); IntentKey and IntentSort
+// its intents-by-key entry (keyHash, issuedAt#id), fixed at creation.
+type intentItem struct {
+	PK         string `dynamodbav:"pk"`
+	SK         string `dynamodbav:"sk"`
+	ID         string `dynamodbav:"id"`
+	Bucket     string `dynamodbav:"bucket"`
+	Key        string `dynamodbav:"key"`
+	Requester  string `dynamodbav:"requester,omitempty"`
+	Method     string `dynamodbav:"method,omitempty"`
+	IssuedAt   string `dynamodbav:"issuedAt"`
+	ExpiresAt  string `dynamodbav:"expiresAt"`
+	SHA256     string `dynamodbav:"sha256,omitempty"`
+	MinBytes   int64  `dynamodbav:"minBytes,omitempty"`
+	MaxBytes   int64  `dynamodbav:"maxBytes,omitempty"`
+	RecordID   string `dynamodbav:"recordId,omitempty"`
+	ResolvedAt string `dynamodbav:"resolvedAt,omitempty"`
+	ResolvedBy string `dynamodbav:"resolvedBy,omitempty"`
+	State      string `dynamodbav:"state"`
+	StateSort  string `dynamodbav:"stateSort"`
+	IntentKey  string `dynamodbav:"intentKey"`
+	IntentSort string `dynamodbav:"intentSort"`
+}
+
+// Names of intent attributes that expressions use.
+const (
+	attrRecordID   = "recordId"
+	attrResolvedAt = "resolvedAt"
+	attrResolvedBy = "resolvedBy"
+)
+
+func toIntentItem(in *domain.UploadIntent) intentItem {
+	return intentItem{
+		PK: intentPK(in.ID), SK: skIntent, ID: in.ID, Bucket: in.Bucket, Key: in.Key,
+		Requester: in.Requester, Method: in.Method, IssuedAt: fmtTime(in.IssuedAt), ExpiresAt: fmtTime(in.ExpiresAt),
+		SHA256: in.SHA256, MinBytes: in.MinBytes, MaxBytes: in.MaxBytes, RecordID: in.RecordID,
+		ResolvedAt: fmtOptTime(in.ResolvedAt), ResolvedBy: in.ResolvedBy,
+		State: intentStatePK(in.State), StateSort: sortKey(in.ExpiresAt, in.ID),
+		IntentKey: in.KeyHash(), IntentSort: sortKey(in.IssuedAt, in.ID),
+	}
+}
+
+func (it *intentItem) domain() (*domain.UploadIntent, error) {
+	state, ok := strings.CutPrefix(it.State, intentStatePrefix)
+	if !ok {
+		return nil, fmt.Errorf("state %q is not an intent state", it.State)
+	}
+	in := &domain.UploadIntent{
+		ID: it.ID, Bucket: it.Bucket, Key: it.Key, Requester: it.Requester, Method: it.Method,
+		SHA256: it.SHA256, MinBytes: it.MinBytes, MaxBytes: it.MaxBytes, State: domain.IntentState(state),
+		RecordID: it.RecordID, ResolvedBy: it.ResolvedBy,
+	}
+	var err error
+	if in.IssuedAt, err = parseTime(it.IssuedAt); err != nil {
+		return nil, err
+	}
+	if in.ExpiresAt, err = parseTime(it.ExpiresAt); err != nil {
+		return nil, err
+	}
+	if in.ResolvedAt, err = parseTime(it.ResolvedAt); err != nil {
+		return nil, err
+	}
+	return in, nil
+}

@@ -32,7 +32,8 @@ func (m *meter) record(op string, rcu, wcu float64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	switch op {
-	case "create", "update", "put allowlist", "delete allowlist", "create review", "decide review", "set review token", "put verdict":
+	case "create", "update", "put allowlist", "delete allowlist", "create review", "decide review", "set review token", "put verdict",
+		"create intent", "resolve intent":
 		m.writes++
 	default:
 		m.reads++
@@ -257,5 +258,60 @@ func TestMeasurements(t *testing.T) {
 		n, took[n/2], took[n*9/10], took[n*99/100], slices.Max(took))
 	if took[n/2] <= 0 {
 		t.Error("no latency measured")
+	}
+}
+
+// TestMeasurementsIntent measures what an upload intent adds per issued
+// URL: RecordIntent when the URL is issued, the ingest's read of the key's
+// intents, and MarkIntentArrived. Index writes are estimated as in
+// TestMeasurements: the intent's by-state entry is put, then moved (a
+// delete and a put), and its intents-by-key entry is put once; both are
+// keys only, 1 WCU each.
+func TestMeasurementsIntent(t *testing.T) {
+	ctx := context.Background()
+	svc := startDynalite(t)
+	m := &meter{}
+	d := svc.driver(t, &dynamo.Options{OnConsumed: m.record})
+	clk := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	s := store.New(d, &store.Options{Now: func() time.Time { clk = clk.Add(time.Millisecond); return clk }})
+	const key = "incoming/2026/05/01/report-1.pdf"
+	var (
+		in    *domain.UploadIntent
+		lines []string
+		total meter
+	)
+	step := func(name string, index float64, fn func() error) {
+		m.reset()
+		if err := fn(); err != nil {
+			t.Fatal(err)
+		}
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		lines = append(lines, fmt.Sprintf("  %-17s %d reads %d writes  %4.1f RCU %4.1f WCU (table) + %3.1f WCU (index, estimated)  %v",
+			name, m.reads, m.writes, m.rcu, m.wcu, index, m.ops))
+		total.reads, total.writes, total.rcu, total.wcu = total.reads+m.reads, total.writes+m.writes, total.rcu+m.rcu, total.wcu+m.wcu+index
+	}
+	step("RecordIntent", 2, func() (err error) {
+		in, err = s.RecordIntent(ctx, domain.UploadIntent{
+			Bucket: "uploads", Key: key, Requester: "arn:aws:iam::123456789012:user/uploader",
+			ExpiresAt: clk.Add(15 * time.Minute), SHA256: strings.Repeat("ab", 32), MinBytes: 4096, MaxBytes: 4096,
+		})
+		return err
+	})
+	step("KeyIntents", 0, func() error {
+		_, _, err := s.KeyIntents(ctx, "uploads", key, clk.Add(-7*24*time.Hour), store.Page{Limit: 100})
+		return err
+	})
+	step("MarkIntentArrived", 2, func() error {
+		_, err := s.MarkIntentArrived(ctx, in.ID, strings.Repeat("0f", 16), "ingest")
+		return err
+	})
+	size := itemSize(rawGet(t, svc.client, d.Table(), map[string]types.AttributeValue{
+		"pk": &types.AttributeValueMemberS{Value: "intent#" + in.ID}, "sk": &types.AttributeValueMemberS{Value: "intent"},
+	}))
+	t.Logf("upload intent, per issued URL that is used: %d requests (%d reads, %d writes), %.1f RCU, %.1f WCU with the indexes (estimated); intent item %d B\n%s",
+		total.reads+total.writes, total.reads, total.writes, total.rcu, total.wcu, size, strings.Join(lines, "\n"))
+	if total.wcu <= 0 {
+		t.Error("no write capacity measured")
 	}
 }

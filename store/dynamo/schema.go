@@ -17,12 +17,14 @@ import (
 // Attribute names of the keys. They are the only names the schema fixes;
 // docs/dynamodb.md describes every item shape.
 const (
-	attrPK        = "pk"        // table partition key
-	attrSK        = "sk"        // table sort key
-	attrState     = "state"     // state-index partition key: the record's state
-	attrStateSort = "stateSort" // state-index sort key: updatedAt#id
-	attrOpenQueue = "openQueue" // open-reviews partition key: "open" while undecided
-	attrOpenSort  = "openSort"  // open-reviews sort key: openedAt#id
+	attrPK         = "pk"         // table partition key
+	attrSK         = "sk"         // table sort key
+	attrState      = "state"      // state-index partition key: the record's state, or intent#<state>
+	attrStateSort  = "stateSort"  // state-index sort key: updatedAt#id (intents: expiresAt#id)
+	attrOpenQueue  = "openQueue"  // open-reviews partition key: "open" while undecided
+	attrOpenSort   = "openSort"   // open-reviews sort key: openedAt#id
+	attrIntentKey  = "intentKey"  // intents-by-key partition key: domain.KeyHash(bucket, key)
+	attrIntentSort = "intentSort" // intents-by-key sort key: issuedAt#id
 )
 
 // Index names.
@@ -32,6 +34,10 @@ const (
 	// IndexOpenReviews lists undecided review items, oldest first. It is
 	// sparse: a decision removes the item's keys for this index.
 	IndexOpenReviews = "open-reviews"
+	// IndexIntentsByKey lists the upload intents of one key, oldest issue
+	// first. Its keys never change after the intent is created, so the
+	// index is written once per intent.
+	IndexIntentsByKey = "intents-by-key"
 )
 
 // Schema is the table's key schema and secondary indexes, in plain strings
@@ -74,11 +80,17 @@ type Index struct {
 //	review item     pk "rec#<id>"           sk "review"
 //	allowlist entry pk "allowlist"          sk "<sha256>"
 //	cached verdict  pk "verdict#<sha256>"   sk "db#<dbVersion>"
+//	upload intent   pk "intent#<id>"        sk "intent"
 //
 // The by-state index holds every record (KEYS_ONLY, so a transition writes
 // two tiny index entries rather than two copies of the record); the
 // open-reviews index holds only undecided review items (ALL, since the
-// queue is small and read whole).
+// queue is small and read whole). Upload intents reuse by-state, under
+// the partitions "intent#expected", "intent#arrived" and "intent#expired"
+// (no record state can take those values) sorted by expiresAt#id, so the
+// sweep reads expected intents soonest expiry first; and they are the only
+// items in intents-by-key (KEYS_ONLY: keyHash, then issuedAt#id), which
+// ingest and the sweep query for the intents of one key.
 func TableSchema() Schema {
 	return Schema{
 		PartitionKey: Attribute{Name: attrPK, Type: "S"},
@@ -95,6 +107,12 @@ func TableSchema() Schema {
 				PartitionKey: Attribute{Name: attrOpenQueue, Type: "S"},
 				SortKey:      Attribute{Name: attrOpenSort, Type: "S"},
 				Projection:   "ALL",
+			},
+			{
+				Name:         IndexIntentsByKey,
+				PartitionKey: Attribute{Name: attrIntentKey, Type: "S"},
+				SortKey:      Attribute{Name: attrIntentSort, Type: "S"},
+				Projection:   "KEYS_ONLY",
 			},
 		},
 		BillingMode: "PAY_PER_REQUEST",

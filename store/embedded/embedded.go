@@ -34,7 +34,17 @@
 //	reviews       id -> domain.ReviewItem
 //	reviews-open  openedAt 0x00 id -> (empty), open items only
 //	verdicts      sha256 0x00 dbVersion -> domain.Verdict
+//	intents       id -> domain.UploadIntent
+//	intents-state state 0x00 expiresAt 0x00 id -> (empty)
+//	intents-key   keyHash 0x00 issuedAt 0x00 id -> (empty)
 //	meta          "layout" -> layout version
+//
+// keyHash is domain.KeyHash(bucket, key), 32 hex digits: keys may hold any
+// byte and be 1 KiB long, and a fixed-width prefix keeps one key's
+// entries apart from another's. Listings compare the stored bucket and key
+// exactly, so even a collision would not mix two keys' intents. The
+// intent buckets were added without a layout change: Open creates missing
+// buckets, and a build without them ignores them.
 //
 // A time in a key is 12 bytes: the Unix seconds as a big-endian uint64 with
 // the sign bit flipped, then the nanoseconds as a big-endian uint32, so byte
@@ -88,12 +98,15 @@ var (
 	bucketReviews    = []byte("reviews")
 	bucketOpen       = []byte("reviews-open")
 	bucketVerdicts   = []byte("verdicts")
+	bucketIntents    = []byte("intents")
+	bucketIntState   = []byte("intents-state")
+	bucketIntKey     = []byte("intents-key")
 	bucketMeta       = []byte("meta")
 	keyLayoutVersion = []byte("layout")
 
 	allBuckets = [][]byte{
 		bucketRecords, bucketByState, bucketAllowlist, bucketReviews,
-		bucketOpen, bucketVerdicts, bucketMeta,
+		bucketOpen, bucketVerdicts, bucketIntents, bucketIntState, bucketIntKey, bucketMeta,
 	}
 )
 
@@ -627,11 +640,24 @@ func decode[T any](op, id string, raw []byte) (*T, error) {
 	return v, nil
 }
 
+// errStop, returned by a scan's fn, ends the listing before the key it was
+// given: no cursor is handed out.
+var errStop = errors.New("end of listing")
+
 // scan walks the keys of b that start with prefix, beginning after the
 // page's cursor, calling fn for at most page.Size() of them. It returns the
 // cursor for the next page, or "" when no further key has the prefix.
 func scan(b *bolt.Bucket, op, id string, prefix []byte, page store.Page, fn func(k, v []byte) error) (string, error) {
+	return scanFrom(b, op, id, prefix, nil, page, fn)
+}
+
+// scanFrom is scan starting, on the first page, at start (a key with the
+// prefix) rather than at the prefix itself.
+func scanFrom(b *bolt.Bucket, op, id string, prefix, start []byte, page store.Page, fn func(k, v []byte) error) (string, error) {
 	from := prefix
+	if start != nil {
+		from = start
+	}
 	after := false
 	if page.Cursor != "" {
 		k, err := base64.RawURLEncoding.DecodeString(page.Cursor)
@@ -660,7 +686,9 @@ func scan(b *bolt.Bucket, op, id string, prefix []byte, page store.Page, fn func
 			// Another key follows the page: hand out a cursor.
 			return base64.RawURLEncoding.EncodeToString(last), nil
 		}
-		if err := fn(k, v); err != nil {
+		if err := fn(k, v); errors.Is(err, errStop) {
+			return "", nil
+		} else if err != nil {
 			return "", err
 		}
 		last = k

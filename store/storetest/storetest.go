@@ -63,9 +63,9 @@ func RunConformanceTests(t *testing.T, newDriver func(t *testing.T) store.Driver
 		name  string
 		tests []namedTest
 	}{
-		{"Driver", driverTests()},
-		{"Store", storeTests()},
-		{"Race", raceTests()},
+		{"Driver", append(driverTests(), intentDriverTests()...)},
+		{"Store", append(storeTests(), intentStoreTests()...)},
+		{"Race", append(raceTests(), intentRaceTests()...)},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
