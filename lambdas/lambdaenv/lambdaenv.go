@@ -182,36 +182,38 @@ func Config(ctx context.Context, getenv func(string) string, log *slog.Logger) (
 		if largeMax > 0 {
 			limit = largeMax
 		}
+		var scanner lambdas.Scanner
 		if addr == "" {
 			dir := getenv("SCANGATE_CLAMD_DIR")
 			if dir == "" {
 				dir = "/tmp/clamd"
 			}
-			// Started once per execution environment; the supervisor
-			// restarts it should it crash between invocations.
-			d, err := daemon.Start(ctx, daemon.Config{DatabaseDir: db, Dir: dir, StreamMaxLength: limit, Logger: log})
+			// Started once per execution environment, in the background
+			// (see startingScanner); the supervisor restarts it should it
+			// crash between invocations.
+			s, stopClamd, err := startClamd(ctx,
+				daemon.Config{DatabaseDir: db, Dir: dir, StreamMaxLength: limit, Logger: log},
+				clamd.Options{MaxStreamBytes: limit}, engine.Options{DatabaseDir: db, MaxAge: maxAge}, log)
 			if err != nil {
 				return none, stop, err
 			}
-			stops = append(stops, func() {
-				sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
-				defer cancel()
-				d.Stop(sctx)
-			})
-			addr = d.Addr()
+			stops = append(stops, stopClamd)
+			scanner = s
+		} else {
+			c, err := clamd.New(addr, clamd.Options{MaxStreamBytes: limit})
+			if err != nil {
+				return none, stop, err
+			}
+			eng, err := engine.New(c, engine.Options{DatabaseDir: db, MaxAge: maxAge})
+			if err != nil {
+				return none, stop, err
+			}
+			scanner = eng
 		}
-		c, err := clamd.New(addr, clamd.Options{MaxStreamBytes: limit})
-		if err != nil {
-			return none, stop, err
-		}
-		eng, err := engine.New(c, engine.Options{DatabaseDir: db, MaxAge: maxAge})
-		if err != nil {
-			return none, stop, err
-		}
-		cfg.Scanner = eng
+		cfg.Scanner = scanner
 		if largeMax > 0 {
 			cfg.Owner = "task:" + hostname()
-			cfg.LargeScanner, cfg.LargeMaxBytes = eng, largeMax
+			cfg.LargeScanner, cfg.LargeMaxBytes = scanner, largeMax
 		}
 	}
 	var awsCfg *aws.Config
