@@ -277,12 +277,8 @@ func (h *Handlers) Quarantine(ctx context.Context, st State) (State, error) {
 		if _, err := h.cfg.Store.OpenReview(ctx, rec); err != nil {
 			return st, fromBackend(err)
 		}
-		rec, err = h.cfg.Store.Apply(ctx, rec, store.Transition{
-			Event: statemachine.Quarantine, Actor: h.cfg.Owner, Reason: rec.Reason,
-			Quarantine: q, Detail: "moved to s3://" + q.Bucket + "/" + q.Key,
-		})
-		if err != nil {
-			return st, fromBackend(err)
+		if rec, err = h.recordQuarantine(ctx, rec, q); err != nil {
+			return st, err
 		}
 	} else if _, err := h.cfg.Store.Review(ctx, rec.ID); errcode.Of(err) == errcode.NotFound {
 		// A record under review always has its item: it is opened before
@@ -304,6 +300,41 @@ func (h *Handlers) Quarantine(ctx context.Context, st State) (State, error) {
 	st.Location = &loc
 	h.logFor(st).Warn("quarantined for review", "quarantine", loc.String())
 	return st, nil
+}
+
+// recordQuarantine applies the quarantine transition to rec, whose bytes
+// are now at q. Moving them takes a while, and meanwhile a bookkeeping
+// write (the execution link a late or duplicate ingest stores) may bump
+// the record's version without moving it on; the transition is then
+// applied to the fresh record, as Finish does. A record that another
+// execution quarantined meanwhile is returned as it is.
+func (h *Handlers) recordQuarantine(ctx context.Context, rec *domain.Record, q *domain.ObjectRef) (*domain.Record, error) {
+	var err error
+	for range 8 {
+		var got *domain.Record
+		got, err = h.cfg.Store.Apply(ctx, rec, store.Transition{
+			Event: statemachine.Quarantine, Actor: h.cfg.Owner, Reason: rec.Reason,
+			Quarantine: q, Detail: "moved to s3://" + q.Bucket + "/" + q.Key,
+		})
+		if errcode.Of(err) != errcode.ConditionFailed {
+			if err != nil {
+				return nil, fromBackend(err)
+			}
+			return got, nil
+		}
+		cur, gerr := h.cfg.Store.Get(ctx, rec.ID)
+		if gerr != nil {
+			return nil, fromBackend(gerr)
+		}
+		if cur.State == domain.StatusReviewing {
+			return cur, nil
+		}
+		if cur.State != rec.State {
+			break // moved on to something else: that write stands
+		}
+		rec = cur
+	}
+	return nil, fromBackend(err)
 }
 
 func (h *Handlers) moveToQuarantine(ctx context.Context, rec *domain.Record) (domain.ObjectRef, error) {
