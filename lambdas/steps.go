@@ -400,16 +400,11 @@ func (h *Handlers) Fail(ctx context.Context, st State) (State, error) {
 	if typ == ErrObjectGone {
 		ev = statemachine.Vanish
 	}
+	seen := st.Status
 	st.Status = rec.State
-	if typ == ErrLeaseLost || !statemachine.Can(rec.State, ev) {
+	if typ == ErrLeaseLost || !statemachine.Can(rec.State, ev) || !holds(st, seen, rec) {
 		h.logFor(st).Info("nothing to record", "state", rec.State, "error", typ)
 		return st, nil
-	}
-	if rec.State == domain.StatusScanning && rec.Lease != nil && rec.Lease.Token != st.LeaseToken {
-		// Another execution holds this record now; it will record.
-		if !rec.Lease.Expired(h.cfg.Store.Now()) {
-			return st, nil
-		}
 	}
 	t := store.Transition{Event: ev, Actor: h.cfg.Owner, Reason: reason, Detail: truncate(typ+": "+cause, 1024)}
 	rec, err = h.cfg.Store.Apply(ctx, rec, t)
@@ -423,6 +418,24 @@ func (h *Handlers) Fail(ctx context.Context, st State) (State, error) {
 	st.Status = rec.State
 	h.logFor(st).Warn("recorded failure", "state", rec.State, "reason", reason, "error", typ)
 	return st, nil
+}
+
+// holds reports whether a failing execution may record its failure on
+// rec, which it last saw as seen: a pending record (its Claim failed, and
+// nobody holds it), a scanning record under this execution's own lease, or
+// a verdict this execution recorded or resumed and whose quarantine or
+// block failed. A scanning record under another lease is that lease's,
+// also once it expired: the sweep reclaims it and the scan can still
+// succeed, where failing it would end an object that nothing is wrong with.
+// A verdict another execution recorded is that execution's to carry out.
+func holds(st State, seen domain.Status, rec *domain.Record) bool {
+	switch rec.State {
+	case domain.StatusScanning:
+		return rec.Lease != nil && st.LeaseToken != "" && rec.Lease.Token == st.LeaseToken
+	case domain.StatusInfected, domain.StatusUnscannable:
+		return seen == rec.State
+	}
+	return true
 }
 
 // reasonFor maps an error type and its cause onto a reason code.
