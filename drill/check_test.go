@@ -35,23 +35,31 @@ var failReasons = []string{domain.ReasonClamdUnavailable, domain.ReasonSourceErr
 func (h *harness) drain() {
 	deadline := time.Now().Add(h.cfg.drain)
 	for time.Now().Before(deadline) && h.ctx.Err() == nil {
-		if h.unsettled() == 0 && h.allRecorded() {
+		if !h.unsettled() && h.allRecorded() {
 			return
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
 }
 
-func (h *harness) unsettled() int {
-	n := 0
+// unsettled reports whether any record is pending, scanning or infected,
+// or whether that cannot be told now.
+func (h *harness) unsettled() bool {
 	for _, s := range []domain.Status{domain.StatusPending, domain.StatusScanning, domain.StatusInfected} {
-		recs, _, err := h.st.ListByState(h.ctx, s, store.Page{Limit: 1})
-		if err != nil {
-			return -1
+		// A page may be empty and still have a cursor: DynamoDB's index
+		// lags, and the driver drops the records that moved since.
+		for cursor := ""; ; {
+			recs, next, err := h.st.ListByState(h.ctx, s, store.Page{Cursor: cursor, Limit: 100})
+			if err != nil || len(recs) > 0 {
+				return true
+			}
+			if next == "" {
+				break
+			}
+			cursor = next
 		}
-		n += len(recs)
 	}
-	return n
+	return false
 }
 
 func (h *harness) allRecorded() bool {
@@ -79,7 +87,7 @@ type report struct {
 	store                         drill.StoreFaultStats
 	events, duplicates, redeliver int64
 	abandoned                     int64
-	executions                    int
+	executions, reclaims          int
 	outcomes                      map[string]int
 	failed                        int
 	failedByReason                map[string]int
@@ -108,8 +116,8 @@ func (r *report) String() string {
 		r.store.Writes, r.store.Throttled, r.store.Conflicts, r.store.LostAnswers)
 	fmt.Fprintf(&b, "  events:      %d delivered, %d duplicates, %d redelivered after an ingest error, %d abandoned\n",
 		r.events, r.duplicates, r.redeliver, r.abandoned)
-	fmt.Fprintf(&b, "  workflow:    %d scan executions for %d versions (%d duplicates or re-drives); Scan attempts without a verdict: %s\n",
-		r.executions, r.versions, r.executions-r.versions, formatCounts(r.scanErrors))
+	fmt.Fprintf(&b, "  workflow:    %d scan executions for %d versions (%d duplicates or re-drives), %d expired leases reclaimed; Scan attempts without a verdict: %s\n",
+		r.executions, r.versions, r.executions-r.versions, r.reclaims, formatCounts(r.scanErrors))
 	fmt.Fprintf(&b, "  outcomes:    %s\n", formatCounts(r.outcomes))
 	fmt.Fprintf(&b, "  failed:      %d (%s; at most %.1f%% allowed): %s\n", r.failed, pct(r.failed, r.versions), 100*r.maxFailed, formatCounts(r.failedByReason))
 	for _, d := range r.failedDetails {
@@ -226,6 +234,8 @@ func (h *harness) checkVersion(r *report, v *version) {
 		switch e.Event {
 		case "pass", "detect", "allow", "refuse":
 			verdicts++
+		case "reclaim":
+			r.reclaims++
 		}
 	}
 	if verdicts > 1 {
