@@ -10,7 +10,7 @@ ARGS  ?=
 # Debian packages the scan engine and its tests need.
 APT_PACKAGES := clamav-daemon clamdscan clamav-testfiles p7zip-full
 
-.PHONY: run test deps tools versitygw goaws lint vet build fuzz bench clean
+.PHONY: run test drill deps tools versitygw goaws lint vet build fuzz bench clean
 
 build:
 	$(GO) build -o bin/scangate ./cmd/scangate
@@ -60,6 +60,12 @@ lint: vet
 
 test: deps tools versitygw goaws lint
 	$(GO) test -race -timeout 20m ./...
+
+## drill: the fault drill at full size; make test runs it with 100 objects.
+## The figures it prints are in the -v output.
+DRILL_OBJECTS ?= 400
+drill: deps tools versitygw
+	$(GO) test -race -count=1 -run '^TestDrill$$' -timeout 30m -v ./drill -args -drill.objects=$(DRILL_OBJECTS)
 
 ## bench: Go benchmarks; figures are read as ratios to raw clamd in the same run.
 BENCHTIME ?= 200x

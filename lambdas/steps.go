@@ -320,6 +320,12 @@ func (h *Handlers) Quarantine(ctx context.Context, st State) (State, error) {
 			Event: statemachine.Quarantine, Actor: h.cfg.Owner, Reason: rec.Reason,
 			Quarantine: q, Detail: "moved to s3://" + q.Bucket + "/" + q.Key,
 		}, nil)
+		if errcode.Of(err) == errcode.ConditionFailed {
+			// Another execution may have quarantined it meanwhile.
+			if cur, gerr := h.cfg.Store.Get(ctx, st.ID); gerr == nil && cur.State == domain.StatusReviewing {
+				rec, err = cur, nil
+			}
+		}
 		if err != nil {
 			return st, fromBackend(err)
 		}
@@ -408,15 +414,11 @@ func (h *Handlers) Fail(ctx context.Context, st State) (State, error) {
 	// bump the version meanwhile, and must not make the failure go
 	// unrecorded, while a real move by someone else stands.
 	errNothing := errors.New("nothing to record")
+	seen := st.Status
 	guard := func(rec *domain.Record) error {
 		st.Status = rec.State
-		if typ == ErrLeaseLost || !statemachine.Can(rec.State, ev) {
+		if typ == ErrLeaseLost || !statemachine.Can(rec.State, ev) || !holds(st, seen, rec) {
 			h.logFor(st).Info("nothing to record", "state", rec.State, "error", typ)
-			return errNothing
-		}
-		if rec.State == domain.StatusScanning && rec.Lease != nil && rec.Lease.Token != st.LeaseToken &&
-			!rec.Lease.Expired(h.cfg.Store.Now()) {
-			// Another execution holds this record now; it will record.
 			return errNothing
 		}
 		return nil
@@ -433,6 +435,24 @@ func (h *Handlers) Fail(ctx context.Context, st State) (State, error) {
 	st.Status = rec.State
 	h.logFor(st).Warn("recorded failure", "state", rec.State, "reason", reason, "error", typ, "cause", truncate(cause, 1024))
 	return st, nil
+}
+
+// holds reports whether a failing execution may record its failure on
+// rec, which it last saw as seen: a pending record (its Claim failed, and
+// nobody holds it), a scanning record under this execution's own lease, or
+// a verdict this execution recorded or resumed and whose quarantine or
+// block failed. A scanning record under another lease is that lease's,
+// also once it expired: the sweep reclaims it and the scan can still
+// succeed, where failing it would end an object that nothing is wrong with.
+// A verdict another execution recorded is that execution's to carry out.
+func holds(st State, seen domain.Status, rec *domain.Record) bool {
+	switch rec.State {
+	case domain.StatusScanning:
+		return rec.Lease != nil && st.LeaseToken != "" && rec.Lease.Token == st.LeaseToken
+	case domain.StatusInfected, domain.StatusUnscannable:
+		return seen == rec.State
+	}
+	return true
 }
 
 // reasonFor maps an error type and its cause onto a reason code.

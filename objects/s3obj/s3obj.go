@@ -259,7 +259,7 @@ func (d *Driver) Open(ctx context.Context, ref domain.ObjectRef) (io.ReadCloser,
 	}
 	out, err := d.c.GetObject(ctx, in, quietChecksums)
 	if err != nil {
-		return nil, objects.Info{}, mapError(ctx, op, refID(ref), err)
+		return nil, objects.Info{}, d.confirmGone(ctx, op, ref.VersionID, ref, mapError(ctx, op, refID(ref), err))
 	}
 	if ref.ETag != "" && !etagMatch(ref.ETag, aws.ToString(out.ETag)) {
 		// A store that ignored If-Match.
@@ -304,7 +304,7 @@ func (d *Driver) head(ctx context.Context, op string, ref domain.ObjectRef) (*s3
 	}
 	out, err := d.c.HeadObject(ctx, in)
 	if err != nil {
-		return nil, mapError(ctx, op, refID(ref), err)
+		return nil, d.confirmGone(ctx, op, ref.VersionID, ref, mapError(ctx, op, refID(ref), err))
 	}
 	if ref.ETag != "" && !etagMatch(ref.ETag, aws.ToString(out.ETag)) {
 		return nil, errcode.Errorf(errcode.Changed, op, refID(ref), "etag is %s", aws.ToString(out.ETag))
@@ -354,7 +354,7 @@ func (d *Driver) Tags(ctx context.Context, ref domain.ObjectRef) (map[string]str
 		VersionId: optional(vid),
 	})
 	if err != nil {
-		return nil, mapError(ctx, op, refID(ref), err)
+		return nil, d.confirmGone(ctx, op, vid, ref, mapError(ctx, op, refID(ref), err))
 	}
 	tags := make(map[string]string, len(out.TagSet))
 	for _, t := range out.TagSet {
@@ -416,7 +416,7 @@ func (d *Driver) SetTags(ctx context.Context, ref domain.ObjectRef, tags map[str
 		VersionId: optional(vid),
 		Tagging:   &types.Tagging{TagSet: set},
 	})
-	return mapError(ctx, op, id, err)
+	return d.confirmGone(ctx, op, vid, ref, mapError(ctx, op, id, err))
 }
 
 // Delete removes exactly ref's version; a missing one is not an error.
@@ -445,8 +445,63 @@ func (d *Driver) Delete(ctx context.Context, ref domain.ObjectRef) error {
 	}
 	_, err = d.c.DeleteObject(ctx, in)
 	err = mapError(ctx, op, id, err)
-	if errcode.Of(err) == errcode.NotFound {
+	if errcode.Of(err) == errcode.Invalid && vid != "" {
+		// versitygw answers 400 InvalidArgument ("Invalid version id
+		// specified") for a version that no longer exists: a rival
+		// quarantine, or the SDK's retry of a delete whose answer a reset
+		// connection lost, removed it after the Head above. Gone is what
+		// was asked for.
+		_, herr := d.c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(ref.Bucket), Key: aws.String(ref.Key), VersionId: aws.String(vid)})
+		if herr := mapError(ctx, op, id, herr); errcode.Of(herr) == errcode.NotFound {
+			err = herr
+		}
+	}
+	if err == nil && vid != "" {
+		// versitygw answers 204 to the delete of a version that it is
+		// moving into the place of a current version deleted at the same
+		// moment, and leaves it there. Gone is what the caller relies on.
+		_, herr := d.c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(ref.Bucket), Key: aws.String(ref.Key), VersionId: aws.String(vid)})
+		if herr == nil {
+			return errcode.Errorf(errcode.Unavailable, op, id, "the delete was answered, but the version is still there")
+		}
+		err = mapError(ctx, op, id, herr)
+	}
+	if err = d.confirmGone(ctx, op, vid, ref, err); errcode.Of(err) == errcode.NotFound {
 		return nil
+	}
+	return err
+}
+
+// goneRechecks are the pauses after which a NotFound for an exact version
+// is asked again. versitygw (1.8.0) deletes the current version of a key
+// by moving the previous one into its place, and while it moves answers
+// NoSuchKey for that previous version, which exists before and after.
+var goneRechecks = []time.Duration{25 * time.Millisecond, 150 * time.Millisecond}
+
+// confirmGone returns err unless it is NotFound for an exact version
+// (versionID) that a Head finds again within goneRechecks: then the version
+// was only being moved, and the caller gets Unavailable, which it retries,
+// rather than the word that the version is gone. On S3 a NotFound for a
+// version is final, and this only delays it.
+func (d *Driver) confirmGone(ctx context.Context, op, versionID string, ref domain.ObjectRef, err error) error {
+	if versionID == "" || errcode.Of(err) != errcode.NotFound {
+		return err
+	}
+	for _, pause := range goneRechecks {
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return mapError(ctx, op, refID(ref), ctx.Err())
+		case <-t.C:
+		}
+		_, herr := d.c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(ref.Bucket), Key: aws.String(ref.Key), VersionId: aws.String(versionID)})
+		if herr == nil {
+			return errcode.Errorf(errcode.Unavailable, op, refID(ref), "the version was not found, then found again (the store was moving it): %w", err)
+		}
+		if herr := mapError(ctx, op, refID(ref), herr); errcode.Of(herr) != errcode.NotFound {
+			return herr
+		}
 	}
 	return err
 }
