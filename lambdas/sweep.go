@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/scangate/scangate/domain"
+	"github.com/scangate/scangate/errcode"
+	"github.com/scangate/scangate/statemachine"
 	"github.com/scangate/scangate/store"
 )
 
@@ -17,12 +19,36 @@ type SweepRequest struct {
 	// Limit bounds the records started in one sweep, and separately the
 	// upload intents settled; 0 means 1000.
 	Limit int `json:"limit"`
+	// RetryFailedAfterSeconds: a record that failed for a passing reason
+	// (clamd down, stale signatures, a source or offload error, a timeout)
+	// is rescanned once it has rested this long, at most MaxAutoRetries
+	// times. 0 means 600; negative turns automatic retries off.
+	RetryFailedAfterSeconds int `json:"retryFailedAfterSeconds"`
+}
+
+// MaxAutoRetries bounds the sweep's automatic rescans of one record: a
+// failure that keeps coming back is for an operator to look at.
+const MaxAutoRetries = 3
+
+// sweepActor names the sweep in the history of the rescans it makes.
+const sweepActor = "sweep"
+
+// transient are the failure reasons that time can cure.
+var transient = map[string]bool{
+	domain.ReasonClamdUnavailable: true,
+	domain.ReasonStaleSignatures:  true,
+	domain.ReasonSourceError:      true,
+	domain.ReasonTimeout:          true,
+	domain.ReasonOffloadFailed:    true,
 }
 
 // SweepResult reports what a sweep started and settled.
 type SweepResult struct {
 	Started int      `json:"started"`
 	IDs     []string `json:"ids,omitempty"`
+	// Retried names the failed records rescanned automatically (each also
+	// counts in Started).
+	Retried []string `json:"retried,omitempty"`
 	// IntentsArrived and IntentsExpired count the upload intents the sweep
 	// settled; Recovered names the records it created for versions whose
 	// event never came (each also counts in IntentsArrived, unless ingest
@@ -54,6 +80,15 @@ func (h *Handlers) Sweep(ctx context.Context, req SweepRequest) (SweepResult, er
 	now := h.cfg.Store.Now()
 	if err := h.sweepRecords(ctx, now, time.Duration(req.MinAgeSeconds)*time.Second, limit, &res); err != nil {
 		return res, err
+	}
+	if req.RetryFailedAfterSeconds >= 0 {
+		after := time.Duration(req.RetryFailedAfterSeconds) * time.Second
+		if after == 0 {
+			after = 10 * time.Minute
+		}
+		if err := h.retryFailed(ctx, now, after, limit, &res); err != nil {
+			return res, err
+		}
 	}
 	err := h.sweepIntents(ctx, now, limit, &res)
 	if res.IntentsArrived+res.IntentsExpired+res.IntentErrors > 0 {
@@ -102,4 +137,52 @@ func (h *Handlers) sweepRecords(ctx context.Context, now time.Time, minAge time.
 		}
 	}
 	return nil
+}
+
+// retryFailed rescans records that failed for a transient reason and have
+// rested for after, at most MaxAutoRetries times each: an outage of clamd
+// or of the source heals without an operator, and a failure that keeps
+// coming back stays visible.
+func (h *Handlers) retryFailed(ctx context.Context, now time.Time, after time.Duration, limit int, res *SweepResult) error {
+	cursor := ""
+	for {
+		recs, next, err := h.cfg.Store.ListByState(ctx, domain.StatusFailed, store.Page{Cursor: cursor, Limit: 200})
+		if err != nil {
+			return fromBackend(err)
+		}
+		for _, rec := range recs {
+			if len(res.IDs) >= limit {
+				return nil
+			}
+			if !transient[rec.Reason] || now.Sub(rec.UpdatedAt) < after || autoRetries(rec) >= MaxAutoRetries {
+				continue
+			}
+			got, err := h.rescan(ctx, rec, sweepActor, "automatic retry after "+rec.Reason)
+			if err != nil {
+				if errcode.Of(err) == errcode.ConditionFailed {
+					continue // moved on meanwhile
+				}
+				return err
+			}
+			res.Started++
+			res.IDs = append(res.IDs, got.ID)
+			res.Retried = append(res.Retried, got.ID)
+			h.log.Info("sweep retried a failed record", "id", got.ID, "reason", rec.Reason, "retry", autoRetries(got))
+		}
+		if next == "" {
+			return nil
+		}
+		cursor = next
+	}
+}
+
+// autoRetries counts the sweep's rescans in rec's history.
+func autoRetries(rec *domain.Record) int {
+	n := 0
+	for _, e := range rec.History {
+		if e.Event == string(statemachine.Rescan) && e.Actor == sweepActor {
+			n++
+		}
+	}
+	return n
 }
