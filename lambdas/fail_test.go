@@ -120,7 +120,7 @@ func TestFailLeavesAnotherExecutionsVerdictAlone(t *testing.T) {
 		t.Fatal(err)
 	}
 	failed(t, second, own, lambdas.ErrInternal)
-	if rec, _ := f.st.Get(ctx, st2.ID); rec.State != domain.StatusFailed {
-		t.Errorf("after its own quarantine failed: %s; want failed", rec.State)
+	if rec, _ := f.st.Get(ctx, st2.ID); rec.State != domain.StatusFailed || rec.Reason != domain.ReasonQuarantineFailed {
+		t.Errorf("after its own quarantine failed: %s (%s); want failed, %s", rec.State, rec.Reason, domain.ReasonQuarantineFailed)
 	}
 }

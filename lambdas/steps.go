@@ -415,6 +415,11 @@ func (h *Handlers) Fail(ctx context.Context, st State) (State, error) {
 	// unrecorded, while a real move by someone else stands.
 	errNothing := errors.New("nothing to record")
 	seen := st.Status
+	if seen == domain.StatusInfected || seen == domain.StatusUnscannable {
+		// This execution recorded the verdict; its quarantine or block is
+		// what failed. The error type and cause stay in the detail.
+		reason = domain.ReasonQuarantineFailed
+	}
 	guard := func(rec *domain.Record) error {
 		st.Status = rec.State
 		if typ == ErrLeaseLost || !statemachine.Can(rec.State, ev) || !holds(st, seen, rec) {
