@@ -54,11 +54,12 @@ type Workflows struct {
 	scan, review *workflow.Machine
 	slots        chan struct{}
 
-	base   context.Context // executions outlive the requests that start them
-	cancel context.CancelFunc
-	mu     sync.Mutex
-	execs  []*workflow.Execution // scan executions started, pruned as they end
-	hist   sync.Mutex
+	base      context.Context // executions outlive the requests that start them
+	cancel    context.CancelFunc
+	mu        sync.Mutex
+	execs     []*workflow.Execution // scan executions started, pruned as they end
+	hist      sync.Mutex
+	histFiles map[string]*os.File // history files of running executions
 }
 
 var (
@@ -357,20 +358,44 @@ func (w *Workflows) record(exec string, ev workflow.Event) {
 	if w.opts.HistoryDir == "" {
 		return
 	}
-	w.hist.Lock()
-	defer w.hist.Unlock()
-	if err := os.MkdirAll(w.opts.HistoryDir, 0o750); err != nil {
-		w.log.Warn("history", "err", err)
-		return
-	}
-	f, err := os.OpenFile(filepath.Join(w.opts.HistoryDir, exec+".jsonl"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o640)
+	b, err := json.Marshal(historyEvent(ev))
 	if err != nil {
-		w.log.Warn("history", "err", err)
+		w.log.Warn("history", "execution", exec, "err", err)
 		return
 	}
-	defer f.Close()
-	b, _ := json.Marshal(historyEvent(ev))
-	f.Write(append(b, '\n'))
+	// One open file per running execution: opening it for every event
+	// cost a quarter of the local pipeline's CPU. An execution's events
+	// come in order from its own goroutine; O_APPEND keeps lines whole.
+	w.hist.Lock()
+	f := w.histFiles[exec]
+	if f == nil {
+		if err := os.MkdirAll(w.opts.HistoryDir, 0o750); err != nil {
+			w.hist.Unlock()
+			w.log.Warn("history", "execution", exec, "err", err)
+			return
+		}
+		f, err = os.OpenFile(filepath.Join(w.opts.HistoryDir, exec+".jsonl"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o640)
+		if err != nil {
+			w.hist.Unlock()
+			w.log.Warn("history", "execution", exec, "err", err)
+			return
+		}
+		if w.histFiles == nil {
+			w.histFiles = map[string]*os.File{}
+		}
+		w.histFiles[exec] = f
+	}
+	end := strings.HasPrefix(ev.Type, "Execution") && ev.Type != "ExecutionStarted"
+	if end {
+		delete(w.histFiles, exec)
+	}
+	w.hist.Unlock()
+	if _, err := f.Write(append(b, '\n')); err != nil {
+		w.log.Warn("history", "execution", exec, "err", err)
+	}
+	if end {
+		f.Close()
+	}
 }
 
 // HistoryEvent is one event of an execution's history as stored and
