@@ -74,7 +74,7 @@ drill: deps tools versitygw
 ## About 15 minutes on 2 cores. `make test` runs only the harness's smoke
 ## version.
 BENCHTIME ?= 200x
-bench: deps tools versitygw
+bench: deps versitygw
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./local/ ./clamd/...
 	$(GO) test -count=1 -run '^TestHarness$$' -timeout 40m -v ./bench \
 		-args -harness.full -harness.write -harness.cpuprofile ../bin/bench-profiles
