@@ -21,8 +21,10 @@
 // file clean, or a clean file anything else, fails the run.
 //
 // Separately it reads the peak RSS of a process that runs the Scan step
-// alone on a 1 GiB object over S3 (cmd/scanstep, clamd excluded), and
-// counts the store's reads and writes per object in the pipeline.
+// alone on a 1 GiB object over S3 (cmd/scanstep, clamd excluded), started
+// through cmd/maxrss so that the figure is the child's and not the
+// harness's, and counts the store's reads and writes per object in the
+// pipeline.
 //
 // The setup helpers it uses (clamd, versitygw) take a testing.TB, so the
 // harness runs as a test: TestHarness runs a small smoke version by

@@ -195,9 +195,13 @@ func Run(t testing.TB, cfg Config) *Report {
 		if dbi == 0 {
 			// The memory figure needs one clamd; the test database keeps
 			// clamd's share of the machine small.
-			bin := h.buildScanStep(ctx)
+			tools, err := h.buildRSSTools(ctx)
+			if err != nil {
+				t.Fatalf("bench: scan step RSS: %v", err)
+			}
+			rep.RSSDirectKiB = tools.directKiB
 			for _, size := range []int64{1 << 20, h.scale.rssSize} {
-				rss, err := h.measureRSS(ctx, env, bin, size)
+				rss, err := h.measureRSS(ctx, env, tools, size)
 				if err != nil {
 					t.Fatalf("bench: scan step RSS: %v", err)
 				}

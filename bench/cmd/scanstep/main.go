@@ -1,5 +1,6 @@
 // Command scanstep runs scangate's Scan step once on one object version and
-// prints the verdict as JSON. It exists so that the benchmark harness can
+// prints the verdict as JSON, with the process's peak resident set as
+// Linux counts it for its memory since exec (VmHWM). It exists so that the benchmark harness can
 // read the peak memory of a process that does nothing but the Scan step
 // (clamd runs elsewhere): it is wired as `scangate run` wires the step for
 // an s3:// bucket, with connect.OpenBucket, a bolt store (read for the
@@ -22,6 +23,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -105,5 +108,27 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("scan %s: %w", ref, err)
 	}
-	return json.NewEncoder(stdout).Encode(out.Verdict)
+	return json.NewEncoder(stdout).Encode(Result{Verdict: out.Verdict, VmHWMKiB: vmHWM()})
+}
+
+// Result is what scanstep prints.
+type Result struct {
+	Verdict *domain.Verdict `json:"verdict"`
+	// VmHWMKiB is the peak resident set of this process's memory since
+	// exec, from /proc/self/status; 0 where there is none.
+	VmHWMKiB int64 `json:"vmHWMKiB"`
+}
+
+func vmHWM() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(b)) {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return n
+		}
+	}
+	return 0
 }
