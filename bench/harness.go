@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -59,6 +60,15 @@ type Config struct {
 	ProfileDir string
 	// Seed makes the corpora; the same seed gives the same bytes.
 	Seed uint64
+	// Only, when not empty, limits the run to these modes (raw clamd
+	// always runs: every figure is a ratio to it), and to the memory
+	// figure if it holds "rss". The page is then incomplete: for profiling
+	// or chasing one mode.
+	Only []string
+}
+
+func (c Config) runs(id string) bool {
+	return len(c.Only) == 0 || id == ModeRaw || slices.Contains(c.Only, id)
 }
 
 // scale is what a run covers.
@@ -101,13 +111,14 @@ var (
 
 // harness holds what every mode shares.
 type harness struct {
-	t     testing.TB
-	cfg   Config
-	scale scale
-	log   *slog.Logger
-	root  string // module root
-	work  string
-	tmp   string // per-round folders and clamscan's copies
+	t       testing.TB
+	cfg     Config
+	scale   scale
+	log     *slog.Logger
+	root    string // module root
+	work    string
+	logPath string // where h.log writes
+	tmp     string // per-round folders and clamscan's copies
 
 	gw    *testsvc.S3
 	s3    objects.Driver
@@ -137,12 +148,19 @@ func Run(t testing.TB, cfg Config) *Report {
 	if h.cfg.Rounds <= 0 {
 		h.cfg.Rounds = h.scale.rounds
 	}
-	// Errors only: the pipeline warns about every quarantined object.
-	h.log = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelError}))
 	h.tmp = filepath.Join(h.work, "tmp")
 	if err := os.Mkdir(h.tmp, 0o700); err != nil {
 		t.Fatal(err)
 	}
+	// To a file, not the test's output: the pipeline warns about every
+	// quarantined object. A stuck object's lines are quoted when it fails.
+	logFile, err := os.Create(filepath.Join(h.work, "scangate.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { logFile.Close() })
+	h.logPath = logFile.Name()
+	h.log = slog.New(slog.NewTextHandler(logFile, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	begin := time.Now()
 	rep := &Report{Date: begin, Machine: readMachine(), Concurrency: h.cfg.Concurrency, Rounds: h.cfg.Rounds, Full: cfg.Full}
 	if cfg.ProfileDir != "" {
@@ -159,7 +177,6 @@ func Run(t testing.TB, cfg Config) *Report {
 		}
 	}
 
-	var err error
 	if rep.Machine.FsyncP50, rep.Machine.FsyncP90, err = fsyncLatency(h.tmp, 200); err != nil {
 		t.Fatal(err)
 	}
@@ -176,23 +193,29 @@ func Run(t testing.TB, cfg Config) *Report {
 		dr := &DBResult{DB: db, Load: env.load, RSSKiB: env.rssKiB}
 		rep.Machine.ClamAV = env.version
 		for ci, c := range corpora {
-			modes := []*mode{
+			all := []*mode{
 				rawMode(env),
 				scanStepMode(ModeScanLocal, env, h, h.local, stages[ci].local),
 				scanStepMode(ModeScanS3, env, h, h.s3, stages[ci].s3),
 				pipelineMode(ModePipeline, env, h, false),
 			}
 			if c.Spec.Size < noSyncBelow {
-				modes = append(modes, pipelineMode(ModePipelineNoSync, env, h, true))
+				all = append(all, pipelineMode(ModePipelineNoSync, env, h, true))
 			}
-			modes = append(modes, clamscanMode(env, h, stages[ci].local, h.scale.clamscanLimit[dbi][ci]))
+			all = append(all, clamscanMode(env, h, stages[ci].local, h.scale.clamscanLimit[dbi][ci]))
+			var modes []*mode
+			for _, m := range all {
+				if h.cfg.runs(m.id) {
+					modes = append(modes, m)
+				}
+			}
 			results, err := h.runCorpus(ctx, env, dbi, c, modes)
 			if err != nil {
 				t.Fatalf("bench: %s, %s: %v", db.Name, c.Spec.Name, err)
 			}
 			dr.Corpora = append(dr.Corpora, CorpusResult{Corpus: c, Modes: results})
 		}
-		if dbi == 0 {
+		if dbi == 0 && h.cfg.runs("rss") {
 			// The memory figure needs one clamd; the test database keeps
 			// clamd's share of the machine small.
 			tools, err := h.buildRSSTools(ctx)
@@ -445,4 +468,19 @@ func startProfile(path string) (func(), error) {
 		pprof.StopCPUProfile()
 		f.Close()
 	}, nil
+}
+
+// logLines returns the lines of scangate's log that mention s.
+func (h *harness) logLines(s string) []string {
+	b, err := os.ReadFile(h.logPath)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	var out []string
+	for line := range strings.Lines(string(b)) {
+		if strings.Contains(line, s) {
+			out = append(out, strings.TrimSpace(line))
+		}
+	}
+	return out
 }

@@ -3,6 +3,7 @@ package bench_test
 import (
 	"flag"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/scangate/scangate/bench"
@@ -15,6 +16,7 @@ var (
 	cpuprofile  = flag.String("harness.cpuprofile", "", "write a CPU profile of each mode's first round into this folder")
 	concurrency = flag.Int("harness.concurrency", 0, "objects in flight in every mode (0: 4)")
 	rounds      = flag.Int("harness.rounds", 0, "rounds per mode (0: 3 for the full run, 1 for the smoke)")
+	only        = flag.String("harness.only", "", "comma-separated modes to run besides raw clamd (raw, scan-local, scan-s3, pipeline, pipeline-nosync, clamscan, rss); empty: all")
 )
 
 // command is what `make bench` runs, quoted on the page. Keep it in step
@@ -25,12 +27,14 @@ const command = "make bench    # go test -run '^TestHarness$' -timeout 40m ./ben
 // (a few objects per mode, every verdict checked) so that the harness
 // cannot rot; with -harness.full it runs the real thing.
 func TestHarness(t *testing.T) {
-	if *write && !*full {
-		t.Fatal("-harness.write needs -harness.full: the page holds the full run's figures")
+	if *write && (!*full || *only != "") {
+		t.Fatal("-harness.write needs -harness.full and every mode: the page holds the full run's figures")
 	}
-	rep := bench.Run(t, bench.Config{
-		Full: *full, Concurrency: *concurrency, Rounds: *rounds, ProfileDir: *cpuprofile, Seed: 20261126,
-	})
+	cfg := bench.Config{Full: *full, Concurrency: *concurrency, Rounds: *rounds, ProfileDir: *cpuprofile, Seed: 20261126}
+	if *only != "" {
+		cfg.Only = strings.Split(*only, ",")
+	}
+	rep := bench.Run(t, cfg)
 	md := rep.Markdown(command)
 	t.Log("\n" + md)
 	if *write {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -141,7 +142,7 @@ func openPipeline(ctx context.Context, env *engineEnv, h *harness, files []File,
 	}
 	finish := func(ctx context.Context) (*StoreCounts, error) {
 		defer release()
-		return checkPipeline(ctx, st, counter, files, refs)
+		return checkPipeline(ctx, h, flows, st, counter, files, refs)
 	}
 	return &round{scan: scan, close: finish}, nil
 }
@@ -159,18 +160,22 @@ func putFile(ctx context.Context, objs objects.Driver, f File) (domain.ObjectRef
 // stored its task token (the last write an object causes before a person
 // decides), checks every record against the truth and counts the store's
 // calls per object.
-func checkPipeline(ctx context.Context, st *store.Store, counter *countingDriver, files []File, refs []domain.ObjectRef) (*StoreCounts, error) {
-	infected := 0
-	for _, f := range files {
-		if f.Infected {
-			infected++
+func checkPipeline(ctx context.Context, h *harness, flows *local.Workflows, st *store.Store, counter *countingDriver, files []File, refs []domain.ObjectRef) (*StoreCounts, error) {
+	var waiting []string
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		waiting = waiting[:0]
+		for i, f := range files {
+			if id := refs[i].ID(); f.Infected && !counter.hasToken(id) {
+				waiting = append(waiting, id)
+			}
 		}
-	}
-	deadline := time.Now().Add(time.Minute)
-	for counter.opCount("set review token") < infected {
+		if len(waiting) == 0 {
+			break
+		}
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("%d of %d review workflows stored their task token within a minute",
-				counter.opCount("set review token"), infected)
+			return nil, fmt.Errorf("%d review workflows did not store their task token within 3 minutes: %s",
+				len(waiting), explain(ctx, h, flows, st, waiting[:min(3, len(waiting))]))
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -222,4 +227,46 @@ func checkPipeline(ctx context.Context, st *store.Store, counter *countingDriver
 		c.InfectedReads /= float64(c.Infected)
 	}
 	return &c, nil
+}
+
+// explain describes records that got stuck: their state, their review
+// item, their workflow executions' failures and what scangate logged about
+// them.
+func explain(ctx context.Context, h *harness, flows *local.Workflows, st *store.Store, ids []string) string {
+	var b strings.Builder
+	for _, id := range ids {
+		fmt.Fprintf(&b, "\nrecord %s:", id)
+		if rec, err := st.Get(ctx, id); err != nil {
+			fmt.Fprintf(&b, " get: %v;", err)
+		} else {
+			fmt.Fprintf(&b, " state %s (%s);", rec.State, rec.Reason)
+		}
+		if item, err := st.Review(ctx, id); err != nil {
+			fmt.Fprintf(&b, " review: %v;", err)
+		} else {
+			fmt.Fprintf(&b, " review open %v, token %v;", item.Open(), item.TaskToken != "")
+		}
+		hist, err := flows.History(id)
+		if err != nil {
+			fmt.Fprintf(&b, " history: %v", err)
+		}
+		for _, eh := range hist {
+			var events []string
+			for _, ev := range eh.Events {
+				e := ev.Type
+				if ev.State != "" {
+					e += " " + ev.State
+				}
+				if ev.Error != "" {
+					e += fmt.Sprintf(" %s: %s", ev.Error, ev.Cause)
+				}
+				events = append(events, e)
+			}
+			fmt.Fprintf(&b, "\n  %s: %s", eh.Execution, strings.Join(events, ", "))
+		}
+		for _, line := range h.logLines(id) {
+			fmt.Fprintf(&b, "\n  log: %s", line)
+		}
+	}
+	return b.String()
 }

@@ -33,10 +33,12 @@ type countingDriver struct {
 	refused map[string]int
 	reads   map[string]int
 	ops     map[string]int // by operation, for the totals
+	// tokens holds the records whose review task token was stored.
+	tokens map[string]bool
 }
 
 func newCountingDriver(d store.Driver) *countingDriver {
-	return &countingDriver{Driver: d, writes: map[string]int{}, refused: map[string]int{}, reads: map[string]int{}, ops: map[string]int{}}
+	return &countingDriver{Driver: d, writes: map[string]int{}, refused: map[string]int{}, reads: map[string]int{}, ops: map[string]int{}, tokens: map[string]bool{}}
 }
 
 func (c *countingDriver) count(m map[string]int, op, key string) {
@@ -69,10 +71,11 @@ func (c *countingDriver) counts(keys ...string) (writes, refused, reads int) {
 	return writes, refused, reads
 }
 
-func (c *countingDriver) opCount(op string) int {
+// hasToken reports whether the review task token of record id was stored.
+func (c *countingDriver) hasToken(id string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.ops[op]
+	return c.tokens[id]
 }
 
 func shaKey(sum string) string { return "sha:" + sum }
@@ -131,7 +134,13 @@ func (c *countingDriver) DecideReview(ctx context.Context, id string, d store.Re
 }
 
 func (c *countingDriver) SetReviewToken(ctx context.Context, id, token string) error {
-	return c.write("set review token", id, c.Driver.SetReviewToken(ctx, id, token))
+	err := c.write("set review token", id, c.Driver.SetReviewToken(ctx, id, token))
+	if err == nil {
+		c.mu.Lock()
+		c.tokens[id] = true
+		c.mu.Unlock()
+	}
+	return err
 }
 
 func (c *countingDriver) PutCachedVerdict(ctx context.Context, sum, dbVersion string, v *domain.Verdict) error {
