@@ -12,16 +12,16 @@ import (
 )
 
 // cpuTimes is CPU time (user plus system) used so far by this process with
-// its reaped children (clamscan), and by clamd.
+// its reaped children (clamscan), by clamd and by versitygw.
 type cpuTimes struct {
-	self, clamd time.Duration
+	self, clamd, s3 time.Duration
 }
 
 func (a cpuTimes) sub(b cpuTimes) cpuTimes {
-	return cpuTimes{self: a.self - b.self, clamd: a.clamd - b.clamd}
+	return cpuTimes{self: a.self - b.self, clamd: a.clamd - b.clamd, s3: a.s3 - b.s3}
 }
 
-func readCPU(clamdPid int) cpuTimes {
+func readCPU(clamdPid, s3Pid int) cpuTimes {
 	var t cpuTimes
 	for _, who := range []int{syscall.RUSAGE_SELF, syscall.RUSAGE_CHILDREN} {
 		var ru syscall.Rusage
@@ -30,7 +30,39 @@ func readCPU(clamdPid int) cpuTimes {
 		}
 	}
 	t.clamd = procCPU(clamdPid)
+	t.s3 = procCPU(s3Pid)
 	return t
+}
+
+// childPid returns the pid of a child of this process whose command line
+// holds arg, or 0. testsvc keeps the versitygw process to itself; its
+// --port argument tells it apart.
+func childPid(arg string) int {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0
+	}
+	self := os.Getpid()
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		if len(f) < 2 || f[1] != strconv.Itoa(self) {
+			continue
+		}
+		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err == nil && slices.Contains(strings.Split(string(cmdline), "\x00"), arg) {
+			return pid
+		}
+	}
+	return 0
 }
 
 // clockTick is USER_HZ, the unit of /proc/PID/stat's times: 100 on every

@@ -121,6 +121,7 @@ type harness struct {
 	tmp     string // per-round folders and clamscan's copies
 
 	gw    *testsvc.S3
+	gwPid int // versitygw's, for its CPU time; 0 if not found
 	s3    objects.Driver
 	local *localdir.Driver
 	// scanStore is the store of the Scan-step modes, which only read it
@@ -274,6 +275,10 @@ func (h *harness) setupBackends() {
 	// endpoint when none are configured.
 	h.gw = testsvc.VersityGW(t, &testsvc.VersityGWOptions{AccessKey: "local", Secret: "local"})
 	h.gw.CreateBucket(t, h.gw.Client(t), uploadBucket, true)
+	h.gwPid = childPid(strings.TrimPrefix(h.gw.Endpoint, "http://"))
+	if h.gwPid == 0 {
+		t.Logf("bench: versitygw's process not found; its CPU time reads 0")
+	}
 	d, _, err := connect.OpenBucket(ctx, h.gw.URL(uploadBucket))
 	if err != nil {
 		t.Fatal(err)
@@ -444,9 +449,9 @@ func (h *harness) runMode(ctx context.Context, env *engineEnv, dbi int, c *Corpu
 			return pass{}, nil, "", err
 		}
 	}
-	cpu := readCPU(env.d.Pid())
+	cpu := readCPU(env.d.Pid(), h.gwPid)
 	p, err := measure(ctx, files, h.cfg.Concurrency, r.scan)
-	p.cpu = readCPU(env.d.Pid()).sub(cpu)
+	p.cpu = readCPU(env.d.Pid(), h.gwPid).sub(cpu)
 	stop()
 	counts, cerr := r.close(ctx)
 	if err == nil {

@@ -117,9 +117,9 @@ type ModeResult struct {
 	Wall      time.Duration
 	Latencies []time.Duration // every object of every round
 	// CPUSelf is the CPU time of the harness process (where every
-	// scangate mode runs) and its children (clamscan); CPUClamd clamd's.
-	// Both over all rounds.
-	CPUSelf, CPUClamd time.Duration
+	// scangate mode runs) and its children (clamscan); CPUClamd clamd's,
+	// CPUS3 versitygw's. All over all rounds.
+	CPUSelf, CPUClamd, CPUS3 time.Duration
 	// RoundRatios is, per round, this mode's objects/s over raw clamd's in
 	// the same round.
 	RoundRatios []float64
@@ -144,13 +144,14 @@ func (r *ModeResult) add(p pass) {
 	r.Latencies = append(r.Latencies, p.latencies...)
 	r.CPUSelf += p.cpu.self
 	r.CPUClamd += p.cpu.clamd
+	r.CPUS3 += p.cpu.s3
 }
 
 // CPUPerObject returns the mean CPU time per object of this process (and
-// children) and of clamd.
-func (r *ModeResult) CPUPerObject() (self, clamd time.Duration) {
+// children), of clamd and of versitygw.
+func (r *ModeResult) CPUPerObject() (self, clamd, s3 time.Duration) {
 	n := time.Duration(max(1, r.Objects*r.Rounds))
-	return r.CPUSelf / n, r.CPUClamd / n
+	return r.CPUSelf / n, r.CPUClamd / n, r.CPUS3 / n
 }
 
 // ObjectsPerSec is the throughput over all rounds.

@@ -206,7 +206,7 @@ func (r *Report) Markdown(command string) string {
 	p("Each corpus runs %d round(s) (fewer where a table says so: a round of the largest objects takes minutes), the modes one after the other within a round and each round starting one mode later, so that a change in load hits all of them; ", r.Rounds)
 	p("throughput is over all rounds, `× raw` is the ratio to raw clamd over all rounds and `rounds` the per-round ratios. ")
 	p("Latency is one object's, start to verdict, while the others are in flight; overhead is the mode's mean latency minus raw clamd's. ")
-	p("CPU is per object: the harness process, where every scangate mode runs in-process (with its clamscan children), and clamd; versitygw's is in neither. ")
+	p("CPU is per object: the harness process, where every scangate mode runs in-process (with its clamscan children), clamd, and versitygw (the S3 server, which on AWS would not share the machine). ")
 	p("clamd runs with `DisableCache yes` (every mode scans the same bytes, which clamd must scan each time) and StreamMaxLength, MaxFileSize and MaxScanSize at %s, as clamscan does with the same limits passed on its command line. ", sizeName(streamMax))
 	p("Every verdict was checked against the corpus: an EICAR-bearing file (EICAR in its last KiB) must be found as `Scangate.Test.EICAR.UNOFFICIAL`, every other file must be clean, and scangate's verdicts must name the whole object's size and SHA-256.\n\n")
 
@@ -227,7 +227,7 @@ func (r *Report) Markdown(command string) string {
 		for _, c := range db.Corpora {
 			raw := c.mode(ModeRaw)
 			p("#### %s × %d (%d with EICAR), %s\n\n", c.Corpus.Spec.Name, len(c.Corpus.Files), c.Corpus.Infected(), db.DB.short())
-			p("| mode | objects × rounds | MiB/s | objects/s | × raw | rounds | latency mean / p95, ms | overhead, ms | CPU ms/object: harness / clamd |\n")
+			p("| mode | objects × rounds | MiB/s | objects/s | × raw | rounds | latency mean / p95, ms | overhead, ms | CPU ms/object: harness / clamd / versitygw |\n")
 			p("|---|---|---|---|---|---|---|---|---|\n")
 			for _, mr := range c.Modes {
 				objs := fmt.Sprintf("%d × %d", mr.Objects, mr.Rounds)
@@ -238,11 +238,11 @@ func (r *Report) Markdown(command string) string {
 				for _, x := range mr.RoundRatios {
 					rounds = append(rounds, fmt.Sprintf("%.2f", x))
 				}
-				self, clamd := mr.CPUPerObject()
-				p("| %s | %s | %.1f | %.1f | %.3f | %s | %s / %s | %s | %s / %s |\n",
+				self, clamd, s3 := mr.CPUPerObject()
+				p("| %s | %s | %.1f | %.1f | %.3f | %s | %s / %s | %s | %s / %s / %s |\n",
 					modeNames[mr.Mode], objs, mr.MiBPerSec(), mr.ObjectsPerSec(), mr.ObjectsPerSec()/raw.ObjectsPerSec(),
 					strings.Join(rounds, ", "), ms(mr.MeanLatency()), ms(mr.Percentile(0.95)), ms(mr.MeanLatency()-raw.MeanLatency()),
-					ms(self), ms(clamd))
+					ms(self), ms(clamd), ms(s3))
 			}
 			p("\n")
 		}
