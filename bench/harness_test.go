@@ -21,7 +21,7 @@ var (
 
 // command is what `make bench` runs, quoted on the page. Keep it in step
 // with the Makefile.
-const command = "make bench    # go test -run '^TestHarness$' -timeout 40m ./bench -args -harness.full -harness.write -harness.cpuprofile ../bin/bench-profiles"
+const command = "make bench    # after the Go benchmarks: go test -count=1 -run '^TestHarness$' -timeout 40m -v ./bench -args -harness.full -harness.write -harness.cpuprofile ../bin/bench-profiles"
 
 // TestHarness is the benchmark harness. By default it runs a smoke version
 // (a few objects per mode, every verdict checked) so that the harness
