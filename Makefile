@@ -7,18 +7,19 @@ GO    ?= go
 SUDO  := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 ARGS  ?=
 
-# Debian packages the scan engine and its tests need.
-APT_PACKAGES := clamav-daemon clamdscan clamav-testfiles p7zip-full
+# Debian packages the scan engine and its tests need; clamav brings clamscan,
+# the clamscan-per-file design the benchmark harness compares with.
+APT_PACKAGES := clamav-daemon clamdscan clamav-testfiles p7zip-full clamav
 
 .PHONY: run test drill deps tools versitygw goaws lint vet build fuzz bench clean
 
 build:
 	$(GO) build -o bin/scangate ./cmd/scangate
 
-## deps: install clamd, the ClamAV test corpus, 7-Zip (the tests build 7z
-## archives with it) and iproute2 when missing.
+## deps: install clamd, clamscan, the ClamAV test corpus, 7-Zip (the tests
+## build 7z archives with it) and iproute2 when missing.
 deps:
-	@if ! command -v clamd >/dev/null 2>&1 && [ ! -x /usr/sbin/clamd ] || [ ! -d /usr/share/clamav-testfiles ] || ! command -v 7z >/dev/null 2>&1; then \
+	@if ! command -v clamd >/dev/null 2>&1 && [ ! -x /usr/sbin/clamd ] || [ ! -d /usr/share/clamav-testfiles ] || ! command -v 7z >/dev/null 2>&1 || ! command -v clamscan >/dev/null 2>&1; then \
 		echo "installing $(APT_PACKAGES)"; \
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
@@ -67,10 +68,16 @@ DRILL_OBJECTS ?= 400
 drill: deps tools versitygw
 	$(GO) test -race -count=1 -run '^TestDrill$$' -timeout 30m -v ./drill -args -drill.objects=$(DRILL_OBJECTS)
 
-## bench: Go benchmarks; figures are read as ratios to raw clamd in the same run.
+## bench: the Go benchmarks, then the harness in bench/: every mode against
+## raw clamd on the same corpus in the same run, figures written into
+## docs/benchmarks.md, a CPU profile of each mode into bin/bench-profiles.
+## About 15 minutes on 2 cores. `make test` runs only the harness's smoke
+## version.
 BENCHTIME ?= 200x
-bench: deps tools
+bench: deps versitygw
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./local/ ./clamd/...
+	$(GO) test -count=1 -run '^TestHarness$$' -timeout 40m -v ./bench \
+		-args -harness.full -harness.write -harness.cpuprofile ../bin/bench-profiles
 
 ## fuzz: run every fuzz target for FUZZTIME each.
 FUZZTIME ?= 30s
