@@ -159,3 +159,21 @@ func (s *Store) ExpiredIntents(ctx context.Context, before time.Time, page Page)
 func (s *Store) KeyIntents(ctx context.Context, bucket, key string, since time.Time, page Page) ([]*domain.UploadIntent, string, error) {
 	return s.d.ListKeyIntents(ctx, bucket, key, since, page)
 }
+
+// CheckIntentResolution validates a resolution for a driver: an arrival
+// names its record, an expiry none. op and id name the call in the error.
+func CheckIntentResolution(op, id string, r IntentResolution) error {
+	switch r.State {
+	case domain.IntentArrived:
+		if r.RecordID == "" {
+			return errcode.Errorf(errcode.Invalid, op, id, "an arrived intent needs a record id")
+		}
+	case domain.IntentExpired:
+		if r.RecordID != "" {
+			return errcode.Errorf(errcode.Invalid, op, id, "an expired intent has no record")
+		}
+	default:
+		return errcode.Errorf(errcode.Invalid, op, id, "an intent resolves to arrived or expired, not %q", r.State)
+	}
+	return nil
+}

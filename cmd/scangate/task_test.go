@@ -117,3 +117,42 @@ func TestTaskScansALargeObject(t *testing.T) {
 		}
 	}
 }
+
+// A task without an object, or without the large stream limit, refuses to
+// start rather than scanning nothing or scanning like the Lambda.
+func TestTaskRefusesBadInput(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		env  map[string]string
+	}{
+		{"no state", map[string]string{"SCANGATE_LARGE_STREAM_MAX": "8388608"}},
+		{"malformed state", map[string]string{fargate.StateEnv: "{not json", "SCANGATE_LARGE_STREAM_MAX": "8388608"}},
+		{"state without a record", map[string]string{fargate.StateEnv: `{"object":{"bucket":"b","key":"k"}}`, "SCANGATE_LARGE_STREAM_MAX": "8388608"}},
+		{"no large stream limit", map[string]string{fargate.StateEnv: `{"id":"r1","object":{"bucket":"b","key":"k"}}`}},
+		{"no store", map[string]string{fargate.StateEnv: `{"id":"r1","object":{"bucket":"b","key":"k"}}`, "SCANGATE_LARGE_STREAM_MAX": "8388608"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := cmdTask(context.Background(), nil, func(k string) string { return tt.env[k] }, &stdout, &stderr)
+			if code != 2 || stdout.Len() != 0 {
+				t.Errorf("exit %d, stdout %q; want 2 and nothing printed (stderr %s)", code, stdout.String(), stderr.String())
+			}
+		})
+	}
+}
+
+// A large-object path no larger than the usual one is a configuration
+// error, not a silent no-op.
+func TestRunRefusesASmallLargeObjectPath(t *testing.T) {
+	t.Parallel()
+	var stdout, stderr bytes.Buffer
+	code := cmdRun(context.Background(), []string{
+		"--data", t.TempDir(), "--listen", "127.0.0.1:0",
+		"--stream-max", "1048576", "--large-stream-max", "1000",
+	}, &stdout, &stderr)
+	if code != 1 || !bytes.Contains(stderr.Bytes(), []byte("--large-stream-max must exceed --stream-max")) {
+		t.Errorf("exit %d, stderr %q; want 1 naming --large-stream-max", code, stderr.String())
+	}
+}

@@ -178,20 +178,11 @@ func (d *Driver) ResolveIntent(ctx context.Context, id string, r store.IntentRes
 	return decodeIntent(op, id, out.Attributes)
 }
 
-// checkResolution validates a resolution: an arrival names its record, an
-// expiry none.
+// checkResolution validates a resolution as every driver does, and that
+// its time fits the sortable keys.
 func checkResolution(op, id string, r store.IntentResolution) error {
-	switch r.State {
-	case domain.IntentArrived:
-		if r.RecordID == "" {
-			return errcode.Errorf(errcode.Invalid, op, id, "an arrived intent needs a record id")
-		}
-	case domain.IntentExpired:
-		if r.RecordID != "" {
-			return errcode.Errorf(errcode.Invalid, op, id, "an expired intent has no record")
-		}
-	default:
-		return errcode.Errorf(errcode.Invalid, op, id, "an intent resolves to arrived or expired, not %q", r.State)
+	if err := store.CheckIntentResolution(op, id, r); err != nil {
+		return err
 	}
 	if !sortableYear(r.At) {
 		return errcode.Errorf(errcode.Invalid, op, id, "resolution time %s is outside the years 0000-9999", r.At)

@@ -68,7 +68,7 @@ func (d *Driver) ResolveIntent(ctx context.Context, id string, r store.IntentRes
 	if id == "" {
 		return nil, errcode.Errorf(errcode.Invalid, op, "", "empty id")
 	}
-	if err := checkResolution(op, id, r); err != nil {
+	if err := store.CheckIntentResolution(op, id, r); err != nil {
 		return nil, err
 	}
 	var written []byte
@@ -210,24 +210,6 @@ func checkIntent(op string, in *domain.UploadIntent) error {
 		return errcode.Errorf(errcode.Invalid, op, in.ID, "unknown intent state %q", in.State)
 	case in.Bucket == "" || in.Key == "":
 		return errcode.Errorf(errcode.Invalid, op, in.ID, "intent has no bucket or key")
-	}
-	return nil
-}
-
-// checkResolution validates a resolution: an arrival names its record, an
-// expiry none.
-func checkResolution(op, id string, r store.IntentResolution) error {
-	switch r.State {
-	case domain.IntentArrived:
-		if r.RecordID == "" {
-			return errcode.Errorf(errcode.Invalid, op, id, "an arrived intent needs a record id")
-		}
-	case domain.IntentExpired:
-		if r.RecordID != "" {
-			return errcode.Errorf(errcode.Invalid, op, id, "an expired intent has no record")
-		}
-	default:
-		return errcode.Errorf(errcode.Invalid, op, id, "an intent resolves to arrived or expired, not %q", r.State)
 	}
 	return nil
 }
