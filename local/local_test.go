@@ -490,10 +490,20 @@ func TestLargeObjectPath(t *testing.T) {
 			}
 			var states []string
 			for _, x := range hist {
+				var entered []string
 				for _, ev := range x.Events {
+					if strings.HasSuffix(ev.Type, "StateEntered") {
+						entered = append(entered, ev.State)
+					}
 					if ev.Type == "TaskStateEntered" {
 						states = append(states, ev.State)
 					}
+				}
+				// The Express execution's whole path, as ARCHITECTURE.md
+				// counts its transitions.
+				if tt.offloaded && strings.HasPrefix(x.Execution, "scan-") &&
+					!slices.Equal(entered, []string{"Claim", "AlreadyDecided", "Offload", "Offloaded"}) {
+					t.Errorf("execution %s entered %v; want Claim, AlreadyDecided, Offload, Offloaded", x.Execution, entered)
 				}
 			}
 			offloaded := slices.Contains(states, "Offload") && slices.Contains(states, "ScanLarge")
