@@ -96,6 +96,42 @@ type Driver interface {
 	// first, then by ID.
 	ListKeyIntents(ctx context.Context, bucket, key string, since time.Time, page Page) ([]*domain.UploadIntent, string, error)
 
+	// CreateAccount stores a if no account named a.Name exists; one that
+	// exists gives code AlreadyExists and is left unchanged.
+	CreateAccount(ctx context.Context, a *domain.Account) error
+	// GetAccount returns the account, or an error with code NotFound.
+	GetAccount(ctx context.Context, name string) (*domain.Account, error)
+	// UpdateAccount replaces the account a.Name in one write conditional on
+	// its stored UpdatedAt being prevUpdatedAt (compared exactly): a
+	// concurrent change gives ConditionFailed and changes nothing; a
+	// missing account gives NotFound and is never created. a.UpdatedAt
+	// must differ from prevUpdatedAt (code Invalid otherwise), or two
+	// writers of the same read could both win.
+	UpdateAccount(ctx context.Context, a *domain.Account, prevUpdatedAt time.Time) error
+	// ListAccounts returns accounts ordered by name (byte order).
+	ListAccounts(ctx context.Context, page Page) ([]*domain.Account, string, error)
+
+	// CreateToken stores t if no token with t.ID exists; one that exists
+	// gives code AlreadyExists and is left unchanged.
+	CreateToken(ctx context.Context, t *domain.APIToken) error
+	// GetToken returns the token, or an error with code NotFound.
+	GetToken(ctx context.Context, id string) (*domain.APIToken, error)
+	// RevokeToken sets the token's RevokedAt to at in one write
+	// conditional on it not being revoked yet: a revoked token gives
+	// ConditionFailed and keeps its first RevokedAt; a missing one gives
+	// NotFound and is never created.
+	RevokeToken(ctx context.Context, id string, at time.Time) error
+	// ListTokens returns every token, of every account, ordered by ID.
+	ListTokens(ctx context.Context, page Page) ([]*domain.APIToken, string, error)
+
+	// CreateReleaseProof stores p under p.ID() if no proof has that ID; one
+	// that exists gives code AlreadyExists and is left unchanged. Proofs
+	// are never changed or deleted.
+	CreateReleaseProof(ctx context.Context, p *domain.ReleaseProof) error
+	// GetReleaseProof returns the proof with ID id, or an error with code
+	// NotFound.
+	GetReleaseProof(ctx context.Context, id string) (*domain.ReleaseProof, error)
+
 	// Close releases the driver's resources.
 	Close() error
 }

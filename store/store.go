@@ -25,6 +25,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/scangate/scangate/domain"
 	"github.com/scangate/scangate/errcode"
 	"github.com/scangate/scangate/statemachine"
@@ -40,19 +42,28 @@ type Options struct {
 	// refuses further transitions with code Invalid, which keeps a rescan loop
 	// from growing an item without limit.
 	MaxHistory int
+	// PasswordCost is the bcrypt cost of password hashes (0 means
+	// DefaultPasswordCost). Tests lower it to bcrypt.MinCost for speed;
+	// out-of-range values are clamped to bcrypt's bounds.
+	PasswordCost int
 }
 
 // Store is the portable store.
 type Store struct {
-	d          Driver
-	now        func() time.Time
-	maxHistory int
+	d            Driver
+	now          func() time.Time
+	maxHistory   int
+	passwordCost int
+	dummy        dummy
 }
 
 // New returns a Store over d.
 func New(d Driver, opts *Options) *Store {
-	s := &Store{d: d, now: time.Now, maxHistory: 200}
+	s := &Store{d: d, now: time.Now, maxHistory: 200, passwordCost: DefaultPasswordCost}
 	if opts != nil {
+		if opts.PasswordCost != 0 {
+			s.passwordCost = min(max(opts.PasswordCost, bcrypt.MinCost), bcrypt.MaxCost)
+		}
 		if opts.Now != nil {
 			s.now = opts.Now
 		}

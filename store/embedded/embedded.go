@@ -37,14 +37,19 @@
 //	intents       id -> domain.UploadIntent
 //	intents-state state 0x00 expiresAt 0x00 id -> (empty)
 //	intents-key   keyHash 0x00 issuedAt 0x00 id -> (empty)
+//	accounts      name -> account (with its password hash)
+//	tokens        id -> API token (with its hash)
+//	releases      domain.ReleaseProof.ID() -> domain.ReleaseProof
 //	meta          "layout" -> layout version
 //
 // keyHash is domain.KeyHash(bucket, key), 32 hex digits: keys may hold any
 // byte and be 1 KiB long, and a fixed-width prefix keeps one key's
 // entries apart from another's. Listings compare the stored bucket and key
 // exactly, so even a collision would not mix two keys' intents. The
-// intent buckets were added without a layout change: Open creates missing
-// buckets, and a build without them ignores them.
+// intent, account, token and release buckets were added without a layout
+// change: Open creates missing buckets, and a build without them ignores
+// them. Accounts and tokens are listed in key order, which is name and ID
+// order.
 //
 // A time in a key is 12 bytes: the Unix seconds as a big-endian uint64 with
 // the sign bit flipped, then the nanoseconds as a big-endian uint32, so byte
@@ -101,12 +106,16 @@ var (
 	bucketIntents    = []byte("intents")
 	bucketIntState   = []byte("intents-state")
 	bucketIntKey     = []byte("intents-key")
+	bucketAccounts   = []byte("accounts")
+	bucketTokens     = []byte("tokens")
+	bucketReleases   = []byte("releases")
 	bucketMeta       = []byte("meta")
 	keyLayoutVersion = []byte("layout")
 
 	allBuckets = [][]byte{
 		bucketRecords, bucketByState, bucketAllowlist, bucketReviews,
-		bucketOpen, bucketVerdicts, bucketIntents, bucketIntState, bucketIntKey, bucketMeta,
+		bucketOpen, bucketVerdicts, bucketIntents, bucketIntState, bucketIntKey,
+		bucketAccounts, bucketTokens, bucketReleases, bucketMeta,
 	}
 )
 

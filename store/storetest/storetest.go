@@ -63,9 +63,9 @@ func RunConformanceTests(t *testing.T, newDriver func(t *testing.T) store.Driver
 		name  string
 		tests []namedTest
 	}{
-		{"Driver", append(driverTests(), intentDriverTests()...)},
-		{"Store", append(storeTests(), intentStoreTests()...)},
-		{"Race", append(raceTests(), intentRaceTests()...)},
+		{"Driver", slices.Concat(driverTests(), intentDriverTests(), identityDriverTests())},
+		{"Store", slices.Concat(storeTests(), intentStoreTests(), identityStoreTests())},
+		{"Race", slices.Concat(raceTests(), intentRaceTests(), identityRaceTests())},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
