@@ -35,6 +35,7 @@ commands:
   events    events decode: print the object versions an event document would have scanned
   update    update the signature databases with freshclam (optionally from a private mirror), then RELOAD clamd
   task      the large-object path's task (ECS Fargate): scan the object in $SCANGATE_TASK_STATE
+  users     accounts and API tokens: add, passwd, role, disable, list, token, tokens, revoke
   version   print the version
 
 Run 'scangate <command> -h' for the command's flags.
@@ -61,6 +62,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return cmdUpdate(ctx, args[1:], stdout, stderr)
 	case "task":
 		return cmdTask(ctx, args[1:], os.Getenv, stdout, stderr)
+	case "users":
+		return cmdUsers(ctx, args[1:], stdin, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "scangate", version)
 		return 0
