@@ -81,6 +81,9 @@ type Index struct {
 //	allowlist entry pk "allowlist"          sk "<sha256>"
 //	cached verdict  pk "verdict#<sha256>"   sk "db#<dbVersion>"
 //	upload intent   pk "intent#<id>"        sk "intent"
+//	account         pk "account#<name>"     sk "account"
+//	API token       pk "token#<id>"         sk "token"
+//	release proof   pk "release#<id>"       sk "release"
 //
 // The by-state index holds every record (KEYS_ONLY, so a transition writes
 // two tiny index entries rather than two copies of the record); the
@@ -91,6 +94,9 @@ type Index struct {
 // sweep reads expected intents soonest expiry first; and they are the only
 // items in intents-by-key (KEYS_ONLY: keyHash, then issuedAt#id), which
 // ingest and the sweep query for the intents of one key.
+// Accounts and tokens reuse by-state as well, under the fixed partitions
+// "account#all" and "token#all", sorted by name and ID; release proofs are
+// read by key only and are in no index.
 func TableSchema() Schema {
 	return Schema{
 		PartitionKey: Attribute{Name: attrPK, Type: "S"},
