@@ -124,13 +124,14 @@ func (o ObjectRef) ID() string {
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
-// String identifies the version in logs and errors.
+// String identifies the version in logs and errors, with the key escaped
+// by DisplayKey: keys are uploader input.
 func (o ObjectRef) String() string {
 	v := o.VersionID
 	if v == "" {
 		v = "etag:" + o.ETag
 	}
-	return "s3://" + o.Bucket + "/" + o.Key + "?version=" + v
+	return "s3://" + o.Bucket + "/" + DisplayKey(o.Key) + "?version=" + v
 }
 
 // Lease is a scanner's time-bounded claim on a record in StatusScanning.
