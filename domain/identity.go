@@ -46,12 +46,16 @@ func (r Role) rank() int {
 }
 
 // Allows reports whether a principal holding r may act where need is
-// required: admin ⊇ reviewer ⊇ viewer; ingest allows only ingest; nothing
-// allows ingest but ingest. An unknown role allows nothing and is allowed
-// by nothing, so a typo fails closed.
+// required: admin ⊇ reviewer ⊇ viewer; ingest allows only ingest, and
+// only ingest and admin allow ingest (an admin may do everything; a
+// webhook's ingest token can read nothing). An unknown role allows
+// nothing and is allowed by nothing, so a typo fails closed.
 func (r Role) Allows(need Role) bool {
-	if r == RoleIngest || need == RoleIngest {
-		return r == need
+	if need == RoleIngest {
+		return r == RoleIngest || r == RoleAdmin
+	}
+	if r == RoleIngest {
+		return false
 	}
 	return r.rank() > 0 && need.rank() > 0 && r.rank() >= need.rank()
 }

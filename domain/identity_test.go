@@ -22,7 +22,7 @@ func TestRoleAllows(t *testing.T) {
 	}{
 		{v, v, true}, {v, r, false}, {v, a, false}, {v, i, false},
 		{r, v, true}, {r, r, true}, {r, a, false}, {r, i, false},
-		{a, v, true}, {a, r, true}, {a, a, true}, {a, i, false},
+		{a, v, true}, {a, r, true}, {a, a, true}, {a, i, true},
 		{i, v, false}, {i, r, false}, {i, a, false}, {i, i, true},
 		// Unknown roles fail closed, both ways.
 		{"", v, false}, {"root", v, false}, {"Admin", v, false}, {a, "", false}, {a, "root", false},

@@ -98,7 +98,7 @@ func (h *Handlers) ingestOne(ctx context.Context, ref domain.ObjectRef, detail s
 	if err != nil {
 		return "", false, false, fromBackend(err)
 	}
-	log := h.log.With("id", rec.ID, "bucket", ref.Bucket, "key", ref.Key, "versionId", ref.VersionID)
+	log := h.log.With("id", rec.ID, "bucket", ref.Bucket, "key", domain.DisplayKey(ref.Key), "versionId", ref.VersionID)
 	if !created {
 		log.Info("already known", "state", rec.State)
 	}

@@ -50,7 +50,7 @@ func (h *Handlers) readKeyIntents(ctx context.Context, bucket, key string, since
 		}
 		if len(out) >= maxKeyIntents {
 			h.log.Warn("upload intents: too many intents for one key; matching against the oldest only",
-				"bucket", bucket, "key", key, "read", len(out))
+				"bucket", bucket, "key", domain.DisplayKey(key), "read", len(out))
 			return out, nil
 		}
 		cursor = next
@@ -82,7 +82,7 @@ func (h *Handlers) lookback() time.Duration {
 // settled by the sweep, which links it then. A version already linked
 // (a re-delivered event) links nothing more.
 func (h *Handlers) linkIntent(ctx context.Context, ref domain.ObjectRef, recordID string, eventTime time.Time) {
-	log := h.log.With("id", recordID, "bucket", ref.Bucket, "key", ref.Key, "versionId", ref.VersionID)
+	log := h.log.With("id", recordID, "bucket", ref.Bucket, "key", domain.DisplayKey(ref.Key), "versionId", ref.VersionID)
 	at := eventTime
 	if at.IsZero() {
 		at = h.cfg.Store.Now()
@@ -142,7 +142,7 @@ func (h *Handlers) sweepIntents(ctx context.Context, now time.Time, limit int, r
 				}
 				res.IntentErrors++
 				h.log.Warn("sweep: could not settle upload intent; next sweep retries", "intent", in.ID,
-					"bucket", in.Bucket, "key", in.Key, "err", err)
+					"bucket", in.Bucket, "key", domain.DisplayKey(in.Key), "err", err)
 			}
 		}
 		if next == "" {
@@ -153,7 +153,7 @@ func (h *Handlers) sweepIntents(ctx context.Context, now time.Time, limit int, r
 }
 
 func (h *Handlers) settleIntent(ctx context.Context, in *domain.UploadIntent, res *SweepResult) error {
-	log := h.log.With("intent", in.ID, "bucket", in.Bucket, "key", in.Key, "issuedAt", in.IssuedAt, "expiresAt", in.ExpiresAt)
+	log := h.log.With("intent", in.ID, "bucket", in.Bucket, "key", domain.DisplayKey(in.Key), "issuedAt", in.IssuedAt, "expiresAt", in.ExpiresAt)
 	versions, err := h.versionsSince(ctx, in.Bucket, in.Key, in.IssuedAt.Add(-clockSlack))
 	if err != nil {
 		return fmt.Errorf("versions of s3://%s/%s: %w", in.Bucket, in.Key, err)

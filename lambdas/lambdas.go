@@ -55,6 +55,9 @@ const (
 	ErrInvalidInput = "InvalidInput"
 	// ErrInternal: anything else. Not retryable.
 	ErrInternal = "Internal"
+	// ErrForbidden: the caller's role does not allow the action. Only the
+	// review Lambda, which a person calls, gives it.
+	ErrForbidden = "Forbidden"
 )
 
 // Retryable reports whether the workflow retries a step failing with typ.
@@ -295,7 +298,7 @@ func (h *Handlers) logFor(st State) *slog.Logger {
 	return h.log.With(
 		slog.String("id", st.ID),
 		slog.String("bucket", st.Object.Bucket),
-		slog.String("key", st.Object.Key),
+		slog.String("key", domain.DisplayKey(st.Object.Key)),
 		slog.String("versionId", st.Object.VersionID),
 	)
 }

@@ -19,10 +19,13 @@ type ReviewRequest struct {
 	Action   string          `json:"action"`
 	ID       string          `json:"id,omitempty"`
 	Decision domain.Decision `json:"decision,omitempty"`
-	Reviewer string          `json:"reviewer,omitempty"`
-	Comment  string          `json:"comment,omitempty"`
-	Cursor   string          `json:"cursor,omitempty"`
-	Limit    int             `json:"limit,omitempty"`
+	// Reviewer is never who decides: that is the authenticated principal.
+	// A request that names anyone else here is refused, so that a client
+	// that still sends a name learns it is not used.
+	Reviewer string `json:"reviewer,omitempty"`
+	Comment  string `json:"comment,omitempty"`
+	Cursor   string `json:"cursor,omitempty"`
+	Limit    int    `json:"limit,omitempty"`
 }
 
 // ReviewResponse answers a ReviewRequest.
@@ -39,7 +42,25 @@ type ReviewResponse struct {
 // read one, decide one (release, confirm, allowlist, rescan), or rescan any
 // record that allows it. A decision is recorded once, by a conditional
 // write; the waiting workflow is then resumed to carry it out.
-func (h *Handlers) Review(ctx context.Context, req ReviewRequest) (ReviewResponse, error) {
+//
+// by is the authenticated caller, from the credential the request was
+// checked against and never from its payload: reads need the viewer role,
+// decisions and rescans the reviewer role, and every decision records
+// by.Name.
+func (h *Handlers) Review(ctx context.Context, by domain.Principal, req ReviewRequest) (ReviewResponse, error) {
+	need := domain.RoleViewer
+	if req.Action == "decide" || req.Action == "rescan" {
+		need = domain.RoleReviewer
+	}
+	if !by.Can(need) {
+		return ReviewResponse{}, &StepError{Type: ErrForbidden,
+			Msg: fmt.Sprintf("%q (%s) may not %s: it needs the %s role", by.Name, by.Role, req.Action, need)}
+	}
+	if req.Reviewer != "" && req.Reviewer != by.Name {
+		return ReviewResponse{}, &StepError{Type: ErrInvalidInput,
+			Msg: fmt.Sprintf("the request names %q, but the caller is %q: a decision records who made it", req.Reviewer, by.Name)}
+	}
+	req.Reviewer = by.Name
 	switch req.Action {
 	case "list":
 		items, cur, err := h.cfg.Store.OpenReviews(ctx, store.Page{Cursor: req.Cursor, Limit: req.Limit})
@@ -88,6 +109,11 @@ func (h *Handlers) decide(ctx context.Context, req ReviewRequest) (ReviewRespons
 		return ReviewResponse{}, reviewErr(err)
 	}
 	if rec.State != domain.StatusReviewing {
+		// The same decision, repeated after it was carried out, is
+		// answered as it was: a double-submitted form changes nothing.
+		if prev, gerr := h.cfg.Store.Review(ctx, req.ID); gerr == nil && !prev.Open() && prev.Decision == req.Decision {
+			return ReviewResponse{Item: prev, Record: rec, AlreadyDecided: true}, nil
+		}
 		return ReviewResponse{}, &StepError{Type: ErrInvalidInput,
 			Msg: fmt.Sprintf("record %s is %s, not under review", rec.ID, rec.State)}
 	}
@@ -150,11 +176,12 @@ func (h *Handlers) Decide(ctx context.Context, st State) (State, error) {
 		st.Status = rec.State
 		return st, nil
 	}
-	actor := "reviewer:" + d.Reviewer
+	actor := d.Reviewer
 	switch d.Decision {
 	case domain.DecisionConfirm:
 		rec, err = h.cfg.Store.ApplyFresh(ctx, rec.ID, store.Transition{Event: statemachine.Confirm, Actor: actor, Detail: d.Comment}, nil)
 	case domain.DecisionRelease, domain.DecisionAllowlist:
+		kind := restoreRelease
 		if d.Decision == domain.DecisionAllowlist {
 			if rec.Verdict == nil || rec.Verdict.SHA256 == "" {
 				return st, &StepError{Type: ErrInvalidInput, Msg: "the record has no SHA-256 to allowlist"}
@@ -164,8 +191,9 @@ func (h *Handlers) Decide(ctx context.Context, st State) (State, error) {
 			}); err != nil {
 				return st, fromBackend(err)
 			}
+			kind = restoreAllowlist
 		}
-		rec, err = h.restore(ctx, rec, string(d.Decision))
+		rec, err = h.restore(ctx, rec, kind, actor, d.Comment)
 		if err != nil {
 			return st, err
 		}
@@ -185,25 +213,58 @@ func (h *Handlers) Decide(ctx context.Context, st State) (State, error) {
 	return st, nil
 }
 
+// restoreKind says why quarantined bytes go back to their key.
+type restoreKind int
+
+const (
+	// restoreRelease: a reviewer released them.
+	restoreRelease restoreKind = iota
+	// restoreAllowlist: a reviewer allowlisted their SHA-256.
+	restoreAllowlist
+	// restoreClean: a rescan found them clean (or allowlisted); the
+	// record's state is already written.
+	restoreClean
+)
+
 // restore copies quarantined bytes back to their key, tagged with how they
-// came back, and records the transition that matches why: Release or
-// Allowlist from reviewing; for a clean rescan the state is already written
-// and only the location changes.
-func (h *Handlers) restore(ctx context.Context, rec *domain.Record, why string) (*domain.Record, error) {
+// came back, and records the transition that matches kind: Release or
+// Allowlist from reviewing; for restoreClean only the location changes.
+//
+// A released or allowlisted copy is a new version, and its upload event
+// comes like any other. Before the quarantined copy is deleted, restore
+// records a release proof for exactly the version it wrote; the Scan step
+// keeps the reviewer's decision for that version only through the proof,
+// which only scangate writes. The metadata it also sets names the record
+// for people and for the Scan step's wait; it proves nothing.
+func (h *Handlers) restore(ctx context.Context, rec *domain.Record, kind restoreKind, by, comment string) (*domain.Record, error) {
 	if rec.Quarantine == nil {
 		return rec, nil
 	}
 	tags := map[string]string{objects.TagStatus: string(domain.StatusReleased)}
-	ev := statemachine.Release
-	switch why {
-	case string(domain.DecisionAllowlist), string(domain.StatusAllowlisted):
+	ev, decision := statemachine.Release, domain.DecisionRelease
+	switch kind {
+	case restoreAllowlist:
 		tags[objects.TagStatus] = string(domain.StatusAllowlisted)
-		ev = statemachine.Allowlist
-	case string(domain.StatusClean):
-		tags[objects.TagStatus] = string(domain.StatusClean)
+		ev, decision = statemachine.Allowlist, domain.DecisionAllowlist
+	case restoreClean:
+		tags[objects.TagStatus] = string(rec.State)
+	}
+	var copied func(domain.ObjectRef) error
+	if kind != restoreClean {
+		sum := ""
+		if rec.Verdict != nil {
+			sum = rec.Verdict.SHA256
+		}
+		copied = func(ref domain.ObjectRef) error {
+			_, err := h.cfg.Store.RecordRelease(ctx, domain.ReleaseProof{
+				Bucket: ref.Bucket, Key: ref.Key, VersionID: ref.VersionID, RecordID: rec.ID,
+				SHA256: sum, Decision: decision, By: by, At: h.cfg.Store.Now(),
+			})
+			return err
+		}
 	}
 	newRef, err := objects.Restore(ctx, h.cfg.Objects, *rec.Quarantine, rec.Object.Bucket, rec.Object.Key, tags,
-		map[string]string{objects.MetaReleasedFrom: rec.ID})
+		map[string]string{objects.MetaReleasedFrom: rec.ID}, copied)
 	detail := "restored"
 	switch {
 	case err == nil:
@@ -214,12 +275,15 @@ func (h *Handlers) restore(ctx context.Context, rec *domain.Record, why string) 
 	default:
 		return nil, h.objectErr(err)
 	}
-	if rec.State != domain.StatusReviewing {
+	if kind == restoreClean || rec.State != domain.StatusReviewing {
 		h.log.Info("restored after clean rescan", "id", rec.ID, "detail", detail)
 		return h.cfg.Store.Relocate(ctx, rec.ID, nil)
 	}
+	if comment != "" {
+		detail += ": " + comment
+	}
 	return h.cfg.Store.ApplyFresh(ctx, rec.ID, store.Transition{
-		Event: ev, Actor: "reviewer", ClearQuarantine: true, Detail: detail,
+		Event: ev, Actor: by, ClearQuarantine: true, Detail: detail,
 	}, nil)
 }
 

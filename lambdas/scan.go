@@ -145,13 +145,16 @@ func (h *Handlers) scan(ctx context.Context, st State, scanner Scanner, maxBytes
 				fmt.Errorf("scan %s: read bytes hash to %s, the backend says %s", loc, v.SHA256, oi.SHA256))
 		}
 		if v.Outcome != domain.OutcomeClean {
-			if by, err := h.releasedBytes(ctx, oi.Metadata[objects.MetaReleasedFrom], v.SHA256); err != nil {
+			by, err := h.releasedBytes(ctx, st.Object, oi.Metadata[objects.MetaReleasedFrom], v.SHA256)
+			if err != nil {
 				return st, fromBackend(err)
-			} else if by != "" {
+			}
+			if by != "" {
 				// The copy a release wrote back: its event comes like any
-				// upload's. The admin's decision stands for these bytes.
+				// upload's. The reviewer's decision stands for exactly
+				// this version and these bytes.
 				v.Outcome, v.AllowlistedBy = domain.OutcomeAllowlisted, by
-				log.Info("released bytes written back; the review's decision stands", "releasedFrom", oi.Metadata[objects.MetaReleasedFrom])
+				log.Info("released copy: the review's decision stands", "by", by)
 			}
 		}
 	}
@@ -199,37 +202,72 @@ func (h *Handlers) engineErr(err error) *StepError {
 	return stepErr(ErrScanError, domain.ReasonScanError, err)
 }
 
-// releasedBytes says who released the bytes hashing to sum, when the
-// record named by a version's release metadata (from) was released, or
-// allowlisted, by a review of exactly these bytes; "" otherwise. The
-// metadata is uploader-writable, so it only points: an uploader naming a
-// released record gains nothing unless they upload the very bytes an admin
-// already released.
-func (h *Handlers) releasedBytes(ctx context.Context, from, sum string) (string, error) {
-	if from == "" || sum == "" {
+// releaseProofWait bounds how long the Scan step waits for the release
+// proof of a version whose metadata says a release wrote it: the proof is
+// written right after the copy, so only a scan that overtakes the
+// releasing step waits, and an uploader who forges the metadata gains a
+// delay of their own upload and nothing else.
+const releaseProofWait = 10 * time.Second
+
+// releasedBytes says who decided to release the version ref, when
+// scangate itself wrote ref as the released copy of a reviewed record and
+// ref holds exactly the bytes that were reviewed (sum); "" otherwise.
+//
+// Only the release proof, which only scangate writes, counts. hint is the
+// uploader-writable metadata that names a record: it never approves
+// anything, it only makes the step wait (at most releaseProofWait) for a
+// proof that a release in progress has yet to write.
+func (h *Handlers) releasedBytes(ctx context.Context, ref domain.ObjectRef, hint, sum string) (string, error) {
+	if sum == "" {
 		return "", nil
 	}
-	rec, err := h.cfg.Store.Get(ctx, from)
-	if errcode.Of(err) == errcode.NotFound || errcode.Of(err) == errcode.Invalid {
-		return "", nil
-	}
-	if err != nil {
-		return "", err
-	}
-	if rec.State != domain.StatusReleased && rec.State != domain.StatusAllowlisted {
-		return "", nil
-	}
-	if rec.Verdict == nil || rec.Verdict.SHA256 != sum {
-		return "", nil
-	}
-	by := "release of " + rec.ID
-	for i := len(rec.History) - 1; i >= 0; i-- {
-		if hs := rec.History[i]; hs.To == rec.State {
-			by = hs.Actor + " (release of " + rec.ID + ")"
-			break
+	deadline := time.Now().Add(releaseProofWait)
+	for {
+		p, err := h.cfg.Store.ReleaseProof(ctx, ref.Bucket, ref.Key, ref.VersionID)
+		if err != nil {
+			return "", err
+		}
+		if p != nil {
+			if p.SHA256 != sum {
+				h.log.Warn("release proof names other bytes; scanning as an upload", "object", ref.String(),
+					"record", p.RecordID, "proofSHA256", p.SHA256, "sha256", sum)
+				return "", nil
+			}
+			return p.By + " (release of " + p.RecordID + ")", nil
+		}
+		if hint == "" || time.Now().After(deadline) {
+			return "", nil
+		}
+		inFlight, err := h.releaseInFlight(ctx, hint)
+		if err != nil || !inFlight {
+			return "", err
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(200 * time.Millisecond):
 		}
 	}
-	return by, nil
+}
+
+// releaseInFlight reports whether the record id is being released: the
+// only time a version's proof may still be on its way. Restore writes the
+// proof before it records the release, so once the record says released
+// (or allowlisted) every copy it wrote has its proof.
+func (h *Handlers) releaseInFlight(ctx context.Context, id string) (bool, error) {
+	rec, err := h.cfg.Store.Get(ctx, id)
+	switch errcode.Of(err) {
+	case errcode.NotFound, errcode.Invalid:
+		return false, nil
+	}
+	if err != nil || rec.State != domain.StatusReviewing {
+		return false, err
+	}
+	item, err := h.cfg.Store.Review(ctx, id)
+	if err != nil {
+		return false, nil
+	}
+	return item.Decision == domain.DecisionRelease || item.Decision == domain.DecisionAllowlist, nil
 }
 
 // shortcut returns a verdict that needs no stream, or nil.

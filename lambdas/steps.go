@@ -183,7 +183,7 @@ func (h *Handlers) Record(ctx context.Context, st State) (State, error) {
 	case domain.StatusClean, domain.StatusAllowlisted:
 		if rec.Quarantine != nil {
 			// A rescan of quarantined bytes came back clean: put them back.
-			if rec, err = h.restore(ctx, rec, string(rec.State)); err != nil {
+			if rec, err = h.restore(ctx, rec, restoreClean, h.cfg.Owner, ""); err != nil {
 				return st, err
 			}
 		} else if err := objects.MergeTags(ctx, h.cfg.Objects, rec.Object, verdictTags(rec)); err != nil {

@@ -5,7 +5,6 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -13,7 +12,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/scangate/scangate/domain"
 	"github.com/scangate/scangate/errcode"
 	"github.com/scangate/scangate/intake"
+	"github.com/scangate/scangate/internal/authn"
 	"github.com/scangate/scangate/lambdas"
 	"github.com/scangate/scangate/objects"
 	"github.com/scangate/scangate/store"
@@ -32,9 +34,18 @@ type APIOptions struct {
 	Bucket string
 	// MaxUpload bounds one upload in bytes; 0 means 5 GiB, S3's PUT limit.
 	MaxUpload int64
-	// AdminToken, when set, is required as a bearer token by the admin
-	// endpoints (decisions, rescans, allowlist).
+	// Auth names the caller of each request. Every endpoint that reads a
+	// record or changes anything needs an authenticated principal with
+	// the endpoint's role; nil means &authn.Authenticator{AdminToken:
+	// AdminToken}, which accepts the admin token alone.
+	Auth Authenticator
+	// AdminToken is the break-glass bearer token when Auth is nil.
 	AdminToken string
+	// AllowedHosts are the Host header values served (host or host:port,
+	// compared case-insensitively); a request for any other host is
+	// refused, which stops DNS rebinding. Empty means localhost,
+	// 127.0.0.1 and [::1] on any port.
+	AllowedHosts []string
 	// URLSecret signs upload URLs; nil means a random per-process secret.
 	URLSecret []byte
 	Logger    *slog.Logger
@@ -56,10 +67,13 @@ type APIOptions struct {
 	// cannot be recorded is not issued. The sweep then finds an upload
 	// whose event was lost. It costs a store write per URL, used or not.
 	RecordIntents bool
-	// Identity names the authenticated caller of a request, or "" for
-	// none; an intent records it as its requester (domain.Anonymous for
-	// ""). nil names the bearer of AdminToken "admin", and nobody else.
-	Identity func(*http.Request) string
+}
+
+// Authenticator names the caller of an HTTP request; *authn.Authenticator
+// is one. It gives the zero Principal, and no error, for a request that
+// carries no credentials.
+type Authenticator interface {
+	Authenticate(r *http.Request) (domain.Principal, error)
 }
 
 // API is the local runtime's HTTP API.
@@ -70,6 +84,8 @@ type API struct {
 	opts APIOptions
 	log  *slog.Logger
 	mux  *http.ServeMux
+	// handler is mux behind the browser-origin defences (guard).
+	handler http.Handler
 }
 
 // NewAPI builds the API.
@@ -92,75 +108,89 @@ func NewAPI(h *lambdas.Handlers, st *store.Store, objs objects.Driver, opts APIO
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	if opts.Identity == nil {
-		opts.Identity = adminIdentity(opts.AdminToken)
+	if opts.Auth == nil {
+		opts.Auth = &authn.Authenticator{AdminToken: opts.AdminToken}
 	}
 	a := &API{h: h, st: st, objs: objs, opts: opts, log: opts.Logger, mux: http.NewServeMux()}
 	a.routes()
+	a.handler = guard(a.mux, opts.AllowedHosts, a.log)
 	return a, nil
 }
 
-func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.handler.ServeHTTP(w, r) }
 
 func (a *API) routes() {
 	m := a.mux
+	viewer := func(h http.HandlerFunc) http.HandlerFunc { return a.need(domain.RoleViewer, h) }
+	reviewer := func(h http.HandlerFunc) http.HandlerFunc { return a.need(domain.RoleReviewer, h) }
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
+	// The upload endpoints stand in for S3 and for the application that
+	// signs upload URLs: uploads are the untrusted input the gate exists
+	// for, and what they write is unreadable until scanned.
 	m.HandleFunc("PUT /v1/objects/{key...}", a.putObject)
-	m.HandleFunc("GET /v1/objects/{key...}", a.getObjectRecord)
 	m.HandleFunc("POST /v1/uploads", a.issueUpload)
-	m.HandleFunc("GET /v1/uploads", a.admin(a.listIntents))
-	m.HandleFunc("GET /v1/uploads/{id}", a.admin(a.getIntent))
 	m.HandleFunc("PUT /v1/upload/{token}", a.putSigned)
-	m.HandleFunc("POST /v1/events", a.postEvents)
-	m.HandleFunc("GET /v1/records", a.listRecords)
-	m.HandleFunc("GET /v1/records/{id}", a.getRecord)
-	m.HandleFunc("GET /v1/records/{id}/content", a.getContent)
-	m.HandleFunc("GET /v1/records/{id}/history", a.getHistory)
-	m.HandleFunc("POST /v1/records/{id}/decision", a.admin(a.decide))
-	m.HandleFunc("POST /v1/records/{id}/rescan", a.admin(a.rescan))
-	m.HandleFunc("GET /v1/reviews", a.listReviews)
-	m.HandleFunc("GET /v1/allowlist", a.listAllowlist)
-	m.HandleFunc("POST /v1/allowlist", a.admin(a.addAllowlist))
-	m.HandleFunc("DELETE /v1/allowlist/{sha}", a.admin(a.removeAllowlist))
+	m.HandleFunc("GET /v1/objects/{key...}", viewer(a.getObjectRecord))
+	m.HandleFunc("GET /v1/uploads", viewer(a.listIntents))
+	m.HandleFunc("GET /v1/uploads/{id}", viewer(a.getIntent))
+	m.HandleFunc("POST /v1/events", a.need(domain.RoleIngest, a.postEvents))
+	m.HandleFunc("GET /v1/records", viewer(a.listRecords))
+	m.HandleFunc("GET /v1/records/{id}", viewer(a.getRecord))
+	m.HandleFunc("GET /v1/records/{id}/content", viewer(a.getContent))
+	m.HandleFunc("GET /v1/records/{id}/history", viewer(a.getHistory))
+	m.HandleFunc("POST /v1/records/{id}/decision", reviewer(a.decide))
+	m.HandleFunc("POST /v1/records/{id}/rescan", reviewer(a.rescan))
+	m.HandleFunc("GET /v1/reviews", viewer(a.listReviews))
+	m.HandleFunc("GET /v1/allowlist", viewer(a.listAllowlist))
+	m.HandleFunc("POST /v1/allowlist", reviewer(a.addAllowlist))
+	m.HandleFunc("DELETE /v1/allowlist/{sha}", reviewer(a.removeAllowlist))
+	m.HandleFunc("GET /v1/whoami", viewer(a.whoami))
+	admin := func(h http.HandlerFunc) http.HandlerFunc { return a.need(domain.RoleAdmin, h) }
+	m.HandleFunc("GET /v1/accounts", admin(a.listAccounts))
+	m.HandleFunc("POST /v1/accounts", admin(a.addAccount))
+	m.HandleFunc("POST /v1/accounts/{name}/tokens", admin(a.issueToken))
+	m.HandleFunc("GET /v1/tokens", admin(a.listTokens))
+	m.HandleFunc("DELETE /v1/tokens/{id}", admin(a.revokeToken))
 	if a.opts.Scan != nil {
-		m.Handle("POST /scan", a.opts.Scan)
+		m.Handle("POST /scan", viewer(a.opts.Scan.ServeHTTP))
 	}
 	if a.opts.Metrics != nil {
-		m.Handle("GET /metrics", a.opts.Metrics)
+		m.Handle("GET /metrics", viewer(a.opts.Metrics.ServeHTTP))
 	}
 	if a.opts.Ready != nil {
 		m.Handle("GET /healthz/ready", a.opts.Ready)
 	}
 }
 
-func (a *API) admin(next http.HandlerFunc) http.HandlerFunc {
+// need serves next only to an authenticated principal whose role allows
+// need, with the principal in the request's context: 401 without
+// credentials or with ones that do not check out, 403 with too small a
+// role.
+func (a *API) need(need domain.Role, next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if a.opts.AdminToken != "" && !bearerIs(r, a.opts.AdminToken) {
-			writeError(w, http.StatusUnauthorized, errors.New("admin token required"))
+		p, err := a.opts.Auth.Authenticate(r)
+		switch {
+		case err != nil:
+			a.log.Info("credentials refused", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
+			w.Header().Set("WWW-Authenticate", `Bearer realm="scangate", error="invalid_token"`)
+			writeError(w, http.StatusUnauthorized, errors.New("credentials not accepted"))
+			return
+		case p.Name == "":
+			w.Header().Set("WWW-Authenticate", `Bearer realm="scangate"`)
+			writeError(w, http.StatusUnauthorized, errors.New("authentication required"))
+			return
+		case !p.Can(need):
+			writeError(w, http.StatusForbidden, fmt.Errorf("%s (%s) may not do this: it needs the %s role", p.Name, p.Role, need))
 			return
 		}
-		next(w, r)
+		next(w, r.WithContext(authn.WithPrincipal(r.Context(), p)))
 	}
 }
 
-// bearerIs reports whether r carries token as its bearer token.
-func bearerIs(r *http.Request, token string) bool {
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(token)) == 1
-}
-
-// adminIdentity is the default APIOptions.Identity: the local API knows
-// one credential, the admin token. An unauthenticated caller is nobody,
-// whatever headers it sends.
-func adminIdentity(token string) func(*http.Request) string {
-	return func(r *http.Request) string {
-		if token != "" && bearerIs(r, token) {
-			return "admin"
-		}
-		return ""
-	}
+func (a *API) whoami(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, authn.FromContext(r.Context()))
 }
 
 // upload streams the request body into the bucket and ingests the new
@@ -290,8 +320,11 @@ func (a *API) issueUpload(w http.ResponseWriter, r *http.Request) {
 	}
 	now := a.opts.Now()
 	expiresIn := time.Duration(req.ExpiresIn) * time.Second
+	// Issuing a URL needs no credentials, so the requester is whoever
+	// proved it, if anyone did; a bad credential is not fatal here.
+	requester, _ := a.opts.Auth.Authenticate(r)
 	intent := domain.UploadIntent{
-		Bucket: a.opts.Bucket, Key: req.Key, Requester: a.opts.Identity(r), IssuedAt: now, SHA256: req.SHA256,
+		Bucket: a.opts.Bucket, Key: req.Key, Requester: requester.Name, IssuedAt: now, SHA256: req.SHA256,
 	}
 	if p := a.opts.Presigner; p != nil {
 		// A presigned PUT fixes the length rather than bounding it: the
@@ -359,10 +392,10 @@ func (a *API) recordIntent(ctx context.Context, in domain.UploadIntent) (string,
 	}
 	got, err := a.st.RecordIntent(ctx, in)
 	if err != nil {
-		a.log.Warn("upload intent not recorded; no URL issued", "bucket", in.Bucket, "key", in.Key, "err", err)
+		a.log.Warn("upload intent not recorded; no URL issued", "bucket", in.Bucket, "key", domain.DisplayKey(in.Key), "err", err)
 		return "", err
 	}
-	a.log.Debug("upload intent recorded", "intent", got.ID, "bucket", got.Bucket, "key", got.Key,
+	a.log.Debug("upload intent recorded", "intent", got.ID, "bucket", got.Bucket, "key", domain.DisplayKey(got.Key),
 		"requester", got.Requester, "expiresAt", got.ExpiresAt)
 	return got.ID, nil
 }
@@ -506,7 +539,16 @@ func (a *API) getContent(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, fmt.Errorf("record %s is %s; its bytes are not readable", rec.ID, rec.State))
 		return
 	}
-	rc, info, err := a.objs.Open(r.Context(), rec.Object)
+	ref := rec.Object
+	rc, info, err := a.objs.Open(r.Context(), ref)
+	if errcode.Of(err) == errcode.NotFound && (rec.State == domain.StatusReleased || rec.State == domain.StatusAllowlisted) {
+		// A reviewed object came back from quarantine as a new version:
+		// serve the version the release wrote, found through the proof
+		// scangate recorded for it.
+		if ref, err = a.releasedVersion(r.Context(), rec); err == nil {
+			rc, info, err = a.objs.Open(r.Context(), ref)
+		}
+	}
 	if err != nil {
 		writeError(w, statusOf(err), err)
 		return
@@ -514,8 +556,35 @@ func (a *API) getContent(w http.ResponseWriter, r *http.Request) {
 	defer rc.Close()
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Length", strconv.FormatInt(info.Ref.Size, 10))
-	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": path.Base(rec.Object.Key)}))
+	w.Header().Set("Cache-Control", "no-store")
 	_, _ = io.Copy(w, rc)
+}
+
+// releasedVersion finds the version a review of rec wrote back: the newest
+// version of its key with a release proof naming rec.
+func (a *API) releasedVersion(ctx context.Context, rec *domain.Record) (domain.ObjectRef, error) {
+	vl, ok := a.objs.(interface {
+		Versions(ctx context.Context, bucket, key string) ([]objects.Info, error)
+	})
+	if !ok {
+		return domain.ObjectRef{}, errcode.Errorf(errcode.NotFound, "content", rec.ID, "the bucket cannot list versions to find the released copy")
+	}
+	vs, err := vl.Versions(ctx, rec.Object.Bucket, rec.Object.Key)
+	if err != nil {
+		return domain.ObjectRef{}, err
+	}
+	for _, vi := range vs { // newest first
+		v := vi.Ref
+		p, err := a.st.ReleaseProof(ctx, v.Bucket, v.Key, v.VersionID)
+		if err != nil {
+			return domain.ObjectRef{}, err
+		}
+		if p != nil && p.RecordID == rec.ID {
+			return v, nil
+		}
+	}
+	return domain.ObjectRef{}, errcode.Errorf(errcode.NotFound, "content", rec.ID, "no released copy of this record is in the bucket")
 }
 
 func page(r *http.Request) store.Page {
@@ -535,7 +604,7 @@ func (a *API) listRecords(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) listReviews(w http.ResponseWriter, r *http.Request) {
 	p := page(r)
-	res, err := a.h.Review(r.Context(), lambdas.ReviewRequest{Action: "list", Cursor: p.Cursor, Limit: p.Limit})
+	res, err := a.h.Review(r.Context(), authn.FromContext(r.Context()), lambdas.ReviewRequest{Action: "list", Cursor: p.Cursor, Limit: p.Limit})
 	if err != nil {
 		writeError(w, statusOf(err), err)
 		return
@@ -555,7 +624,7 @@ func (a *API) decide(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Errorf("bad request body: %w", err))
 		return
 	}
-	res, err := a.h.Review(r.Context(), lambdas.ReviewRequest{
+	res, err := a.h.Review(r.Context(), authn.FromContext(r.Context()), lambdas.ReviewRequest{
 		Action: "decide", ID: r.PathValue("id"), Decision: b.Decision, Reviewer: b.Reviewer, Comment: b.Comment,
 	})
 	if err != nil {
@@ -568,7 +637,7 @@ func (a *API) decide(w http.ResponseWriter, r *http.Request) {
 func (a *API) rescan(w http.ResponseWriter, r *http.Request) {
 	var b decisionBody
 	_ = json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&b)
-	res, err := a.h.Review(r.Context(), lambdas.ReviewRequest{
+	res, err := a.h.Review(r.Context(), authn.FromContext(r.Context()), lambdas.ReviewRequest{
 		Action: "rescan", ID: r.PathValue("id"), Reviewer: b.Reviewer, Comment: b.Comment,
 	})
 	if err != nil {
@@ -593,20 +662,28 @@ func (a *API) addAllowlist(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Errorf("bad request body: %w", err))
 		return
 	}
-	e.AddedAt = time.Time{}
+	p := authn.FromContext(r.Context())
+	if e.AddedBy != "" && e.AddedBy != p.Name {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("the request names %q, but the caller is %q: an entry records who added it", e.AddedBy, p.Name))
+		return
+	}
+	e.AddedBy, e.AddedAt = p.Name, time.Time{}
 	got, err := a.st.AddAllowlist(r.Context(), e)
 	if err != nil {
 		writeError(w, statusOf(err), err)
 		return
 	}
+	a.log.Info("allowlist entry added", "sha256", got.SHA256, "by", p.Name, "via", p.Via, "reason", got.Reason)
 	writeJSON(w, http.StatusCreated, got)
 }
 
 func (a *API) removeAllowlist(w http.ResponseWriter, r *http.Request) {
+	p := authn.FromContext(r.Context())
 	if err := a.st.RemoveAllowlist(r.Context(), r.PathValue("sha")); err != nil {
 		writeError(w, statusOf(err), err)
 		return
 	}
+	a.log.Info("allowlist entry removed", "sha256", r.PathValue("sha"), "by", p.Name, "via", p.Via)
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -43,10 +43,12 @@ func (e *env) issue(key, token string) issued {
 	e.t.Helper()
 	body, _ := json.Marshal(map[string]any{"key": key, "maxBytes": 1 << 20, "expiresInSeconds": 60})
 	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/v1/uploads", bytes.NewReader(body))
+	client := http.DefaultClient // anonymous
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
+		client = e.client
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -63,7 +65,7 @@ func (e *env) issue(key, token string) issued {
 func (e *env) putURL(u issued, body []byte) *domain.Record {
 	e.t.Helper()
 	req, _ := http.NewRequest(http.MethodPut, e.srv.URL+u.URL, bytes.NewReader(body))
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := e.client.Do(req)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -90,12 +92,14 @@ func (e *env) intent(id string) *domain.UploadIntent {
 func (e *env) listIntents(state, token string) (int, []string) {
 	e.t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, e.srv.URL+"/v1/uploads?limit=2&state="+state, nil)
+	client := http.DefaultClient // anonymous
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
+		client = e.client
 	}
 	var ids []string
 	for {
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := client.Do(req)
 		if err != nil {
 			e.t.Fatal(err)
 		}
@@ -159,7 +163,7 @@ func TestUploadIntents(t *testing.T) {
 			t.Fatal("POST /v1/uploads answered without an intentId while intents are recorded")
 		}
 	}
-	if got := e.intent(a.IntentID); got.State != domain.IntentExpected || got.Requester != "admin" ||
+	if got := e.intent(a.IntentID); got.State != domain.IntentExpected || got.Requester != domain.AdminTokenPrincipal ||
 		got.Bucket != bucket || got.Key != "intents/a.txt" || got.MaxBytes != 1<<20 || got.Method != http.MethodPut ||
 		!got.ExpiresAt.After(got.IssuedAt.Add(60*time.Second)) {
 		t.Errorf("intent of the admin's URL: %+v", got)

@@ -28,7 +28,10 @@ import (
 	"github.com/scangate/scangate/domain"
 	"github.com/scangate/scangate/engine"
 	"github.com/scangate/scangate/errcode"
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/scangate/scangate/intake"
+	"github.com/scangate/scangate/internal/authn"
 	"github.com/scangate/scangate/lambdas"
 	"github.com/scangate/scangate/local"
 	"github.com/scangate/scangate/objects"
@@ -65,6 +68,28 @@ type env struct {
 	flows   *local.Workflows
 	srv     *httptest.Server
 	scanner *countingScanner
+	// client sends token as its bearer token unless a request names one.
+	client *http.Client
+	token  string
+	tokens map[string]string // account name -> API token (tokenFor)
+}
+
+// testAdminToken is the break-glass token every test API accepts, unless
+// the test names its own.
+const testAdminToken = "test-admin-token"
+
+// bearer adds an Authorization header to requests that have none.
+type bearer struct {
+	base  http.RoundTripper
+	token string
+}
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Header.Get("Authorization") == "" && b.token != "" {
+		r = r.Clone(r.Context())
+		r.Header.Set("Authorization", "Bearer "+b.token)
+	}
+	return b.base.RoundTrip(r)
 }
 
 type setupOpts struct {
@@ -121,7 +146,7 @@ func setup(t testing.TB, o setupOpts) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := store.New(drv, &store.Options{Now: o.now})
+	st := store.New(drv, &store.Options{Now: o.now, PasswordCost: bcrypt.MinCost})
 	t.Cleanup(func() { st.Close() })
 	objs, err := localdir.Open(filepath.Join(dir, "buckets"), &localdir.Options{NoSync: o.noSync})
 	if err != nil {
@@ -162,8 +187,12 @@ func setup(t testing.TB, o setupOpts) *env {
 	if err := flows.SetHandlers(h); err != nil {
 		t.Fatal(err)
 	}
+	if o.adminToken == "" {
+		o.adminToken = testAdminToken
+	}
 	api, err := local.NewAPI(h, st, objs, local.APIOptions{
-		Bucket: bucket, Logger: log, History: flows, Now: o.now, AdminToken: o.adminToken,
+		Bucket: bucket, Logger: log, History: flows, Now: o.now,
+		Auth:          &authn.Authenticator{Tokens: st, AdminToken: o.adminToken},
 		RecordIntents: o.intents || o.intentsUnlinked,
 	})
 	if err != nil {
@@ -183,7 +212,8 @@ func setup(t testing.TB, o setupOpts) *env {
 		cancel()
 		<-done
 	})
-	return &env{t: t, st: st, objs: objs, h: h, flows: flows, srv: srv, scanner: sc}
+	hc := &http.Client{Transport: bearer{base: http.DefaultTransport, token: o.adminToken}}
+	return &env{t: t, st: st, objs: objs, h: h, flows: flows, srv: srv, scanner: sc, client: hc, token: o.adminToken, tokens: map[string]string{}}
 }
 
 // upload PUTs body under key through the HTTP API and returns the record.
@@ -205,7 +235,7 @@ func (e *env) tryUpload(key string, body []byte, hdr http.Header) (*domain.Recor
 	for k, v := range hdr {
 		req.Header[k] = v
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := e.client.Do(req)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -614,7 +644,7 @@ func TestKeysKeepTheirNames(t *testing.T) {
 			t.Errorf("upload of key %q: status %d; want a 4xx refusal", k, code)
 		}
 		body, _ := json.Marshal(map[string]string{"key": k})
-		resp, err := http.Post(e.srv.URL+"/v1/uploads", "application/json", bytes.NewReader(body))
+		resp, err := e.client.Post(e.srv.URL+"/v1/uploads", "application/json", bytes.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -629,7 +659,7 @@ func TestUploadURLAndTagsRefused(t *testing.T) {
 	t.Parallel()
 	e := setup(t, setupOpts{})
 	body, _ := json.Marshal(map[string]any{"key": "via-url/report.pdf", "maxBytes": 100})
-	resp, err := http.Post(e.srv.URL+"/v1/uploads", "application/json", bytes.NewReader(body))
+	resp, err := e.client.Post(e.srv.URL+"/v1/uploads", "application/json", bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -644,7 +674,7 @@ func TestUploadURLAndTagsRefused(t *testing.T) {
 		for k, v := range hdr {
 			req.Header.Set(k, v)
 		}
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := e.client.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -688,15 +718,37 @@ func (e *env) decided(id string) *domain.Record {
 	}
 }
 
+// decide posts a decision as the reviewer alice.
 func (e *env) decide(id string, decision domain.Decision, comment string) *http.Response {
 	e.t.Helper()
-	body, _ := json.Marshal(map[string]string{"decision": string(decision), "reviewer": "alice", "comment": comment})
-	resp, err := http.Post(e.srv.URL+"/v1/records/"+id+"/decision", "application/json", bytes.NewReader(body))
+	body, _ := json.Marshal(map[string]string{"decision": string(decision), "comment": comment})
+	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/v1/records/"+id+"/decision", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+e.tokenFor("alice", domain.RoleReviewer))
+	resp, err := e.client.Do(req)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	resp.Body.Close()
 	return resp
+}
+
+// tokenFor returns an API token of the account name, creating the account
+// with role the first time.
+func (e *env) tokenFor(name string, role domain.Role) string {
+	e.t.Helper()
+	if tok, ok := e.tokens[name]; ok {
+		return tok
+	}
+	ctx := context.Background()
+	if _, err := e.st.AddAccount(ctx, name, role, []byte("correct horse battery staple")); err != nil {
+		e.t.Fatal(err)
+	}
+	tok, _, err := e.st.IssueToken(ctx, name, "test")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.tokens[name] = tok
+	return tok
 }
 
 func TestReviewDecisions(t *testing.T) {
@@ -722,8 +774,14 @@ func TestReviewDecisions(t *testing.T) {
 		t.Errorf("released object's tags %v", tags)
 	}
 	// A second, identical decision is a no-op; a different one is refused.
-	if resp := e.decide(released.ID, domain.DecisionRelease, "again"); resp.StatusCode != http.StatusBadRequest {
-		t.Errorf("deciding a released record again: %d; want 400", resp.StatusCode)
+	if resp := e.decide(released.ID, domain.DecisionRelease, "again"); resp.StatusCode != http.StatusOK {
+		t.Errorf("releasing a released record again: %d; want 200, a no-op", resp.StatusCode)
+	}
+	if resp := e.decide(released.ID, domain.DecisionConfirm, "changed my mind"); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("confirming a released record: %d; want 400", resp.StatusCode)
+	}
+	if now, err := e.st.Get(ctx, released.ID); err != nil || len(now.History) != len(got.History) {
+		t.Errorf("history changed after the repeated decisions: %v", err)
 	}
 
 	confirmed := e.wait(e.upload("review/bad.com", clamdtest.EICARBytes()).ID)
@@ -770,7 +828,7 @@ func TestContentGate(t *testing.T) {
 		id   string
 		want int
 	}{{good.ID, http.StatusOK}, {bad.ID, http.StatusForbidden}} {
-		resp, err := http.Get(e.srv.URL + "/v1/records/" + tt.id + "/content")
+		resp, err := e.client.Get(e.srv.URL + "/v1/records/" + tt.id + "/content")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -958,5 +1016,56 @@ func TestReleasedCopyKeepsItsDecision(t *testing.T) {
 		!strings.Contains(copyRec.Verdict.AllowlistedBy, rec.ID) {
 		t.Errorf("released copy: state %s verdict %+v; want allowlisted by the release of %s", copyRec.State, copyRec.Verdict, rec.ID)
 	}
+	if !strings.HasPrefix(copyRec.Verdict.AllowlistedBy, "alice ") {
+		t.Errorf("released copy allowlisted by %q; want the principal who released it (alice)", copyRec.Verdict.AllowlistedBy)
+	}
 	e.assertQuarantined(forgedRec)
+
+	// The attack: the very bytes that were released, uploaded to another
+	// key with metadata naming the release. Metadata is uploader input;
+	// only scangate's own proof of the version it wrote counts.
+	attack, code, msg := e.tryUpload("attacker/payload.com", clamdtest.EICARBytes(),
+		http.Header{"X-Amz-Meta-Scangate-Released-From": {rec.ID}})
+	if code != http.StatusCreated {
+		t.Fatalf("attacker upload: %d %s", code, msg)
+	}
+	e.assertQuarantined(e.wait(attack.ID))
+	if resp := e.content(attack.ID); resp != http.StatusForbidden {
+		t.Errorf("attacker's bytes served with %d; want 403", resp)
+	}
+	// The same bytes at the very key that was released, as a new upload,
+	// are a new version with no proof: scanned, and quarantined again.
+	again, code, msg := e.tryUpload("review/false-positive.com", clamdtest.EICARBytes(),
+		http.Header{"X-Amz-Meta-Scangate-Released-From": {rec.ID}})
+	if code != http.StatusCreated {
+		t.Fatalf("re-upload: %d %s", code, msg)
+	}
+	e.assertQuarantined(e.wait(again.ID))
+
+	// The released bytes can be fetched through the record that was
+	// released: the version the release wrote.
+	req, _ := http.NewRequest(http.MethodGet, e.srv.URL+"/v1/records/"+rec.ID+"/content", nil)
+	resp, err := e.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !bytes.Equal(body, clamdtest.EICARBytes()) {
+		t.Errorf("released content: %d %q; want 200 and the released bytes", resp.StatusCode, body)
+	}
+	if cd := resp.Header.Get("Content-Disposition"); !strings.HasPrefix(cd, "attachment") {
+		t.Errorf("Content-Disposition %q; want attachment", cd)
+	}
+}
+
+// content GETs a record's bytes and returns the status.
+func (e *env) content(id string) int {
+	e.t.Helper()
+	resp, err := e.client.Get(e.srv.URL + "/v1/records/" + id + "/content")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }

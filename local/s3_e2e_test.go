@@ -296,6 +296,9 @@ type s3Opts struct {
 	intents bool
 	// now is the clock of the store and the API; nil is time.Now.
 	now func() time.Time
+	// dynamo keeps the records in DynamoDB (dynalite) instead of the
+	// embedded store.
+	dynamo bool
 }
 
 // setupS3 starts the API first (versitygw posts a test event to its
@@ -327,12 +330,15 @@ func setupS3(t testing.TB, o s3Opts) *s3Env {
 	t.Cleanup(e.srv.Close)
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	t.Cleanup(tr.CloseIdleConnections)
-	e.http = &http.Client{Transport: tr}
+	e.http = &http.Client{Transport: bearer{base: tr, token: testAdminToken}}
 
 	// The credentials connect.OpenBucket falls back to for a loopback
 	// endpoint when none are configured.
 	e.gw = testsvc.VersityGW(t, &testsvc.VersityGWOptions{
-		EventWebhookURL: e.srv.URL + "/v1/events", AccessKey: "local", Secret: "local",
+		// The webhook authenticates as S3-compatible servers can: with
+		// the token as the URL's password, sent as Basic credentials.
+		EventWebhookURL: strings.Replace(e.srv.URL, "://", "://webhook:"+testAdminToken+"@", 1) + "/v1/events",
+		AccessKey:       "local", Secret: "local",
 	})
 	e.owner = e.gw.Client(t)
 	e.gw.CreateBucket(t, e.owner, bucket, true)
@@ -362,7 +368,13 @@ func setupS3(t testing.TB, o s3Opts) *s3Env {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	drv, err := embedded.Open(filepath.Join(dir, "scangate.db"), nil)
+	var drv store.Driver
+	if o.dynamo {
+		u := "dynamodb://scangate?create=true&region=us-east-1&endpoint=" + url.QueryEscape(testsvc.Dynalite(t))
+		drv, err = connect.Store(ctx, u)
+	} else {
+		drv, err = embedded.Open(filepath.Join(dir, "scangate.db"), nil)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -386,7 +398,7 @@ func setupS3(t testing.TB, o s3Opts) *s3Env {
 	}
 	api, err := local.NewAPI(e.h, e.st, d, local.APIOptions{
 		Bucket: name, Logger: log, History: e.flows, Presigner: local.S3Presigner{Client: s3c.S3Client()},
-		RecordIntents: o.intents, Now: o.now,
+		RecordIntents: o.intents, Now: o.now, AdminToken: testAdminToken,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -1277,4 +1289,59 @@ func TestS3UploadIntents(t *testing.T) {
 		t.Errorf("intent of the lost upload: %+v, %v; want arrived, linked to %s", in, err, id)
 	}
 	e.assertCleanS3(e.settle(id, 30*time.Second), lostBody)
+}
+
+// The attack of uploader-forged release metadata, over S3 (versitygw) and
+// on both stores: the very bytes an admin released, uploaded by an
+// uploader to another key with metadata naming the release, are scanned
+// and quarantined like any upload. The copy the release itself wrote keeps
+// the decision, through the proof scangate recorded for its exact version.
+func TestS3ForgedReleaseMetadata(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		dynamo bool
+	}{{"embedded", false}, {"dynamodb", true}} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := setupS3(t, s3Opts{dynamo: tt.dynamo})
+			ctx := context.Background()
+			put := e.putOwner("fp/vendor.com", clamdtest.EICARBytes(), "")
+			rec := e.settle(e.recorded("fp/vendor.com", put.VersionID).ID, 30*time.Second)
+			e.assertQuarantinedS3(rec)
+			by := domain.Principal{Name: "rita", Role: domain.RoleReviewer}
+			if _, err := e.h.Review(ctx, by, lambdas.ReviewRequest{Action: "decide", ID: rec.ID,
+				Decision: domain.DecisionRelease, Comment: "vendor fixture"}); err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(30 * time.Second)
+			for rec.State != domain.StatusReleased {
+				if time.Now().After(deadline) {
+					t.Fatalf("record %s still %s 30s after the release", rec.ID, rec.State)
+				}
+				time.Sleep(20 * time.Millisecond)
+				var err error
+				if rec, err = e.st.Get(ctx, rec.ID); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// The copy the release wrote: its event arrives by the webhook.
+			head, err := e.owner.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String("fp/vendor.com")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			copyRec := e.settle(e.recorded("fp/vendor.com", aws.ToString(head.VersionId)).ID, 30*time.Second)
+			if copyRec.State != domain.StatusAllowlisted || !strings.Contains(copyRec.Verdict.AllowlistedBy, "rita") {
+				t.Errorf("released copy: %s by %q; want allowlisted, naming rita's release", copyRec.State, copyRec.Verdict.AllowlistedBy)
+			}
+
+			in := &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("attacker/payload.com"),
+				Body: bytes.NewReader(clamdtest.EICARBytes()), Metadata: map[string]string{objects.MetaReleasedFrom: rec.ID}}
+			out, err := e.owner.PutObject(ctx, in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			attack := e.settle(e.recorded("attacker/payload.com", aws.ToString(out.VersionId)).ID, 30*time.Second)
+			e.assertQuarantinedS3(attack)
+		})
+	}
 }

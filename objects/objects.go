@@ -228,7 +228,11 @@ func OriginalKey(meta map[string]string) (string, error) {
 // Restore copies the quarantined version q back to bucket/key with the
 // content type, metadata and tags it had before quarantine, plus tags and
 // meta, and deletes q. It returns the new version at the original key.
-func Restore(ctx context.Context, d Driver, q domain.ObjectRef, bucket, key string, tags, meta map[string]string) (domain.ObjectRef, error) {
+//
+// copied, when not nil, runs after the copy and before q is deleted: a
+// failure there keeps q, so a retried Restore copies again rather than
+// leaving a copy nobody recorded.
+func Restore(ctx context.Context, d Driver, q domain.ObjectRef, bucket, key string, tags, meta map[string]string, copied func(domain.ObjectRef) error) (domain.ObjectRef, error) {
 	info, err := d.Head(ctx, q)
 	if err != nil {
 		return domain.ObjectRef{}, err
@@ -254,6 +258,11 @@ func Restore(ctx context.Context, d Driver, q domain.ObjectRef, bucket, key stri
 	ref, err := d.Copy(ctx, q, bucket, key, PutOptions{ContentType: info.ContentType, Metadata: md, Tags: nt})
 	if err != nil {
 		return domain.ObjectRef{}, err
+	}
+	if copied != nil {
+		if err := copied(ref); err != nil {
+			return ref, err
+		}
 	}
 	if err := d.Delete(ctx, q); err != nil {
 		return ref, err

@@ -119,7 +119,6 @@ func NewLambdaServer(t testing.TB, h *lambdas.Handlers, opts *LambdaServerOption
 		FunctionName("fail"):        handler(h.Fail),
 		FunctionName("decide"):      handler(h.Decide),
 		FunctionName("awaitReview"): handler(s.awaitReview),
-		FunctionName("review"):      handler(h.Review),
 	}
 	base, cancel := context.WithCancel(context.Background())
 	s.base = base
@@ -275,6 +274,9 @@ func serviceError(w http.ResponseWriter, code int, typ, msg string) {
 // decision: the output the Resumer would send in AWS, which becomes the
 // task's result. It gives up when the request ends or after the await
 // timeout, with States.Timeout, as the task would time out in AWS.
+// awaitReader is who the emulator's await step reads a review as.
+var awaitReader = domain.Principal{Name: "local-sfn", Role: domain.RoleViewer, Via: "emulator"}
+
 func (s *LambdaServer) awaitReview(ctx context.Context, in lambdas.AwaitInput) (*lambdas.Decision, error) {
 	if _, err := s.h.AwaitReview(ctx, in); err != nil {
 		return nil, err
@@ -284,7 +286,7 @@ func (s *LambdaServer) awaitReview(ctx context.Context, in lambdas.AwaitInput) (
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		resp, err := s.h.Review(ctx, lambdas.ReviewRequest{Action: "get", ID: in.State.ID})
+		resp, err := s.h.Review(ctx, awaitReader, lambdas.ReviewRequest{Action: "get", ID: in.State.ID})
 		if err != nil && ctx.Err() == nil {
 			return nil, err
 		}

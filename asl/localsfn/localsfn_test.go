@@ -336,8 +336,8 @@ func TestInfectedReleasedByConcurrentDecision(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	resp, err := e.h.Review(ctx, lambdas.ReviewRequest{
-		Action: "decide", ID: review.ID, Decision: domain.DecisionRelease, Reviewer: "alice", Comment: "false positive",
+	resp, err := e.h.Review(ctx, domain.Principal{Name: "alice", Role: domain.RoleReviewer}, lambdas.ReviewRequest{
+		Action: "decide", ID: review.ID, Decision: domain.DecisionRelease, Comment: "false positive",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -380,8 +380,8 @@ func TestInfectedConfirmedBeforeTheWorkflowWaits(t *testing.T) {
 	e := setup(t, "")
 	review := e.scanInfected("in/eicar-confirmed.com")
 	ctx := context.Background()
-	if _, err := e.h.Review(ctx, lambdas.ReviewRequest{
-		Action: "decide", ID: review.ID, Decision: domain.DecisionConfirm, Reviewer: "bob",
+	if _, err := e.h.Review(ctx, domain.Principal{Name: "bob", Role: domain.RoleReviewer}, lambdas.ReviewRequest{
+		Action: "decide", ID: review.ID, Decision: domain.DecisionConfirm,
 	}); err != nil {
 		t.Fatal(err)
 	}

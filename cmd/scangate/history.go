@@ -7,9 +7,12 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/scangate/scangate/intake"
 )
 
 var recordID = regexp.MustCompile(`^[0-9a-f]{32}$`)
@@ -22,13 +25,28 @@ func cmdHistory(args []string, stdout, stderr io.Writer) int {
 	fl.SetOutput(stderr)
 	api := fl.String("api", "http://127.0.0.1:8080", "the running scangate's HTTP API")
 	asJSON := fl.Bool("json", false, "print the raw JSON")
-	if err := fl.Parse(args); err != nil || fl.NArg() != 1 {
-		fmt.Fprintln(stderr, "usage: scangate history [--api URL] [--json] RECORD-ID|KEY[?versionId=V]")
+	token := fl.String("token", os.Getenv("SCANGATE_TOKEN"), "API token of an account with the viewer role (default $SCANGATE_TOKEN)")
+	fl.Usage = func() {
+		fmt.Fprintln(stderr, "usage: scangate history [--api URL] [--token TOKEN] [--json] RECORD-ID|KEY[?versionId=V]")
+		fl.PrintDefaults()
+	}
+	if err := fl.Parse(args); err != nil {
+		return parseExit(err)
+	}
+	if fl.NArg() != 1 {
+		fl.Usage()
 		return 2
 	}
 	client := &http.Client{Timeout: 30 * time.Second}
 	get := func(path string, v any) error {
-		resp, err := client.Get(strings.TrimRight(*api, "/") + path)
+		req, err := http.NewRequest(http.MethodGet, strings.TrimRight(*api, "/")+path, nil)
+		if err != nil {
+			return err
+		}
+		if *token != "" {
+			req.Header.Set("Authorization", "Bearer "+*token)
+		}
+		resp, err := client.Do(req)
 		if err != nil {
 			return err
 		}
@@ -79,14 +97,14 @@ func cmdHistory(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if *asJSON {
-		stdout.Write(append(raw, '\n'))
+		stdout.Write(append(intake.EscapeHidden(raw), '\n'))
 		return 0
 	}
 	if err := json.Unmarshal(raw, &h); err != nil {
 		fmt.Fprintln(stderr, "scangate:", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "record %s  %s  now %s\n", h.ID, h.Object, h.State)
+	fmt.Fprintf(stdout, "record %s  %s  now %s\n", h.ID, intake.EscapeHidden(h.Object), h.State)
 	for _, e := range h.Execs {
 		fmt.Fprintf(stdout, "\nexecution %s\n", e.Execution)
 		for _, ev := range e.Events {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -78,9 +77,9 @@ func TestSmokeRun(t *testing.T) {
 func smokeRun(t *testing.T, bin string, extra ...string) {
 	addr := freeAddr(t)
 	data := t.TempDir()
-	var stderr syncBuffer
+	var stdout, stderr syncBuffer
 	cmd := exec.Command(bin, append([]string{"run", "--listen", addr, "--data", data, "--time-scale", "0.05"}, extra...)...)
-	cmd.Stdout = io.Discard
+	cmd.Stdout = &stdout
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -109,6 +108,13 @@ func smokeRun(t *testing.T, bin string, extra ...string) {
 	if !strings.Contains(stderr.String(), "TEST signatures") {
 		t.Errorf("the built-in test signatures were not announced:\n%s", stderr.String())
 	}
+	// The first start on loopback creates the admin account and prints its
+	// password and an API token, once.
+	token := firstToken(t, stdout.String())
+	authed := &http.Client{Transport: bearerTransport{token: token}}
+	if resp, err := http.Get(base + "/v1/records?state=clean"); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("anonymous GET /v1/records: %v %v; want 401", resp.StatusCode, err)
+	}
 	upload := func(key string, body []byte) string {
 		req, _ := http.NewRequest(http.MethodPut, base+"/v1/objects/"+key, bytes.NewReader(body))
 		resp, err := http.DefaultClient.Do(req)
@@ -130,7 +136,7 @@ func smokeRun(t *testing.T, bin string, extra ...string) {
 	}
 	for id, state := range want {
 		for {
-			resp, err := http.Get(base + "/v1/records/" + id)
+			resp, err := authed.Get(base + "/v1/records/" + id)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -152,7 +158,7 @@ func smokeRun(t *testing.T, bin string, extra ...string) {
 	var hout, herr bytes.Buffer
 	for {
 		hout.Reset()
-		if code := run(context.Background(), []string{"history", "--api", base, eicarID}, nil, &hout, &herr); code != 0 {
+		if code := run(context.Background(), []string{"history", "--api", base, "--token", token, eicarID}, nil, &hout, &herr); code != 0 {
 			t.Fatalf("history: exit %d: %s", code, herr.String())
 		}
 		missing := ""
@@ -182,7 +188,7 @@ func smokeRun(t *testing.T, bin string, extra ...string) {
 		t.Errorf("POST /v1/uploads with %v: %d %+v", extra, resp.StatusCode, issued)
 	}
 	if issued.IntentID != "" {
-		resp, err := http.Get(base + "/v1/uploads?state=expected")
+		resp, err := authed.Get(base + "/v1/uploads?state=expected")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -194,7 +200,7 @@ func smokeRun(t *testing.T, bin string, extra ...string) {
 		}
 	}
 	var kout bytes.Buffer
-	if code := run(context.Background(), []string{"history", "--api", base, "smoke/hello.txt"}, nil, &kout, &herr); code != 0 ||
+	if code := run(context.Background(), []string{"history", "--api", base, "--token", token, "smoke/hello.txt"}, nil, &kout, &herr); code != 0 ||
 		!strings.Contains(kout.String(), "TaskStateEntered       Record") {
 		t.Errorf("history by key: exit %d: %s\n%s", code, herr.String(), kout.String())
 	}
@@ -315,5 +321,40 @@ func TestEventsDecode(t *testing.T) {
 				t.Error("malformed input must say why on stderr")
 			}
 		})
+	}
+}
+
+// firstToken reads the API token `scangate run` prints when it creates the
+// first admin account.
+func firstToken(t *testing.T, out string) string {
+	t.Helper()
+	for _, line := range strings.Split(out, "\n") {
+		if tok, ok := strings.CutPrefix(strings.TrimSpace(line), "API token: "); ok {
+			return tok
+		}
+	}
+	t.Fatalf("no API token in the first start's output:\n%s", out)
+	return ""
+}
+
+type bearerTransport struct{ token string }
+
+func (b bearerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.token)
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// On any address but loopback, run refuses to start while nobody could
+// sign in; with an account it starts, and answers only its allowed hosts.
+func TestRunRefusesAnOpenPublicBind(t *testing.T) {
+	data := t.TempDir()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), []string{"run", "--listen", "0.0.0.0:0", "--data", data}, nil, &out, &errb)
+	if code == 0 || !strings.Contains(errb.String(), "refusing to listen on 0.0.0.0:0") {
+		t.Fatalf("run on 0.0.0.0 with no accounts: exit %d, %s", code, errb.String())
+	}
+	if strings.Contains(out.String(), "password") {
+		t.Errorf("a refused start printed credentials:\n%s", out.String())
 	}
 }

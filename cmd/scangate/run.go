@@ -22,12 +22,12 @@ import (
 
 	"github.com/scangate/scangate/connect"
 	"github.com/scangate/scangate/engine"
+	"github.com/scangate/scangate/internal/authn"
 	"github.com/scangate/scangate/lambdas"
 	"github.com/scangate/scangate/local"
 	"github.com/scangate/scangate/metrics"
 	"github.com/scangate/scangate/objects"
 	"github.com/scangate/scangate/objects/localdir"
-	"github.com/scangate/scangate/store"
 )
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -38,13 +38,14 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var (
 		listen     = fl.String("listen", "127.0.0.1:8080", "HTTP API address")
 		dataDir    = fl.String("data", "scangate-data", "directory for the embedded store, the local bucket and execution histories")
-		storeURL   = fl.String("store", "", "record store: bolt:///path/scangate.db (default: in --data) or dynamodb://TABLE?endpoint=URL&region=R[&create=true]")
+		storeURL   = fl.String("store", "", storeFlagUsage)
 		bucket     = fl.String("bucket", "uploads", "the protected bucket: a name (a local bucket in --data) or s3://BUCKET?endpoint=URL&region=R")
 		qBucket    = fl.String("quarantine-bucket", "quarantine", "bucket that receives quarantined objects")
 		policy     = fl.String("unscannable-policy", "quarantine", "what to do with objects that cannot be scanned: quarantine or block")
 		workers    = fl.Int("workers", 4, "concurrent scans")
 		lease      = fl.Duration("lease", 5*time.Minute, "how long a scan may hold an object before another worker may take over")
-		adminToken = fl.String("admin-token", os.Getenv("SCANGATE_ADMIN_TOKEN"), "bearer token required by admin endpoints (default $SCANGATE_ADMIN_TOKEN; empty: none)")
+		adminToken = fl.String("admin-token", os.Getenv("SCANGATE_ADMIN_TOKEN"), "break-glass bearer token that acts as an admin named admin-token (default $SCANGATE_ADMIN_TOKEN; empty: none)")
+		maxPut     = fl.Int64("max-put", 5<<30, "largest direct upload (PUT /v1/objects) and upload URL, in bytes")
 		timeScale  = fl.Float64("time-scale", 1, "multiply the workflow's retry delays and timeouts by this (tests and demos compress them)")
 		sweep      = fl.Duration("sweep", 30*time.Second, "how often to look for stranded records")
 		noCache    = fl.Bool("no-verdict-cache", false, "scan identical bytes again instead of reusing a clean verdict")
@@ -53,13 +54,18 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		logJSON    = fl.Bool("log-json", false, "log JSON lines instead of text")
 		largeMax   = fl.Int64("large-stream-max", 0, "the large-object path: scan objects above --stream-max, up to this many bytes, through a second clamd started for them (a second copy of the signatures in memory); 0: such objects are not scannable")
 	)
+	var hosts []string
+	fl.Func("allowed-host", "a Host the API answers to, host or host:port (repeatable; default: the --listen host and localhost); other Hosts get 421, which stops DNS rebinding", func(v string) error {
+		hosts = append(hosts, v)
+		return nil
+	})
 	var self []string
 	fl.Func("self-principal", "a principal whose writes are not scanned, as the events name it (repeatable): only the identity that releases objects, never one that signs upload URLs", func(v string) error {
 		self = append(self, v)
 		return nil
 	})
 	if err := fl.Parse(args); err != nil {
-		return 2
+		return parseExit(err)
 	}
 	var handler slog.Handler = slog.NewTextHandler(stderr, nil)
 	if *logJSON {
@@ -70,7 +76,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		engine: ef, listen: *listen, dataDir: *dataDir, storeURL: *storeURL, bucket: *bucket, qBucket: *qBucket,
 		policy: *policy, workers: *workers, lease: *lease, adminToken: *adminToken,
 		timeScale: *timeScale, sweep: *sweep, noCache: *noCache, largeMax: *largeMax, self: self,
-		recordIntents: *intents, intentGrace: *grace,
+		recordIntents: *intents, intentGrace: *grace, maxPut: *maxPut, allowedHosts: hosts,
 	}, log, stdout, stderr); err != nil {
 		fmt.Fprintln(stderr, "scangate:", err)
 		return 1
@@ -93,25 +99,19 @@ type runConfig struct {
 	self                    []string
 	recordIntents           bool
 	intentGrace             time.Duration
+	maxPut                  int64
+	allowedHosts            []string
 }
 
 func serve(ctx context.Context, c runConfig, log *slog.Logger, stdout, stderr io.Writer) error {
-	if err := os.MkdirAll(c.dataDir, 0o750); err != nil {
-		return err
-	}
-	if c.storeURL == "" {
-		abs, err := filepath.Abs(filepath.Join(c.dataDir, "scangate.db"))
-		if err != nil {
-			return err
-		}
-		c.storeURL = "bolt://" + abs
-	}
-	drv, err := connect.Store(ctx, c.storeURL)
+	st, err := openStore(ctx, c.dataDir, c.storeURL, nil)
 	if err != nil {
 		return err
 	}
-	st := store.New(drv, nil)
 	defer st.Close()
+	if err := checkAccess(ctx, st, &c, stdout); err != nil {
+		return err
+	}
 	var objs objects.Driver
 	var presigner local.Presigner
 	if strings.Contains(c.bucket, "://") {
@@ -190,7 +190,9 @@ func serve(ctx context.Context, c runConfig, log *slog.Logger, stdout, stderr io
 		return err
 	}
 	api, err := local.NewAPI(h, st, objs, local.APIOptions{
-		Bucket: c.bucket, AdminToken: c.adminToken, Logger: log, History: flows, Presigner: presigner,
+		Bucket: c.bucket, Logger: log, History: flows, Presigner: presigner,
+		Auth:         &authn.Authenticator{Tokens: st, AdminToken: c.adminToken},
+		AllowedHosts: c.allowedHosts, MaxUpload: c.maxPut,
 		RecordIntents: c.recordIntents,
 		Scan:          local.NewScanHandler(eng, br, prom, local.ScanOptions{MaxSyncBytes: c.engine.streamMax, Logger: log}),
 		Metrics:       local.NewMetricsHandler(reg),

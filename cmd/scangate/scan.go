@@ -34,10 +34,24 @@ func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fl.PrintDefaults()
 	}
 	if err := fl.Parse(args); err != nil {
-		return exitError
+		return parseExit(err)
 	}
 	if fl.NArg() == 0 {
 		fl.Usage()
+		return exitError
+	}
+	// A file that cannot be opened fails before clamd starts: starting it
+	// takes a while and prints a banner that would bury the error.
+	missing := false
+	for _, path := range fl.Args() {
+		if f, err := os.Open(path); err != nil {
+			fmt.Fprintf(stdout, "%s: error %s\n", domain.DisplayKey(path), oneLine(err.Error()))
+			missing = true
+		} else {
+			f.Close()
+		}
+	}
+	if missing {
 		return exitError
 	}
 	level := slog.LevelWarn
@@ -56,17 +70,17 @@ func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		outcome, detail, err := scanFile(ctx, eng, path)
 		switch {
 		case err != nil:
-			fmt.Fprintf(stdout, "%s: error %s\n", path, oneLine(err.Error()))
+			fmt.Fprintf(stdout, "%s: error %s\n", domain.DisplayKey(path), oneLine(err.Error()))
 			code = exitError
 		case outcome == domain.OutcomeClean:
-			fmt.Fprintf(stdout, "%s: clean\n", path)
+			fmt.Fprintf(stdout, "%s: clean\n", domain.DisplayKey(path))
 		case outcome == domain.OutcomeInfected:
-			fmt.Fprintf(stdout, "%s: infected %s\n", path, detail)
+			fmt.Fprintf(stdout, "%s: infected %s\n", domain.DisplayKey(path), detail)
 			if code == exitClean {
 				code = exitFound
 			}
 		default:
-			fmt.Fprintf(stdout, "%s: %s %s\n", path, outcome, detail)
+			fmt.Fprintf(stdout, "%s: %s %s\n", domain.DisplayKey(path), outcome, detail)
 			code = exitError
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/scangate/scangate/domain"
 	"io"
 	"log/slog"
 
@@ -39,7 +40,7 @@ func cmdTask(ctx context.Context, args []string, getenv func(string) string, std
 		log.Error("no object to scan", "env", fargate.StateEnv, "err", err)
 		return 2
 	}
-	log = log.With("id", st.ID, "bucket", st.Object.Bucket, "key", st.Object.Key, "versionId", st.Object.VersionID)
+	log = log.With("id", st.ID, "bucket", st.Object.Bucket, "key", domain.DisplayKey(st.Object.Key), "versionId", st.Object.VersionID)
 	if getenv("SCANGATE_LARGE_STREAM_MAX") == "" {
 		log.Error("SCANGATE_LARGE_STREAM_MAX is not set: this task would scan no larger than the Lambda")
 		return 2

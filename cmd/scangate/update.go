@@ -82,7 +82,7 @@ func cmdUpdate(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fl.PrintDefaults()
 	}
 	if err := fl.Parse(args); err != nil {
-		return 2
+		return parseExit(err)
 	}
 	if fl.NArg() != 0 {
 		fl.Usage()

@@ -806,9 +806,21 @@ func testQuarantine(t *testing.T, f *fixture) {
 	// metadata and tags and without scangate's quarantine marks, and drops
 	// the copy.
 	released := map[string]string{objects.TagStatus: "released"}
-	r, err := objects.Restore(f.ctx, f.d, q, f.b.Main, key, released, nil)
+	var copied domain.ObjectRef
+	r, err := objects.Restore(f.ctx, f.d, q, f.b.Main, key, released, nil, func(ref domain.ObjectRef) error {
+		// The hook runs between the copy and the delete: the quarantined
+		// copy must still be there.
+		if _, err := f.d.Head(f.ctx, q); err != nil {
+			t.Errorf("quarantined copy gone before the copied hook ran: %v", err)
+		}
+		copied = ref
+		return nil
+	})
 	if err != nil {
 		t.Fatalf("Restore: %v", err)
+	}
+	if copied != r {
+		t.Errorf("copied hook saw %v, Restore returned %v", copied, r)
 	}
 	f.checkRef(t, r, f.b.Main, key, int64(len(infected)))
 	if f.h.Versioned && (r.VersionID == ref.VersionID || r.VersionID == v1.VersionID) {

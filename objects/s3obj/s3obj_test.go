@@ -352,7 +352,7 @@ func TestMultipartCopy(t *testing.T) {
 				}
 			}
 
-			r, err := objects.Restore(ctx, d, q, main, key, map[string]string{objects.TagStatus: "released"}, nil)
+			r, err := objects.Restore(ctx, d, q, main, key, map[string]string{objects.TagStatus: "released"}, nil, nil)
 			if err != nil {
 				t.Fatalf("Restore: %v", err)
 			}

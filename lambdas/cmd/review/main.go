@@ -1,11 +1,50 @@
-// Command review is the Review step as a Lambda.
+// Command review is the review Lambda: the admin UI's API behind a
+// Function URL or API Gateway, which verify the caller.
+//
+// Besides lambdaenv's variables it reads:
+//
+//	SCANGATE_REVIEW_IAM_ROLES  comma-separated ARN=ROLE pairs: IAM roles or
+//	                           users and the scangate role each holds
+//	SCANGATE_JWT_NAME_CLAIM    JWT claim naming the caller (email)
+//	SCANGATE_JWT_ROLE_CLAIM    JWT claim listing roles (cognito:groups)
 package main
 
 import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/scangate/scangate/domain"
+	"github.com/scangate/scangate/internal/authn"
 	"github.com/scangate/scangate/lambdas"
 	"github.com/scangate/scangate/lambdas/lambdaenv"
 )
 
 func main() {
-	lambdaenv.Main(func(h *lambdas.Handlers) any { return lambdas.ForLambda(h.Review) })
+	inv, err := invocation(os.Getenv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "review:", err)
+		os.Exit(2)
+	}
+	lambdaenv.Main(func(h *lambdas.Handlers) any { return h.ReviewHTTP(inv) })
+}
+
+// invocation reads how verified callers map to roles.
+func invocation(getenv func(string) string) (authn.Invocation, error) {
+	inv := authn.Invocation{
+		IAMRoles:  map[string]domain.Role{},
+		NameClaim: getenv("SCANGATE_JWT_NAME_CLAIM"),
+		RoleClaim: getenv("SCANGATE_JWT_ROLE_CLAIM"),
+	}
+	for _, pair := range strings.Split(getenv("SCANGATE_REVIEW_IAM_ROLES"), ",") {
+		if pair = strings.TrimSpace(pair); pair == "" {
+			continue
+		}
+		arn, role, ok := strings.Cut(pair, "=")
+		if !ok || !strings.HasPrefix(arn, "arn:") || !domain.Role(role).Valid() {
+			return inv, fmt.Errorf("SCANGATE_REVIEW_IAM_ROLES: %q is not ARN=ROLE with a role of %v", pair, domain.Roles())
+		}
+		inv.IAMRoles[arn] = domain.Role(role)
+	}
+	return inv, nil
 }
