@@ -11,10 +11,15 @@ ARGS  ?=
 # the clamscan-per-file design the benchmark harness compares with.
 APT_PACKAGES := clamav-daemon clamdscan clamav-testfiles p7zip-full clamav
 
-.PHONY: run test drill deps tools versitygw goaws lint vet build fuzz bench clean
+.PHONY: run test drill deps tools versitygw goaws lint vet build install fuzz bench clean
 
 build:
 	$(GO) build -o bin/scangate ./cmd/scangate
+
+## install: put scangate on PATH (PREFIX/bin, default /usr/local/bin).
+PREFIX ?= /usr/local
+install: build
+	$(SUDO) install -m 0755 bin/scangate $(PREFIX)/bin/scangate
 
 ## deps: install clamd, clamscan, the ClamAV test corpus, 7-Zip (the tests
 ## build 7z archives with it) and iproute2 when missing.

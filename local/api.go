@@ -404,6 +404,11 @@ func (a *API) recordIntent(ctx context.Context, in domain.UploadIntent) (string,
 // (expected by default), soonest expiry first: the URLs issued and what
 // became of them.
 func (a *API) listIntents(w http.ResponseWriter, r *http.Request) {
+	if !a.opts.RecordIntents {
+		// An empty list would read as "no URLs outstanding".
+		writeError(w, http.StatusNotFound, errors.New("upload intents are off: start scangate run with --record-intents to record them"))
+		return
+	}
 	state := domain.IntentState(r.URL.Query().Get("state"))
 	if state == "" {
 		state = domain.IntentExpected

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -104,7 +105,11 @@ func cmdHistory(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "scangate:", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "record %s  %s  now %s\n", h.ID, intake.EscapeHidden(h.Object), h.State)
+	var obj bytes.Buffer
+	if err := json.Compact(&obj, h.Object); err != nil {
+		obj.Write(h.Object)
+	}
+	fmt.Fprintf(stdout, "record %s  %s  now %s\n", h.ID, intake.EscapeHidden(obj.Bytes()), h.State)
 	for _, e := range h.Execs {
 		fmt.Fprintf(stdout, "\nexecution %s\n", e.Execution)
 		for _, ev := range e.Events {
