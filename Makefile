@@ -71,7 +71,7 @@ test: deps tools versitygw goaws lint
 ## The figures it prints are in the -v output.
 DRILL_OBJECTS ?= 400
 drill: deps tools versitygw
-	$(GO) test -race -count=1 -run '^TestDrill$$' -timeout 30m -v ./drill -args -drill.objects=$(DRILL_OBJECTS)
+	$(GO) test -race -count=1 -run '^TestDrill$$' -timeout 30m -v ./internal/drill -args -drill.objects=$(DRILL_OBJECTS)
 
 ## bench: the Go benchmarks, then the harness in bench/: every mode against
 ## raw clamd on the same corpus in the same run, figures written into
@@ -80,9 +80,9 @@ drill: deps tools versitygw
 ## version.
 BENCHTIME ?= 200x
 bench: deps versitygw
-	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./local/ ./clamd/...
-	$(GO) test -count=1 -run '^TestHarness$$' -timeout 40m -v ./bench \
-		-args -harness.full -harness.write -harness.cpuprofile ../bin/bench-profiles
+	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./internal/httpapi/ ./internal/clamd/...
+	$(GO) test -count=1 -run '^TestHarness$$' -timeout 40m -v ./internal/bench \
+		-args -harness.full -harness.write -harness.cpuprofile ../../bin/bench-profiles
 
 ## fuzz: run every fuzz target for FUZZTIME each.
 FUZZTIME ?= 30s

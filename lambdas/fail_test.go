@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scangate/scangate/clamd"
 	"github.com/scangate/scangate/domain"
+	"github.com/scangate/scangate/internal/clamd"
 	"github.com/scangate/scangate/lambdas"
 )
 

@@ -11,8 +11,8 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/scangate/scangate/domain"
-	"github.com/scangate/scangate/errcode"
-	"github.com/scangate/scangate/intake"
+	"github.com/scangate/scangate/domain/errcode"
+	"github.com/scangate/scangate/internal/intake"
 	"github.com/scangate/scangate/objects"
 )
 

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/scangate/scangate/domain"
-	"github.com/scangate/scangate/errcode"
-	"github.com/scangate/scangate/intake"
+	"github.com/scangate/scangate/domain/errcode"
+	"github.com/scangate/scangate/internal/intake"
 	"github.com/scangate/scangate/lambdas"
 	"github.com/scangate/scangate/objects"
 	"github.com/scangate/scangate/objects/localdir"

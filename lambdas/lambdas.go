@@ -19,8 +19,8 @@ import (
 	"time"
 
 	"github.com/scangate/scangate/domain"
-	"github.com/scangate/scangate/errcode"
-	"github.com/scangate/scangate/metrics"
+	"github.com/scangate/scangate/domain/errcode"
+	"github.com/scangate/scangate/internal/metrics"
 	"github.com/scangate/scangate/objects"
 	"github.com/scangate/scangate/store"
 )

@@ -12,11 +12,11 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/scangate/scangate/clamd"
 	"github.com/scangate/scangate/domain"
-	"github.com/scangate/scangate/engine"
+	"github.com/scangate/scangate/internal/clamd"
+	"github.com/scangate/scangate/internal/engine"
+	"github.com/scangate/scangate/internal/metrics"
 	"github.com/scangate/scangate/lambdas"
-	"github.com/scangate/scangate/metrics"
 	"github.com/scangate/scangate/objects"
 	"github.com/scangate/scangate/objects/localdir"
 	"github.com/scangate/scangate/store"

@@ -10,14 +10,14 @@ import (
 	"testing"
 
 	"github.com/scangate/scangate/asl"
-	"github.com/scangate/scangate/clamd"
 	"github.com/scangate/scangate/domain"
-	"github.com/scangate/scangate/intake"
+	"github.com/scangate/scangate/internal/clamd"
+	"github.com/scangate/scangate/internal/intake"
+	"github.com/scangate/scangate/internal/metrics"
 	"github.com/scangate/scangate/lambdas"
-	"github.com/scangate/scangate/metrics"
+	"github.com/scangate/scangate/lambdas/stepfunctions"
 	"github.com/scangate/scangate/objects"
 	"github.com/scangate/scangate/objects/localdir"
-	"github.com/scangate/scangate/stepfunctions"
 	"github.com/scangate/scangate/store"
 	"github.com/scangate/scangate/store/embedded"
 )

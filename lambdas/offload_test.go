@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/scangate/scangate/domain"
-	"github.com/scangate/scangate/intake"
+	"github.com/scangate/scangate/internal/intake"
 	"github.com/scangate/scangate/lambdas"
 	"github.com/scangate/scangate/objects"
 )

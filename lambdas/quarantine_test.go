@@ -5,8 +5,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/scangate/scangate/clamd"
 	"github.com/scangate/scangate/domain"
+	"github.com/scangate/scangate/internal/clamd"
 	"github.com/scangate/scangate/lambdas"
 	"github.com/scangate/scangate/objects"
 )

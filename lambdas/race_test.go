@@ -7,8 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/scangate/scangate/clamd"
 	"github.com/scangate/scangate/domain"
+	"github.com/scangate/scangate/internal/clamd"
 	"github.com/scangate/scangate/lambdas"
 	"github.com/scangate/scangate/objects"
 	"github.com/scangate/scangate/objects/localdir"

@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/scangate/scangate/domain"
-	"github.com/scangate/scangate/errcode"
+	"github.com/scangate/scangate/domain/errcode"
 	"github.com/scangate/scangate/objects"
 	"github.com/scangate/scangate/statemachine"
 	"github.com/scangate/scangate/store"

@@ -9,9 +9,9 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/scangate/scangate/clamd"
 	"github.com/scangate/scangate/domain"
 	"github.com/scangate/scangate/internal/authn"
+	"github.com/scangate/scangate/internal/clamd"
 	"github.com/scangate/scangate/lambdas"
 )
 

@@ -9,11 +9,11 @@ import (
 	"io"
 	"time"
 
-	"github.com/scangate/scangate/clamd"
 	"github.com/scangate/scangate/domain"
-	"github.com/scangate/scangate/engine"
-	"github.com/scangate/scangate/errcode"
-	"github.com/scangate/scangate/metrics"
+	"github.com/scangate/scangate/domain/errcode"
+	"github.com/scangate/scangate/internal/clamd"
+	"github.com/scangate/scangate/internal/engine"
+	"github.com/scangate/scangate/internal/metrics"
 	"github.com/scangate/scangate/objects"
 )
 

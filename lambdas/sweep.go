@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/scangate/scangate/domain"
-	"github.com/scangate/scangate/errcode"
+	"github.com/scangate/scangate/domain/errcode"
 	"github.com/scangate/scangate/statemachine"
 	"github.com/scangate/scangate/store"
 )

@@ -25,7 +25,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/scangate/scangate/domain"
-	"github.com/scangate/scangate/errcode"
+	"github.com/scangate/scangate/domain/errcode"
 )
 
 // Info describes one stored version.

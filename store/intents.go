@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/scangate/scangate/domain"
-	"github.com/scangate/scangate/errcode"
+	"github.com/scangate/scangate/domain/errcode"
 )
 
 // NewIntentID returns a random upload intent ID: 128 bits from

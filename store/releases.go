@@ -5,7 +5,7 @@ import (
 	"strings"
 
 	"github.com/scangate/scangate/domain"
-	"github.com/scangate/scangate/errcode"
+	"github.com/scangate/scangate/domain/errcode"
 )
 
 // RecordRelease stores scangate's proof that it wrote the version p names

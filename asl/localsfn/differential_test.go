@@ -9,9 +9,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/scangate/scangate/asl"
-	"github.com/scangate/scangate/clamd/clamdtest"
-	"github.com/scangate/scangate/local"
-	"github.com/scangate/scangate/workflow"
+	"github.com/scangate/scangate/asl/local"
+	"github.com/scangate/scangate/asl/workflow"
+	"github.com/scangate/scangate/internal/clamd/clamdtest"
 )
 
 // normalize drops what differs between any two runs, whoever interprets:

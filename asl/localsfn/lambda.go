@@ -15,7 +15,7 @@ import (
 	"github.com/scangate/scangate/asl"
 	"github.com/scangate/scangate/domain"
 	"github.com/scangate/scangate/lambdas"
-	"github.com/scangate/scangate/stepfunctions"
+	"github.com/scangate/scangate/lambdas/stepfunctions"
 )
 
 // Steps are the workflow steps LambdaServer serves, each as the function

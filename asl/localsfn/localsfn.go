@@ -52,7 +52,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scangate/scangate/testsvc"
+	"github.com/scangate/scangate/internal/testsvc"
 )
 
 // Execution statuses, as DescribeExecution names them. InvalidDefinition

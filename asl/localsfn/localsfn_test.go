@@ -18,18 +18,18 @@ import (
 
 	"github.com/scangate/scangate/asl"
 	"github.com/scangate/scangate/asl/localsfn"
-	"github.com/scangate/scangate/clamd"
-	"github.com/scangate/scangate/clamd/clamdtest"
 	"github.com/scangate/scangate/domain"
-	"github.com/scangate/scangate/engine"
-	"github.com/scangate/scangate/errcode"
-	"github.com/scangate/scangate/intake"
+	"github.com/scangate/scangate/domain/errcode"
+	"github.com/scangate/scangate/internal/clamd"
+	"github.com/scangate/scangate/internal/clamd/clamdtest"
+	"github.com/scangate/scangate/internal/engine"
+	"github.com/scangate/scangate/internal/intake"
+	"github.com/scangate/scangate/internal/testsvc"
 	"github.com/scangate/scangate/lambdas"
 	"github.com/scangate/scangate/objects"
 	"github.com/scangate/scangate/objects/localdir"
 	"github.com/scangate/scangate/store"
 	"github.com/scangate/scangate/store/embedded"
-	"github.com/scangate/scangate/testsvc"
 )
 
 func TestMain(m *testing.M) {

@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/scangate/scangate"
-	"github.com/scangate/scangate/clamd"
-	"github.com/scangate/scangate/clamd/daemon"
-	"github.com/scangate/scangate/engine"
+	"github.com/scangate/scangate/internal/clamd"
+	"github.com/scangate/scangate/internal/clamd/daemon"
+	"github.com/scangate/scangate/internal/engine"
 )
 
 // engineFlags are the scan engine's flags, shared by run and scan so both

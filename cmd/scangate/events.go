@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/scangate/scangate/intake"
+	"github.com/scangate/scangate/internal/intake"
 )
 
 // cmdEvents is `scangate events decode`: read one event document on stdin

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/scangate/scangate/intake"
+	"github.com/scangate/scangate/internal/intake"
 )
 
 var recordID = regexp.MustCompile(`^[0-9a-f]{32}$`)

@@ -16,9 +16,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scangate/scangate/clamd/clamdtest"
 	"github.com/scangate/scangate/domain"
-	"github.com/scangate/scangate/testsvc"
+	"github.com/scangate/scangate/internal/clamd/clamdtest"
+	"github.com/scangate/scangate/internal/testsvc"
 )
 
 // syncBuffer is a bytes.Buffer safe for the child's writer goroutine and

@@ -20,12 +20,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/scangate/scangate/connect"
-	"github.com/scangate/scangate/engine"
+	"github.com/scangate/scangate/asl/local"
 	"github.com/scangate/scangate/internal/authn"
+	"github.com/scangate/scangate/internal/engine"
+	"github.com/scangate/scangate/internal/httpapi"
+	"github.com/scangate/scangate/internal/metrics"
+	"github.com/scangate/scangate/internal/urlopen"
 	"github.com/scangate/scangate/lambdas"
-	"github.com/scangate/scangate/local"
-	"github.com/scangate/scangate/metrics"
 	"github.com/scangate/scangate/objects"
 	"github.com/scangate/scangate/objects/localdir"
 )
@@ -113,9 +114,9 @@ func serve(ctx context.Context, c runConfig, log *slog.Logger, stdout, stderr io
 		return err
 	}
 	var objs objects.Driver
-	var presigner local.Presigner
+	var presigner httpapi.Presigner
 	if strings.Contains(c.bucket, "://") {
-		d, name, err := connect.OpenBucket(ctx, c.bucket)
+		d, name, err := urlopen.OpenBucket(ctx, c.bucket)
 		if err != nil {
 			return err
 		}
@@ -123,7 +124,7 @@ func serve(ctx context.Context, c runConfig, log *slog.Logger, stdout, stderr io
 			defer cl.Close()
 		}
 		if s3c, ok := d.(interface{ S3Client() *s3.Client }); ok {
-			presigner = local.S3Presigner{Client: s3c.S3Client()}
+			presigner = httpapi.S3Presigner{Client: s3c.S3Client()}
 		}
 		objs, c.bucket = d, name
 	} else {
@@ -189,14 +190,14 @@ func serve(ctx context.Context, c runConfig, log *slog.Logger, stdout, stderr io
 	if err := flows.SetHandlers(h); err != nil {
 		return err
 	}
-	api, err := local.NewAPI(h, st, objs, local.APIOptions{
+	api, err := httpapi.NewAPI(h, st, objs, httpapi.APIOptions{
 		Bucket: c.bucket, Logger: log, History: flows, Presigner: presigner,
 		Auth:         &authn.Authenticator{Tokens: st, AdminToken: c.adminToken},
 		AllowedHosts: c.allowedHosts, MaxUpload: c.maxPut,
 		RecordIntents: c.recordIntents,
-		Scan:          local.NewScanHandler(eng, br, prom, local.ScanOptions{MaxSyncBytes: c.engine.streamMax, Logger: log}),
-		Metrics:       local.NewMetricsHandler(reg),
-		Ready:         local.NewReadyHandler(local.ReadyChecks{Clamd: eng.Client(), Engine: eng, Breaker: br, Recorder: prom}),
+		Scan:          httpapi.NewScanHandler(eng, br, prom, httpapi.ScanOptions{MaxSyncBytes: c.engine.streamMax, Logger: log}),
+		Metrics:       httpapi.NewMetricsHandler(reg),
+		Ready:         httpapi.NewReadyHandler(httpapi.ReadyChecks{Clamd: eng.Client(), Engine: eng, Breaker: br, Recorder: prom}),
 	})
 	if err != nil {
 		return err

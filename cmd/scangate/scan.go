@@ -10,7 +10,7 @@ import (
 	"strings"
 
 	"github.com/scangate/scangate/domain"
-	"github.com/scangate/scangate/engine"
+	"github.com/scangate/scangate/internal/engine"
 )
 
 // Exit codes of scan, as clamdscan's: 0 all clean, 1 something found,

@@ -7,8 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/scangate/scangate/connect"
-	"github.com/scangate/scangate/errcode"
+	"github.com/scangate/scangate/domain/errcode"
+	"github.com/scangate/scangate/internal/urlopen"
 	"github.com/scangate/scangate/store"
 )
 
@@ -42,7 +42,7 @@ func openStore(ctx context.Context, dataDir, rawURL string, opts *store.Options)
 	if err != nil {
 		return nil, err
 	}
-	drv, err := connect.Store(ctx, u)
+	drv, err := urlopen.Store(ctx, u)
 	if err != nil {
 		if strings.HasPrefix(u, "bolt://") && errcode.Of(err) == errcode.Unavailable {
 			return nil, fmt.Errorf("%w\n(the embedded store is held by another process, most likely a running 'scangate run' with the same --data: stop it and try again)", err)

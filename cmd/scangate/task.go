@@ -9,11 +9,11 @@ import (
 	"io"
 	"log/slog"
 
-	"github.com/scangate/scangate/fargate"
+	"github.com/scangate/scangate/asl/local"
+	"github.com/scangate/scangate/asl/workflow"
 	"github.com/scangate/scangate/lambdas"
+	"github.com/scangate/scangate/lambdas/fargate"
 	"github.com/scangate/scangate/lambdas/lambdaenv"
-	"github.com/scangate/scangate/local"
-	"github.com/scangate/scangate/workflow"
 )
 
 // cmdTask is the large-object path's task (an ECS Fargate task in AWS,

@@ -9,10 +9,10 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/scangate/scangate/clamd/clamdtest"
 	"github.com/scangate/scangate/domain"
-	"github.com/scangate/scangate/fargate"
+	"github.com/scangate/scangate/internal/clamd/clamdtest"
 	"github.com/scangate/scangate/lambdas"
+	"github.com/scangate/scangate/lambdas/fargate"
 	"github.com/scangate/scangate/objects"
 	"github.com/scangate/scangate/objects/localdir"
 	"github.com/scangate/scangate/store"

@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/scangate/scangate/clamd"
+	"github.com/scangate/scangate/internal/clamd"
 )
 
 // updateConfig is what `scangate update` tells freshclam.

@@ -19,9 +19,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/scangate/scangate/clamd"
-	"github.com/scangate/scangate/clamd/clamdtest"
-	"github.com/scangate/scangate/clamd/daemon"
+	"github.com/scangate/scangate/internal/clamd"
+	"github.com/scangate/scangate/internal/clamd/clamdtest"
+	"github.com/scangate/scangate/internal/clamd/daemon"
 )
 
 func TestUpdateFreshclamConf(t *testing.T) {

@@ -61,14 +61,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
-	"github.com/scangate/scangate/clamd"
-	"github.com/scangate/scangate/clamd/daemon"
-	"github.com/scangate/scangate/connect"
-	"github.com/scangate/scangate/engine"
-	"github.com/scangate/scangate/fargate"
+	"github.com/scangate/scangate/internal/clamd"
+	"github.com/scangate/scangate/internal/clamd/daemon"
+	"github.com/scangate/scangate/internal/engine"
+	"github.com/scangate/scangate/internal/metrics"
+	"github.com/scangate/scangate/internal/urlopen"
 	"github.com/scangate/scangate/lambdas"
-	"github.com/scangate/scangate/metrics"
-	"github.com/scangate/scangate/stepfunctions"
+	"github.com/scangate/scangate/lambdas/fargate"
+	"github.com/scangate/scangate/lambdas/stepfunctions"
 	"github.com/scangate/scangate/store"
 )
 
@@ -130,13 +130,13 @@ func Config(ctx context.Context, getenv func(string) string, log *slog.Logger) (
 	if err != nil {
 		return none, stop, err
 	}
-	drv, err := connect.Store(ctx, storeURL)
+	drv, err := urlopen.Store(ctx, storeURL)
 	if err != nil {
 		return none, stop, err
 	}
 	st := store.New(drv, nil)
 	stops = append(stops, func() { st.Close() })
-	objs, err := connect.Objects(ctx, objURL)
+	objs, err := urlopen.Objects(ctx, objURL)
 	if err != nil {
 		return none, stop, err
 	}

@@ -7,9 +7,9 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/scangate/scangate/clamd"
-	"github.com/scangate/scangate/clamd/daemon"
-	"github.com/scangate/scangate/engine"
+	"github.com/scangate/scangate/internal/clamd"
+	"github.com/scangate/scangate/internal/clamd/daemon"
+	"github.com/scangate/scangate/internal/engine"
 )
 
 // startingScanner is the engine of a clamd that may still be loading its

@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scangate/scangate/clamd"
-	"github.com/scangate/scangate/clamd/clamdtest"
-	"github.com/scangate/scangate/clamd/daemon"
-	"github.com/scangate/scangate/engine"
+	"github.com/scangate/scangate/internal/clamd"
+	"github.com/scangate/scangate/internal/clamd/clamdtest"
+	"github.com/scangate/scangate/internal/clamd/daemon"
+	"github.com/scangate/scangate/internal/engine"
 )
 
 func shortDir(t *testing.T) string {

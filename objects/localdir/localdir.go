@@ -76,7 +76,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/scangate/scangate/domain"
-	"github.com/scangate/scangate/errcode"
+	"github.com/scangate/scangate/domain/errcode"
 	"github.com/scangate/scangate/objects"
 )
 

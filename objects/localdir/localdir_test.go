@@ -23,7 +23,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/scangate/scangate/domain"
-	"github.com/scangate/scangate/errcode"
+	"github.com/scangate/scangate/domain/errcode"
 	"github.com/scangate/scangate/objects"
 	"github.com/scangate/scangate/objects/objectstest"
 )

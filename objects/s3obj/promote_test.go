@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/scangate/scangate/domain"
-	"github.com/scangate/scangate/errcode"
+	"github.com/scangate/scangate/domain/errcode"
 	"github.com/scangate/scangate/objects"
 )
 

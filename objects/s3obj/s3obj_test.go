@@ -27,11 +27,11 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/scangate/scangate/domain"
-	"github.com/scangate/scangate/errcode"
+	"github.com/scangate/scangate/domain/errcode"
+	"github.com/scangate/scangate/internal/testsvc"
 	"github.com/scangate/scangate/objects"
 	"github.com/scangate/scangate/objects/objectstest"
 	"github.com/scangate/scangate/objects/s3obj"
-	"github.com/scangate/scangate/testsvc"
 )
 
 func TestMain(m *testing.M) {

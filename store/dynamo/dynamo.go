@@ -80,7 +80,7 @@ import (
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/scangate/scangate/domain"
-	"github.com/scangate/scangate/errcode"
+	"github.com/scangate/scangate/domain/errcode"
 	"github.com/scangate/scangate/store"
 )
 

@@ -20,7 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/scangate/scangate/domain"
-	"github.com/scangate/scangate/errcode"
+	"github.com/scangate/scangate/domain/errcode"
 	"github.com/scangate/scangate/store"
 	"github.com/scangate/scangate/store/dynamo"
 )

@@ -12,9 +12,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/scangate/scangate/internal/testsvc"
 	"github.com/scangate/scangate/store"
 	"github.com/scangate/scangate/store/dynamo"
-	"github.com/scangate/scangate/testsvc"
 )
 
 // service is one dynalite and a client for it. Each top-level test starts

@@ -83,7 +83,7 @@ import (
 	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/scangate/scangate/domain"
-	"github.com/scangate/scangate/errcode"
+	"github.com/scangate/scangate/domain/errcode"
 	"github.com/scangate/scangate/store"
 )
 

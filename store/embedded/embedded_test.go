@@ -15,7 +15,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/scangate/scangate/domain"
-	"github.com/scangate/scangate/errcode"
+	"github.com/scangate/scangate/domain/errcode"
 	"github.com/scangate/scangate/statemachine"
 	"github.com/scangate/scangate/store"
 	"github.com/scangate/scangate/store/embedded"

@@ -8,7 +8,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/scangate/scangate/domain"
-	"github.com/scangate/scangate/errcode"
+	"github.com/scangate/scangate/domain/errcode"
 	"github.com/scangate/scangate/store"
 )
 

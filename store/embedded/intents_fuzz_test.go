@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/scangate/scangate/domain"
-	"github.com/scangate/scangate/errcode"
+	"github.com/scangate/scangate/domain/errcode"
 	"github.com/scangate/scangate/store"
 	"github.com/scangate/scangate/store/embedded"
 )

@@ -1,0 +1,466 @@
+package local
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/scangate/scangate/asl"
+	"github.com/scangate/scangate/asl/workflow"
+	"github.com/scangate/scangate/domain"
+	"github.com/scangate/scangate/lambdas"
+	"github.com/scangate/scangate/lambdas/stepfunctions"
+	"github.com/scangate/scangate/store"
+)
+
+// WorkflowOptions configure Workflows. The zero value is the default.
+type WorkflowOptions struct {
+	// Workers bounds concurrent Scan tasks (the clamd streams); 0 means 4.
+	Workers int
+	// TimeScale compresses the definitions' retry delays, for tests and
+	// demos; 0 means 1, real time. Timeouts are never compressed: a slow
+	// scan must not turn into a spurious timeout.
+	TimeScale float64
+	// SweepEvery is how often stranded records are looked for; 0 means 30s.
+	SweepEvery time.Duration
+	// Drain is how long Run lets running executions finish on shutdown
+	// before aborting them; 0 means 20s.
+	Drain time.Duration
+	// HistoryDir keeps each execution's history as JSON lines; "" keeps
+	// none on disk (histories are then only in memory).
+	HistoryDir string
+	Logger     *slog.Logger
+}
+
+// Workflows runs scangate's committed ASL definitions, asl.Scan and
+// asl.Review, in-process with the workflow interpreter: the local
+// counterpart of Step Functions. It implements lambdas.Starter,
+// lambdas.ReviewStarter and lambdas.Resumer.
+type Workflows struct {
+	st   *store.Store
+	opts WorkflowOptions
+	log  *slog.Logger
+
+	h            *lambdas.Handlers
+	scan, review *workflow.Machine
+	slots        chan struct{}
+
+	base      context.Context // executions outlive the requests that start them
+	cancel    context.CancelFunc
+	mu        sync.Mutex
+	execs     []*workflow.Execution // scan executions started, pruned as they end
+	hist      sync.Mutex
+	histFiles map[string]*os.File // history files of running executions
+}
+
+var (
+	_ lambdas.Starter       = (*Workflows)(nil)
+	_ lambdas.ReviewStarter = (*Workflows)(nil)
+	_ lambdas.Resumer       = (*Workflows)(nil)
+)
+
+// NewWorkflows returns Workflows; call SetHandlers before use.
+func NewWorkflows(st *store.Store, opts WorkflowOptions) *Workflows {
+	if opts.Workers <= 0 {
+		opts.Workers = 4
+	}
+	if opts.SweepEvery <= 0 {
+		opts.SweepEvery = 30 * time.Second
+	}
+	if opts.Drain <= 0 {
+		opts.Drain = 20 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	base, cancel := context.WithCancel(context.Background())
+	return &Workflows{st: st, opts: opts, log: opts.Logger, slots: make(chan struct{}, opts.Workers), base: base, cancel: cancel}
+}
+
+// functionARN is the ARN the local runtime substitutes for a step's
+// placeholder; the resolver maps it back to the handler.
+func functionARN(step string) string {
+	return "arn:aws:lambda:local:000000000000:function:scangate-" + step
+}
+
+// SetHandlers wires the steps and loads both definitions. The handlers
+// hold Workflows as their Starter, so the two are built in two steps.
+func (w *Workflows) SetHandlers(h *lambdas.Handlers) error {
+	w.h = h
+	steps := map[string]workflow.Handler{
+		"claim":       typed(h.Claim),
+		"scan":        w.bounded(typed(h.Scan)),
+		"scanLarge":   w.bounded(typed(h.ScanLarge)),
+		"offload":     typed(h.Offload),
+		"record":      typed(h.Record),
+		"quarantine":  typed(h.Quarantine),
+		"block":       typed(h.Block),
+		"fail":        typed(h.Fail),
+		"awaitReview": typed(h.AwaitReview),
+		"decide":      typed(h.Decide),
+	}
+	values := map[string]string{}
+	for step := range steps {
+		values[asl.FunctionPlaceholder(step)] = functionARN(step)
+	}
+	resolve := func(resource, state string) (workflow.Handler, error) {
+		for step, fn := range steps {
+			if resource == functionARN(step) {
+				return fn, nil
+			}
+		}
+		return nil, fmt.Errorf("local: no handler for resource %q of state %s", resource, state)
+	}
+	load := func(name string, def []byte) (*workflow.Machine, error) {
+		def, err := asl.Substitute(def, values)
+		if err != nil {
+			return nil, err
+		}
+		return workflow.Load(def, resolve, &workflow.Options{
+			Name: name, Sleep: w.sleep, Cause: cause, OnEvent: w.record, Logger: w.log,
+		})
+	}
+	var err error
+	if w.scan, err = load("scangate-scan", asl.Scan()); err != nil {
+		return err
+	}
+	w.review, err = load("scangate-review", asl.Review())
+	return err
+}
+
+// sleep waits out a retry delay, compressed by TimeScale.
+func (w *Workflows) sleep(ctx context.Context, d time.Duration) error {
+	if w.opts.TimeScale > 0 {
+		d = time.Duration(float64(d) * w.opts.TimeScale)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// typed adapts a handler to the interpreter: JSON in, JSON out, errors as
+// they are (a *lambdas.StepError names itself through ErrorType).
+func typed[In, Out any](fn func(context.Context, In) (Out, error)) workflow.Handler {
+	return func(ctx context.Context, raw json.RawMessage) (json.RawMessage, error) {
+		var in In
+		if err := json.Unmarshal(raw, &in); err != nil {
+			return nil, &lambdas.StepError{Type: lambdas.ErrInvalidInput, Msg: "step input: " + err.Error(), Err: err}
+		}
+		out, err := fn(ctx, in)
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(out)
+	}
+}
+
+// bounded lets at most Workers scans stream at once.
+func (w *Workflows) bounded(fn workflow.Handler) workflow.Handler {
+	return func(ctx context.Context, raw json.RawMessage) (json.RawMessage, error) {
+		select {
+		case w.slots <- struct{}{}:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		defer func() { <-w.slots }()
+		return fn(ctx, raw)
+	}
+}
+
+// cause renders an error as Lambda renders it into a task failure's Cause.
+func cause(err error) string {
+	b, _ := json.Marshal(lambdas.InvokeError(err))
+	return string(b)
+}
+
+// Start starts the scan workflow for rec. A duplicate start of an
+// execution that is still running is a no-op; a record whose execution of
+// this generation ended (and that still needs one, as the sweep decides)
+// gets a restart with a suffixed name.
+func (w *Workflows) Start(ctx context.Context, rec *domain.Record) (string, error) {
+	name := asl.ExecutionName("scan", rec.Object.Key, rec.ID, stepfunctions.Generation(rec))
+	input, err := json.Marshal(lambdas.State{ID: rec.ID, Object: rec.Object, Next: "scan"})
+	if err != nil {
+		return "", err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for attempt := 0; ; attempt++ {
+		n := name
+		if attempt > 0 {
+			n = fmt.Sprintf("%s-r%d", name, attempt)
+		}
+		e, err := w.scan.Start(w.base, n, input)
+		if err == nil {
+			w.execs = append(w.execs, e)
+			return e.ARN(), nil
+		}
+		if !errors.Is(err, workflow.ErrExecutionAlreadyExists) {
+			return "", err
+		}
+		if prev, ok := w.scan.Execution(n); ok && prev.Status() == workflow.StatusRunning {
+			return prev.ARN(), nil
+		}
+	}
+}
+
+// Offload is the local large-object path: a second execution of the same
+// scan definition, whose input carries Offloaded, so its Claim routes the
+// object to ScanLarge (the handlers' LargeScanner, a clamd that allows
+// longer streams). In AWS the same execution runs in a Fargate task
+// (package fargate, `scangate task`). The same version twice starts it
+// once.
+func (w *Workflows) Offload(ctx context.Context, st lambdas.State, version int64) error {
+	_, err := w.startOffloaded(st, version)
+	if errors.Is(err, workflow.ErrExecutionAlreadyExists) {
+		return nil
+	}
+	return err
+}
+
+func (w *Workflows) startOffloaded(st lambdas.State, version int64) (*workflow.Execution, error) {
+	st.Offloaded = true
+	input, err := json.Marshal(st)
+	if err != nil {
+		return nil, err
+	}
+	name := asl.ExecutionName("large", st.Object.Key, st.ID, int(version))
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	e, err := w.scan.Start(w.base, name, input)
+	if err != nil {
+		return nil, fmt.Errorf("local: offload %s: %w", st.ID, err)
+	}
+	w.execs = append(w.execs, e)
+	return e, nil
+}
+
+// RunOffloaded runs one offloaded execution to its end: the body of the
+// large-object task (`scangate task`), which gets st from the Offload step.
+func (w *Workflows) RunOffloaded(ctx context.Context, st lambdas.State) (workflow.Result, error) {
+	e, err := w.startOffloaded(st, 0)
+	if err != nil {
+		return workflow.Result{}, err
+	}
+	return e.Wait(ctx)
+}
+
+// StartEvent starts the scan workflow with an event document as its input,
+// as an EventBridge rule that targets the state machine does.
+func (w *Workflows) StartEvent(ctx context.Context, name string, event json.RawMessage) (*workflow.Execution, error) {
+	return w.scan.Start(w.base, name, event)
+}
+
+// StartReview starts the review workflow, once per review.
+func (w *Workflows) StartReview(ctx context.Context, rec *domain.Record) error {
+	name := asl.ExecutionName("review", rec.Object.Key, rec.ID, stepfunctions.Generation(rec))
+	loc := rec.Location()
+	input, err := json.Marshal(lambdas.State{ID: rec.ID, Object: rec.Object, Status: rec.State, Location: &loc, Next: "decide"})
+	if err != nil {
+		return err
+	}
+	if _, err := w.review.Start(w.base, name, input); err != nil && !errors.Is(err, workflow.ErrExecutionAlreadyExists) {
+		return err
+	}
+	return nil
+}
+
+// Resume sends the decision through the review's task token. A token no
+// execution waits on any more (the process restarted since) is answered by
+// carrying the decision out directly: it is recorded, and Decide is
+// idempotent.
+func (w *Workflows) Resume(ctx context.Context, item *domain.ReviewItem, st lambdas.State) error {
+	out, err := json.Marshal(st.Decision)
+	if err != nil {
+		return err
+	}
+	err = w.review.SendTaskSuccess(ctx, item.TaskToken, out)
+	if errors.Is(err, workflow.ErrTaskDoesNotExist) || errors.Is(err, workflow.ErrTaskTimedOut) {
+		w.log.Info("no review execution waits on this token; deciding directly", "id", item.ID)
+		_, err = w.h.Decide(ctx, st)
+	}
+	return err
+}
+
+// Run sweeps for stranded records until ctx ends, then lets running
+// executions finish for the drain period before aborting them. An aborted
+// execution leaves its record pending or under an expiring lease, which
+// the next sweep picks up: every step's write is one conditional write, so
+// nothing is half-recorded.
+func (w *Workflows) Run(ctx context.Context) error {
+	if w.h == nil {
+		return errors.New("local: workflows have no handlers")
+	}
+	w.sweep(ctx)
+	tick := time.NewTicker(w.opts.SweepEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			w.drain()
+			return nil
+		case <-tick.C:
+			w.sweep(ctx)
+		}
+	}
+}
+
+func (w *Workflows) sweep(ctx context.Context) {
+	if _, err := w.h.Sweep(ctx, lambdas.SweepRequest{}); err != nil && ctx.Err() == nil {
+		w.log.Warn("sweep failed", "err", err)
+	}
+}
+
+// drain waits for running scan executions (not for reviews, which wait
+// for people), then closes both machines.
+func (w *Workflows) drain() {
+	deadline := time.Now().Add(w.opts.Drain)
+	for time.Now().Before(deadline) && w.running() > 0 {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := w.running(); n > 0 {
+		w.log.Warn("drain period over; aborting running executions", "running", n)
+	}
+	w.cancel()
+	w.scan.Close()
+	w.review.Close()
+}
+
+func (w *Workflows) running() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	live := w.execs[:0]
+	for _, e := range w.execs {
+		if e.Status() == workflow.StatusRunning {
+			live = append(live, e)
+		}
+	}
+	w.execs = live
+	return len(live)
+}
+
+// record appends an execution's event to its history file.
+func (w *Workflows) record(exec string, ev workflow.Event) {
+	if w.opts.HistoryDir == "" {
+		return
+	}
+	b, err := json.Marshal(historyEvent(ev))
+	if err != nil {
+		w.log.Warn("history", "execution", exec, "err", err)
+		return
+	}
+	// One open file per running execution: opening it for every event
+	// cost a quarter of the local pipeline's CPU. An execution's events
+	// come in order from its own goroutine; O_APPEND keeps lines whole.
+	w.hist.Lock()
+	f := w.histFiles[exec]
+	if f == nil {
+		if err := os.MkdirAll(w.opts.HistoryDir, 0o750); err != nil {
+			w.hist.Unlock()
+			w.log.Warn("history", "execution", exec, "err", err)
+			return
+		}
+		f, err = os.OpenFile(filepath.Join(w.opts.HistoryDir, exec+".jsonl"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o640)
+		if err != nil {
+			w.hist.Unlock()
+			w.log.Warn("history", "execution", exec, "err", err)
+			return
+		}
+		if w.histFiles == nil {
+			w.histFiles = map[string]*os.File{}
+		}
+		w.histFiles[exec] = f
+	}
+	end := strings.HasPrefix(ev.Type, "Execution") && ev.Type != "ExecutionStarted"
+	if end {
+		delete(w.histFiles, exec)
+	}
+	w.hist.Unlock()
+	if _, err := f.Write(append(b, '\n')); err != nil {
+		w.log.Warn("history", "execution", exec, "err", err)
+	}
+	if end {
+		f.Close()
+	}
+}
+
+// HistoryEvent is one event of an execution's history as stored and
+// served.
+type HistoryEvent struct {
+	ID      int             `json:"id"`
+	Time    time.Time       `json:"timestamp"`
+	Type    string          `json:"type"`
+	State   string          `json:"state,omitempty"`
+	Input   json.RawMessage `json:"input,omitempty"`
+	Output  json.RawMessage `json:"output,omitempty"`
+	Error   string          `json:"error,omitempty"`
+	Cause   string          `json:"cause,omitempty"`
+	Attempt int             `json:"attempt,omitempty"`
+	Delay   string          `json:"delay,omitempty"`
+}
+
+func historyEvent(ev workflow.Event) HistoryEvent {
+	h := HistoryEvent{ID: ev.ID, Time: ev.Time, Type: ev.Type, State: ev.State, Input: ev.Input,
+		Output: ev.Output, Error: ev.Error, Cause: ev.Cause, Attempt: ev.Attempt}
+	if ev.Delay > 0 {
+		h.Delay = ev.Delay.String()
+	}
+	return h
+}
+
+// ExecutionHistory is one execution and its events.
+type ExecutionHistory struct {
+	Execution string         `json:"execution"`
+	Events    []HistoryEvent `json:"events"`
+}
+
+// History returns every execution of the record's workflows, oldest
+// first, from the history files.
+func (w *Workflows) History(id string) ([]ExecutionHistory, error) {
+	if w.opts.HistoryDir == "" {
+		return nil, errors.New("local: no history directory")
+	}
+	matches, err := filepath.Glob(filepath.Join(w.opts.HistoryDir, "*-"+id+"-g*.jsonl"))
+	if err != nil {
+		return nil, err
+	}
+	var out []ExecutionHistory
+	for _, m := range matches {
+		f, err := os.Open(m)
+		if err != nil {
+			return nil, err
+		}
+		eh := ExecutionHistory{Execution: strings.TrimSuffix(filepath.Base(m), ".jsonl")}
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 64<<10), 16<<20)
+		for sc.Scan() {
+			var ev HistoryEvent
+			if json.Unmarshal(sc.Bytes(), &ev) == nil {
+				eh.Events = append(eh.Events, ev)
+			}
+		}
+		f.Close()
+		out = append(out, eh)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if len(out[i].Events) == 0 || len(out[j].Events) == 0 {
+			return out[i].Execution < out[j].Execution
+		}
+		return out[i].Events[0].Time.Before(out[j].Events[0].Time)
+	})
+	return out, nil
+}
