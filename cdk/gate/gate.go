@@ -73,8 +73,8 @@ type Gate struct {
 	scanAlias  awslambda.Alias
 	taskRole   awsiam.Role
 	alarms     []awscloudwatch.Alarm
-	protected []*protectedBucket
-	logs      awss3.Bucket
+	protected  []*protectedBucket
+	logs       awss3.Bucket
 }
 
 // protectedBucket is one bucket scangate guards, new or existing.

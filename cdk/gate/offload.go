@@ -28,7 +28,7 @@ func (g *Gate) offload(scanArn, reviewArn *string, values map[string]*string) {
 	// only a context lookup (AWS credentials at synth) could give for an
 	// existing VPC.
 	cluster := awsecs.NewCfnCluster(g.Scope, jsii.String("OffloadCluster"), &awsecs.CfnClusterProps{
-		ClusterSettings: &[]any{map[string]any{"name": "containerInsights", "value": "enabled"}},
+		ClusterSettings:   &[]any{map[string]any{"name": "containerInsights", "value": "enabled"}},
 		CapacityProviders: &[]any{"FARGATE", "FARGATE_SPOT"},
 	})
 	sg := awsec2.NewCfnSecurityGroup(g.Scope, jsii.String("OffloadTasks"), &awsec2.CfnSecurityGroupProps{
@@ -39,7 +39,7 @@ func (g *Gate) offload(scanArn, reviewArn *string, values map[string]*string) {
 			"description": "HTTPS to S3, DynamoDB, Step Functions, ECR, CloudWatch Logs",
 		}},
 	})
-	logs := awslogs.NewLogGroup(g.Scope, jsii.String("OffloadLogs"), &awslogs.LogGroupProps{
+	logs := awslogs.NewLogGroup(g.Scope, jsii.String("OffloadTaskLogs"), &awslogs.LogGroupProps{
 		Retention:     retention(g.props.LogRetentionDays),
 		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
 	})
@@ -68,12 +68,12 @@ func (g *Gate) offload(scanArn, reviewArn *string, values map[string]*string) {
 	}
 	env[lambdaenv.VarLargeStreamMax] = jsii.String(strconv.FormatInt(lo.MaxBytes, 10))
 	td.AddContainer(jsii.String(offloadContainer), &awsecs.ContainerDefinitionOptions{
-		Image:          awsecs.ContainerImage_FromDockerImageAsset(g.imageAsset),
-		EntryPoint:     jsii.Strings("/usr/local/bin/scangate"),
-		Command:        jsii.Strings("task"),
-		Environment:    &env,
-		Logging:        awsecs.LogDriver_AwsLogs(&awsecs.AwsLogDriverProps{StreamPrefix: jsii.String("task"), LogGroup: logs}),
-		Essential:      jsii.Bool(true),
+		Image:                  awsecs.ContainerImage_FromDockerImageAsset(g.imageAsset),
+		EntryPoint:             jsii.Strings("/usr/local/bin/scangate"),
+		Command:                jsii.Strings("task"),
+		Environment:            &env,
+		Logging:                awsecs.LogDriver_AwsLogs(&awsecs.AwsLogDriverProps{StreamPrefix: jsii.String("task"), LogGroup: logs}),
+		Essential:              jsii.Bool(true),
 		ReadonlyRootFilesystem: jsii.Bool(false),
 	})
 	off := map[string]*string{
@@ -95,8 +95,8 @@ func (g *Gate) offload(scanArn, reviewArn *string, values map[string]*string) {
 	// tagging the task it starts, and passing the task's roles.
 	role := g.Roles["offload"]
 	role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Actions:   jsii.Strings("ecs:RunTask"),
-		Resources: &[]*string{td.TaskDefinitionArn()},
+		Actions:    jsii.Strings("ecs:RunTask"),
+		Resources:  &[]*string{td.TaskDefinitionArn()},
 		Conditions: &map[string]any{"ArnEquals": map[string]any{"ecs:cluster": cluster.AttrArn()}},
 	}))
 	role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{

@@ -29,7 +29,7 @@ type access struct {
 	tableWrite bool
 	// protected and quarantine are the S3 actions on objects in the
 	// protected buckets and in the quarantine bucket.
-	protected, quarantine [][]string
+	protected, quarantine  [][]string
 	startScan, startReview bool
 	// taskResponse sends a review's decision back (SendTaskSuccess).
 	taskResponse bool
@@ -206,4 +206,3 @@ func (g *Gate) exemptRoles() []*string {
 	}
 	return out
 }
-

@@ -46,44 +46,45 @@ const (
 //   - Tag writes and deletes are denied, so no one tags a file clean.
 //   - Uploads (and copies) that set any of scangate's tag keys are denied.
 //   - Requests without TLS are denied.
-func (g *Gate) protectStatements(b *protectedBucket) []awsiam.PolicyStatement {
+//
+// The statements are plain JSON-shaped data, so that the attached policy
+// and the outputs for existing buckets are the same text.
+func (g *Gate) protectStatements(b *protectedBucket) []map[string]any {
 	exempt := g.exemptRoles()
-	anyone := []awsiam.IPrincipal{awsiam.NewAnyPrincipal()}
 	objectArns := b.objectArns()
-	return []awsiam.PolicyStatement{
-		awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-			Sid: jsii.String(SidReadOnlyScanned), Effect: awsiam.Effect_DENY, Principals: &anyone,
-			Actions:   jsii.Strings("s3:GetObject", "s3:GetObjectVersion"),
-			Resources: &objectArns,
-			Conditions: &map[string]any{"StringNotEquals": map[string]any{
+	anyone := map[string]any{"AWS": "*"}
+	return []map[string]any{
+		{
+			"Sid": SidReadOnlyScanned, "Effect": "Deny", "Principal": anyone,
+			"Action":   []any{"s3:GetObject", "s3:GetObjectVersion"},
+			"Resource": objectArns,
+			"Condition": map[string]any{"StringNotEquals": map[string]any{
 				"s3:ExistingObjectTag/" + objects.TagStatus: ReadableStatuses(),
-				"aws:PrincipalArn": exempt,
+				"aws:PrincipalArn":                          exempt,
 			}},
-		}),
-		awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-			Sid: jsii.String(SidOnlyScangateTag), Effect: awsiam.Effect_DENY, Principals: &anyone,
-			Actions: jsii.Strings("s3:PutObjectTagging", "s3:PutObjectVersionTagging",
-				"s3:DeleteObjectTagging", "s3:DeleteObjectVersionTagging"),
-			Resources: &objectArns,
-			Conditions: &map[string]any{"StringNotEquals": map[string]any{
-				"aws:PrincipalArn": exempt,
-			}},
-		}),
-		awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-			Sid: jsii.String(SidNoScangateTags), Effect: awsiam.Effect_DENY, Principals: &anyone,
-			Actions:   jsii.Strings("s3:PutObject"),
-			Resources: &objectArns,
-			Conditions: &map[string]any{
+		},
+		{
+			"Sid": SidOnlyScangateTag, "Effect": "Deny", "Principal": anyone,
+			"Action": []any{"s3:PutObjectTagging", "s3:PutObjectVersionTagging",
+				"s3:DeleteObjectTagging", "s3:DeleteObjectVersionTagging"},
+			"Resource":  objectArns,
+			"Condition": map[string]any{"StringNotEquals": map[string]any{"aws:PrincipalArn": exempt}},
+		},
+		{
+			"Sid": SidNoScangateTags, "Effect": "Deny", "Principal": anyone,
+			"Action":   "s3:PutObject",
+			"Resource": objectArns,
+			"Condition": map[string]any{
 				"ForAnyValue:StringEquals": map[string]any{"s3:RequestObjectTagKeys": TagKeys},
 				"StringNotEquals":          map[string]any{"aws:PrincipalArn": exempt},
 			},
-		}),
-		awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-			Sid: jsii.String(SidTLSOnly), Effect: awsiam.Effect_DENY, Principals: &anyone,
-			Actions: jsii.Strings("s3:*"),
-			Resources: &[]*string{b.arn, awscdk.Fn_Join(jsii.String(""), &[]*string{b.arn, jsii.String("/*")})},
-			Conditions: &map[string]any{"Bool": map[string]any{"aws:SecureTransport": "false"}},
-		}),
+		},
+		{
+			"Sid": SidTLSOnly, "Effect": "Deny", "Principal": anyone,
+			"Action":    "s3:*",
+			"Resource":  []*string{b.arn, awscdk.Fn_Join(jsii.String(""), &[]*string{b.arn, jsii.String("/*")})},
+			"Condition": map[string]any{"Bool": map[string]any{"aws:SecureTransport": "false"}},
+		},
 	}
 }
 
@@ -95,7 +96,7 @@ func (g *Gate) policies() {
 		sts := g.protectStatements(b)
 		if !b.existing {
 			for _, st := range sts {
-				b.bucket.(awss3.Bucket).AddToResourcePolicy(st)
+				b.bucket.(awss3.Bucket).AddToResourcePolicy(awsiam.PolicyStatement_FromJson(st))
 			}
 			continue
 		}
@@ -103,9 +104,9 @@ func (g *Gate) policies() {
 		// characters, and the role ARNs repeat in three statements.
 		name := g.props.ExistingBuckets[existingIndex(g, b)].Name
 		for _, st := range sts {
-			awscdk.NewCfnOutput(g.Scope, jsii.String(b.id+*st.Sid()), &awscdk.CfnOutputProps{
+			awscdk.NewCfnOutput(g.Scope, jsii.String(b.id+st["Sid"].(string)), &awscdk.CfnOutputProps{
 				Description: jsii.String("Bucket policy statement to merge into the policy of " + name + " (docs/deploy.md)"),
-				Value:       g.stack.ToJsonString(st.ToStatementJson(), nil),
+				Value:       g.stack.ToJsonString(st, nil),
 			})
 		}
 	}
