@@ -105,6 +105,7 @@ lambda-assets:
 CDK_CONTEXT ?= -c newBucket=true
 CDK_ENV := JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 CDK_DISABLE_CLI_TELEMETRY=true
 synth: tools lambda-assets
+	rm -rf cdk.out
 	cd cdk && $(CDK_ENV) ../tools/node_modules/.bin/cdk synth --app 'go run .' --output ../cdk.out \
 		--no-notices --no-version-reporting --quiet $(CDK_CONTEXT)
 

@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsecrassets"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsecs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
@@ -72,6 +73,7 @@ type Gate struct {
 	imageAsset awsecrassets.DockerImageAsset
 	scanAlias  awslambda.Alias
 	taskRole   awsiam.Role
+	taskDef    awsecs.FargateTaskDefinition
 	alarms     []awscloudwatch.Alarm
 	protected  []*protectedBucket
 	logs       awss3.Bucket

@@ -49,9 +49,20 @@ func (g *Gate) offload(scanArn, reviewArn *string, values map[string]*string) {
 	})
 	// The task runs Claim, ScanLarge, Record, Quarantine, Block and Fail
 	// itself: the union of their access.
+	// One grant of the union keeps the role's policy under IAM's size
+	// limit (CDK would otherwise spill into overflow policies).
+	var union access
 	for _, step := range []string{"claim", "scan", "record", "quarantine", "block", "fail"} {
-		g.grantAccess(g.taskRole, step, accessOf[step], scanArn, reviewArn)
+		a := accessOf[step]
+		union.tableWrite = union.tableWrite || a.tableWrite
+		union.protected = append(union.protected, uniq(flat(a.protected)))
+		union.quarantine = append(union.quarantine, uniq(flat(a.quarantine)))
+		union.startScan = union.startScan || a.startScan
+		union.startReview = union.startReview || a.startReview
 	}
+	union.protected = [][]string{uniq(flat(union.protected))}
+	union.quarantine = [][]string{uniq(flat(union.quarantine))}
+	g.grantAccess(g.taskRole, "task", union, scanArn, reviewArn)
 	td := awsecs.NewFargateTaskDefinition(g.Scope, jsii.String("OffloadTask"), &awsecs.FargateTaskDefinitionProps{
 		Cpu:            jsii.Number(float64(lo.CPU)),
 		MemoryLimitMiB: jsii.Number(float64(lo.MemoryMiB)),
@@ -62,18 +73,24 @@ func (g *Gate) offload(scanArn, reviewArn *string, values map[string]*string) {
 		},
 		EphemeralStorageGiB: jsii.Number(float64(min(200, max(21, lo.MaxBytes>>30+10)))),
 	})
+	g.taskDef = td
 	env := map[string]*string{}
 	for k, v := range values {
 		env[k] = v
 	}
 	env[lambdaenv.VarLargeStreamMax] = jsii.String(strconv.FormatInt(lo.MaxBytes, 10))
 	td.AddContainer(jsii.String(offloadContainer), &awsecs.ContainerDefinitionOptions{
-		Image:                  awsecs.ContainerImage_FromDockerImageAsset(g.imageAsset),
-		EntryPoint:             jsii.Strings("/usr/local/bin/scangate"),
-		Command:                jsii.Strings("task"),
-		Environment:            &env,
-		Logging:                awsecs.LogDriver_AwsLogs(&awsecs.AwsLogDriverProps{StreamPrefix: jsii.String("task"), LogGroup: logs}),
-		Essential:              jsii.Bool(true),
+		Image:       awsecs.ContainerImage_FromDockerImageAsset(g.imageAsset),
+		EntryPoint:  jsii.Strings("/usr/local/bin/scangate"),
+		Command:     jsii.Strings("task"),
+		Environment: &env,
+		Logging:     awsecs.LogDriver_AwsLogs(&awsecs.AwsLogDriverProps{StreamPrefix: jsii.String("task"), LogGroup: logs}),
+		Essential:   jsii.Bool(true),
+		// The whole task's memory, as a hard limit (cfn-guard's
+		// ecs_task_definition_memory_hard_limit_check); nobody, as Lambda
+		// runs the same image unprivileged.
+		MemoryLimitMiB:         jsii.Number(float64(lo.MemoryMiB)),
+		User:                   jsii.String("65534"),
 		ReadonlyRootFilesystem: jsii.Bool(false),
 	})
 	off := map[string]*string{

@@ -21,7 +21,7 @@ var (
 		"X-Ray's PutTraceSegments and PutTelemetryRecords have no resource-level permissions (Service Authorization Reference), so active tracing can only be granted on *."}
 	suppressIndexes = Suppression{"AwsSolutions-IAM5", []string{"regex:/^Resource::<GateTable[0-9A-F]+\\.Arn>\\/index\\/\\*$/"},
 		"The global secondary indexes of scangate's one table (by-state, open-reviews, intents-by-key from store/dynamo.TableSchema): the handlers Query them, and no other table is reachable."}
-	suppressObjects = Suppression{"AwsSolutions-IAM5", []string{"regex:/^Resource::<Gate(Uploads|Quarantine)[0-9A-F]+\\.Arn>\\/\\*$/"},
+	suppressObjects = Suppression{"AwsSolutions-IAM5", []string{"regex:/^Resource::(<Gate(Uploads|Quarantine)[0-9A-F]+\\.Arn>|arn:<AWS::Partition>:s3:::[a-z0-9.-]+)\\/[^*]*\\*$/"},
 		"Objects of the protected or quarantine bucket: uploads have arbitrary keys, so object-level actions name the bucket's objects; the actions are only those the handler calls (gate/permissions.go)."}
 	suppressInvoke = Suppression{"AwsSolutions-IAM5", []string{"regex:/^Resource::<Gate[A-Za-z]+Function[0-9A-F]+\\.Arn>:\\*$/"},
 		"Versions and aliases of the very functions the workflow definition names (CDK's grantInvoke): the scan function is invoked through its alias when provisioned concurrency is on."}
@@ -31,16 +31,27 @@ var (
 		"CDK's own BucketNotifications handler, which turns on EventBridge for the buckets while keeping their other notifications: a CDK singleton whose role only writes its logs with this policy."}
 	suppressNotificationsPut = Suppression{"AwsSolutions-IAM5", []string{"Resource::*"},
 		"CDK's BucketNotifications handler is one function for every bucket of the stack, created by CDK with s3:PutBucketNotification (and GetBucketNotification) on *; it runs only at deploy."}
+
+	suppressTaskTags = Suppression{"AwsSolutions-IAM5", []string{"regex:/^Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task\\/<GateOffloadCluster[0-9A-F]+>\\/\\*$/"},
+		"ecs:TagResource on the tasks of the gate's own cluster: a task's id is made by RunTask, so the ARN cannot be named in advance."}
+	suppressExecutionRole = Suppression{"AwsSolutions-IAM5", []string{"Resource::*"},
+		"The task's execution role (CDK's): ecr:GetAuthorizationToken has no resource-level permission; image pulls are granted on the asset repository only."}
+	suppressTaskEnv = Suppression{"AwsSolutions-ECS2", nil,
+		"The task's environment holds names and ARNs only (table, buckets, state machines, limits), the same as the Lambdas': no secret to move to Secrets Manager."}
 )
 
 // Suppressions lists every suppression the gate applies, for the report
 // and the tests.
 func Suppressions() []Suppression {
 	return []Suppression{suppressXRay, suppressIndexes, suppressObjects, suppressInvoke, suppressWorkflowRole,
-		suppressNotificationsManaged, suppressNotificationsPut}
+		suppressNotificationsManaged, suppressNotificationsPut, suppressTaskTags, suppressExecutionRole, suppressTaskEnv}
 }
 
 func nag(s Suppression) *[]*cdknag.NagPackSuppression {
+	sup := &cdknag.NagPackSuppression{Id: jsii.String(s.Rule), Reason: jsii.String(s.Reason)}
+	if len(s.AppliesTo) == 0 {
+		return &[]*cdknag.NagPackSuppression{sup}
+	}
 	var applies []any
 	for _, a := range s.AppliesTo {
 		if re, ok := cutPrefix(a, "regex:"); ok {
@@ -49,7 +60,8 @@ func nag(s Suppression) *[]*cdknag.NagPackSuppression {
 			applies = append(applies, a)
 		}
 	}
-	return &[]*cdknag.NagPackSuppression{{Id: jsii.String(s.Rule), Reason: jsii.String(s.Reason), AppliesTo: &applies}}
+	sup.AppliesTo = &applies
+	return &[]*cdknag.NagPackSuppression{sup}
 }
 
 func cutPrefix(s, p string) (string, bool) {
@@ -72,6 +84,9 @@ func (g *Gate) suppress() {
 		for _, s := range []Suppression{suppressIndexes, suppressObjects} {
 			cdknag.NagSuppressions_AddResourceSuppressions(g.taskRole, nag(s), jsii.Bool(true))
 		}
+		cdknag.NagSuppressions_AddResourceSuppressions(g.Roles["offload"], nag(suppressTaskTags), jsii.Bool(true))
+		cdknag.NagSuppressions_AddResourceSuppressions(g.taskDef, nag(suppressTaskEnv), jsii.Bool(false))
+		cdknag.NagSuppressions_AddResourceSuppressions(g.taskDef.ObtainExecutionRole(), nag(suppressExecutionRole), jsii.Bool(true))
 	}
 	for _, sm := range []awscdk.Resource{g.ScanMachine, g.ReviewMachine} {
 		cdknag.NagSuppressions_AddResourceSuppressions(sm, nag(suppressInvoke), jsii.Bool(true))
