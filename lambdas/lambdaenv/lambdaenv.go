@@ -136,7 +136,7 @@ func Config(ctx context.Context, getenv func(string) string, log *slog.Logger) (
 	}
 	st := store.New(drv, nil)
 	stops = append(stops, func() { st.Close() })
-	objs, err := urlopen.Objects(ctx, objURL)
+	objs, err := openObjects(ctx, objURL)
 	if err != nil {
 		return none, stop, err
 	}

@@ -1,0 +1,226 @@
+package gate
+
+import "fmt"
+
+// Props configure a Gate. The zero value of every field but the paths
+// (LambdaAssets, ImageDir, ASLDir) and at least one bucket is a sound
+// default; docs/deploy.md explains each default.
+type Props struct {
+	// NewBucket, when set, makes the stack create a protected bucket:
+	// versioned, public access blocked, TLS only, the bucket policy
+	// attached.
+	NewBucket *NewBucket
+	// ExistingBuckets are buckets the stack protects without owning them.
+	// Their bucket policy is usually managed elsewhere, so the stack
+	// outputs the statements to merge rather than attaching them
+	// (docs/deploy.md).
+	ExistingBuckets []ExistingBucket
+	// ExemptPrincipalArns may read unscanned objects and write scangate's
+	// tags besides scangate's own roles: a replication or backup role.
+	// Each one weakens the gate; keep it empty unless you must.
+	ExemptPrincipalArns []string
+
+	// LambdaAssets is the folder holding one folder per function under
+	// lambdas/cmd, each with the function's bootstrap binary (make
+	// lambda-assets writes bin/lambda).
+	LambdaAssets string
+	// ImageDir is the Docker build context of the scan function's image:
+	// the repository root, which holds the Dockerfile. Synthesis only
+	// hashes it; cdk deploy builds it.
+	ImageDir string
+	// ASLDir holds scan.asl.json and review.asl.json.
+	ASLDir string
+
+	// AlarmEmail, when set, subscribes an address to the alarms' topic.
+	AlarmEmail string
+
+	// LargeObjects, when set, turns on the Offload path (Fargate). Off,
+	// objects above StreamMaxBytes are recorded unscannable (too-large).
+	LargeObjects *LargeObjects
+
+	// WorkflowLogLevel is the state machines' log level: ALL (default),
+	// ERROR, FATAL or OFF. ALL with execution data is what lets one
+	// object's Express execution be traced in the console.
+	WorkflowLogLevel string
+	// OmitExecutionData leaves inputs and outputs out of the workflow
+	// logs (they hold bucket names, keys and verdicts).
+	OmitExecutionData bool
+	// LogRetentionDays applies to every log group; 0 means 90.
+	LogRetentionDays int
+	// FunctionLogLevel is the Lambdas' application log level
+	// (INFO by default; DEBUG, WARN, ERROR).
+	FunctionLogLevel string
+
+	// Scan sizes the scan function; see DefaultScan.
+	Scan FunctionSize
+	// Small sizes every other function; see DefaultSmall.
+	Small FunctionSize
+
+	// StreamMaxBytes is the largest object the scan function streams into
+	// clamd; 0 means 100 MiB. Larger objects go to the large-object path,
+	// or are unscannable (too-large) without it.
+	StreamMaxBytes int64
+	// MaxSignatureAgeHours is the staleness guard: a scan on an older
+	// database fails (StaleSignatures) rather than answer. 0 means 24.
+	MaxSignatureAgeHours int
+	// UnscannablePolicy is "quarantine" (default) or "block".
+	UnscannablePolicy string
+
+	// IngestBatchSize is the SQS batch size; 0 means 10.
+	IngestBatchSize int
+	// IngestBatchWindowSeconds waits to fill a batch; 0 means none, so an
+	// upload is ingested at once.
+	IngestBatchWindowSeconds int
+	// MaxReceiveCount is how often a message is received before it goes
+	// to the dead-letter queue; 0 means 5.
+	MaxReceiveCount int
+	// SweepEveryMinutes is the sweep's schedule; 0 means 10.
+	SweepEveryMinutes int
+
+	// QuarantineExpireDays expires quarantined copies after this many
+	// days; 0 keeps them until an admin decides.
+	QuarantineExpireDays int
+	// DestroyOnDelete removes the table and the quarantine bucket with the
+	// stack. The default keeps them: records and quarantined objects are
+	// evidence. For test stacks only.
+	DestroyOnDelete bool
+}
+
+// NewBucket is a bucket the stack creates and protects.
+type NewBucket struct {
+	// Name is the bucket's name; empty lets CloudFormation choose.
+	Name string
+	// KMSKeyArn encrypts it with that key (SSE-KMS); empty means SSE-S3.
+	KMSKeyArn string
+}
+
+// ExistingBucket is a bucket the stack protects but does not own.
+type ExistingBucket struct {
+	Name string
+	// Prefixes limit scanning (and the policy's statements) to keys under
+	// them; empty means the whole bucket.
+	Prefixes []string
+	// KMSKeyArn is the key of an SSE-KMS bucket: the scanner is granted
+	// kms:Decrypt, and kms:GenerateDataKey where it writes.
+	KMSKeyArn string
+}
+
+// LargeObjects configures the Offload path: a Fargate task from the scan
+// function's image running `scangate task`.
+type LargeObjects struct {
+	// VpcID and SubnetIDs place the task. The task gets no public IP
+	// (package fargate asks for none), so the subnets need a route to S3,
+	// DynamoDB, Step Functions, ECR and CloudWatch Logs: a NAT gateway or
+	// VPC endpoints.
+	VpcID     string
+	SubnetIDs []string
+	// MaxBytes is the task's stream limit; 0 means 4 GiB (clamd's own
+	// maximum).
+	MaxBytes int64
+	// CPU and MemoryMiB size the task; 0 means 2048 and 8192.
+	CPU       int
+	MemoryMiB int
+	// Spot runs the task on FARGATE_SPOT (cheaper; may be interrupted,
+	// and then the sweep re-drives the record).
+	Spot bool
+}
+
+// FunctionSize sizes a function. Zero fields take the defaults.
+type FunctionSize struct {
+	MemoryMiB      int
+	TimeoutSeconds int
+	EphemeralMiB   int
+	// ReservedConcurrency caps the function (0: no cap). For the scan
+	// function it bounds the load on S3 and the bill.
+	ReservedConcurrency int
+	// ProvisionedConcurrency keeps environments warm, with clamd loaded:
+	// the cure for clamd's cold start (0: none). It is billed by the hour.
+	ProvisionedConcurrency int
+}
+
+// DefaultScan sizes the scan function. clamd holds the official database
+// in memory (about 1.2 GiB) next to the stream; 3008 MiB also buys about
+// two vCPUs. 240 s is the Scan state's own timeout in scan.asl.json: a
+// longer function timeout would outlive the state. Ephemeral storage holds
+// clamd's temporary copy of the stream (up to StreamMaxBytes) and the
+// signatures.
+var DefaultScan = FunctionSize{MemoryMiB: 3008, TimeoutSeconds: 240, EphemeralMiB: 2048}
+
+// DefaultSmall sizes the other functions: Go handlers making a few SDK
+// calls. 256 MiB gives them twice the CPU of 128 MiB for TLS and JSON. 60 s
+// matches the Task states' TimeoutSeconds; the review machine's Decide
+// allows 300 s, which a restore of a large object can need.
+var DefaultSmall = FunctionSize{MemoryMiB: 256, TimeoutSeconds: 60}
+
+// withDefaults fills zero fields.
+func (p Props) withDefaults() Props {
+	fill := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	if p.WorkflowLogLevel == "" {
+		p.WorkflowLogLevel = "ALL"
+	}
+	if p.FunctionLogLevel == "" {
+		p.FunctionLogLevel = "INFO"
+	}
+	fill(&p.LogRetentionDays, 90)
+	fill(&p.Scan.MemoryMiB, DefaultScan.MemoryMiB)
+	fill(&p.Scan.TimeoutSeconds, DefaultScan.TimeoutSeconds)
+	fill(&p.Scan.EphemeralMiB, DefaultScan.EphemeralMiB)
+	fill(&p.Small.MemoryMiB, DefaultSmall.MemoryMiB)
+	fill(&p.Small.TimeoutSeconds, DefaultSmall.TimeoutSeconds)
+	if p.StreamMaxBytes == 0 {
+		p.StreamMaxBytes = 100 << 20
+	}
+	fill(&p.MaxSignatureAgeHours, 24)
+	if p.UnscannablePolicy == "" {
+		p.UnscannablePolicy = "quarantine"
+	}
+	fill(&p.IngestBatchSize, 10)
+	fill(&p.MaxReceiveCount, 5)
+	fill(&p.SweepEveryMinutes, 10)
+	if lo := p.LargeObjects; lo != nil {
+		c := *lo
+		if c.MaxBytes == 0 {
+			c.MaxBytes = 4 << 30
+		}
+		fill(&c.CPU, 2048)
+		fill(&c.MemoryMiB, 8192)
+		p.LargeObjects = &c
+	}
+	return p
+}
+
+// validate rejects props that cannot make a working gate.
+func (p Props) validate() error {
+	if p.NewBucket == nil && len(p.ExistingBuckets) == 0 {
+		return fmt.Errorf("gate: no bucket to protect: set NewBucket or ExistingBuckets")
+	}
+	if p.LambdaAssets == "" || p.ImageDir == "" || p.ASLDir == "" {
+		return fmt.Errorf("gate: LambdaAssets, ImageDir and ASLDir are required")
+	}
+	for _, b := range p.ExistingBuckets {
+		if b.Name == "" {
+			return fmt.Errorf("gate: an existing bucket without a name")
+		}
+	}
+	switch p.WorkflowLogLevel {
+	case "ALL", "ERROR", "FATAL", "OFF":
+	default:
+		return fmt.Errorf("gate: workflow log level %q (want ALL, ERROR, FATAL or OFF)", p.WorkflowLogLevel)
+	}
+	switch p.UnscannablePolicy {
+	case "quarantine", "block":
+	default:
+		return fmt.Errorf("gate: unscannable policy %q (want quarantine or block)", p.UnscannablePolicy)
+	}
+	if p.Scan.TimeoutSeconds > 240 {
+		return fmt.Errorf("gate: scan timeout %d s exceeds the Scan state's 240 s", p.Scan.TimeoutSeconds)
+	}
+	if lo := p.LargeObjects; lo != nil && (lo.VpcID == "" || len(lo.SubnetIDs) == 0) {
+		return fmt.Errorf("gate: large objects need a VPC and subnets")
+	}
+	return nil
+}

@@ -1,0 +1,119 @@
+package lambdaenv
+
+import (
+	"maps"
+	"slices"
+)
+
+// The environment variables Config reads, by name. The package comment
+// says what each one means.
+const (
+	VarStore              = "SCANGATE_STORE"
+	VarObjects            = "SCANGATE_OBJECTS"
+	VarQuarantineBucket   = "SCANGATE_QUARANTINE_BUCKET"
+	VarQuarantinePrefix   = "SCANGATE_QUARANTINE_PREFIX"
+	VarSelfPrincipals     = "SCANGATE_SELF_PRINCIPALS"
+	VarUnscannablePolicy  = "SCANGATE_UNSCANNABLE_POLICY"
+	VarClamd              = "SCANGATE_CLAMD"
+	VarClamAVDB           = "SCANGATE_CLAMAV_DB"
+	VarStreamMax          = "SCANGATE_STREAM_MAX"
+	VarLargeStreamMax     = "SCANGATE_LARGE_STREAM_MAX"
+	VarMaxDBAge           = "SCANGATE_MAX_DB_AGE"
+	VarLease              = "SCANGATE_LEASE"
+	VarClamdDir           = "SCANGATE_CLAMD_DIR"
+	VarScanStateMachine   = "SCANGATE_SCAN_STATE_MACHINE"
+	VarReviewStateMachine = "SCANGATE_REVIEW_STATE_MACHINE"
+	VarRecordIntents      = "SCANGATE_RECORD_INTENTS"
+	VarIntentGrace        = "SCANGATE_INTENT_GRACE"
+
+	VarOffloadCluster          = "SCANGATE_OFFLOAD_CLUSTER"
+	VarOffloadTaskDefinition   = "SCANGATE_OFFLOAD_TASK_DEFINITION"
+	VarOffloadContainer        = "SCANGATE_OFFLOAD_CONTAINER"
+	VarOffloadSubnets          = "SCANGATE_OFFLOAD_SUBNETS"
+	VarOffloadSecurityGroups   = "SCANGATE_OFFLOAD_SECURITY_GROUPS"
+	VarOffloadCapacityProvider = "SCANGATE_OFFLOAD_CAPACITY_PROVIDER"
+)
+
+// Vars lists every variable Config reads, sorted.
+func Vars() []string {
+	return []string{
+		VarClamAVDB, VarClamd, VarClamdDir, VarIntentGrace, VarLargeStreamMax,
+		VarLease, VarMaxDBAge, VarObjects, VarOffloadCapacityProvider,
+		VarOffloadCluster, VarOffloadContainer, VarOffloadSecurityGroups,
+		VarOffloadSubnets, VarOffloadTaskDefinition, VarQuarantineBucket,
+		VarQuarantinePrefix, VarRecordIntents, VarReviewStateMachine,
+		VarScanStateMachine, VarSelfPrincipals, VarStore, VarStreamMax,
+		VarUnscannablePolicy,
+	}
+}
+
+// Common are the variables without which Config fails in every function.
+var Common = []string{VarStore, VarObjects, VarQuarantineBucket}
+
+// workflows are needed together: package stepfunctions takes both ARNs or
+// neither, and a function whose handler starts or resumes a workflow does
+// nothing useful without them.
+var workflows = []string{VarScanStateMachine, VarReviewStateMachine}
+
+// Offload are the variables that turn the large-object path on, in the
+// functions that run Claim and Offload (OffloadFunctions). Without them
+// Claim never routes to Offload, and objects above the stream limit are
+// unscannable (too-large).
+var Offload = []string{VarOffloadCluster, VarOffloadTaskDefinition, VarOffloadContainer, VarOffloadSubnets}
+
+// OffloadFunctions run Claim and Offload: both need the Offload variables
+// for the large-object path to work.
+var OffloadFunctions = []string{"claim", "offload"}
+
+// required maps each function (its folder under lambdas/cmd) to the
+// variables it cannot do its work without, beyond Common. Config itself
+// starts with only Common set; these are what the handler then needs:
+//
+//   - ingest starts the scan workflow; it and every function that starts,
+//     or resumes, a workflow needs both ARNs (see workflows);
+//   - scan needs a scanner: here clamd started on a signature directory;
+//   - claim must know the stream limit the scan function applies, or it
+//     claims objects the scan function then refuses as too large, and it
+//     could not route them to the large-object path.
+var required = map[string][]string{
+	"awaitreview": workflows,
+	"block":       nil,
+	"claim":       {VarStreamMax},
+	"decide":      workflows,
+	"fail":        nil,
+	"ingest":      workflows,
+	"offload":     nil,
+	"quarantine":  workflows,
+	"record":      nil,
+	"review":      workflows,
+	"scan":        {VarClamAVDB, VarStreamMax, VarMaxDBAge},
+	"sweep":       workflows,
+}
+
+// Functions lists the Lambda functions, one per folder under lambdas/cmd,
+// sorted.
+func Functions() []string {
+	return slices.Sorted(maps.Keys(required))
+}
+
+// Required returns the variables that function must have set: Common and
+// its own. It returns nil for an unknown function.
+func Required(function string) []string {
+	own, ok := required[function]
+	if !ok {
+		return nil
+	}
+	return append(slices.Clone(Common), own...)
+}
+
+// Missing returns the variables of Required(function) that getenv leaves
+// empty, for a deployment check (the CDK app's tests) or a start-up log.
+func Missing(function string, getenv func(string) string) []string {
+	var out []string
+	for _, k := range Required(function) {
+		if getenv(k) == "" {
+			out = append(out, k)
+		}
+	}
+	return out
+}
