@@ -71,15 +71,6 @@ func Substitute(def []byte, values map[string]string) ([]byte, error) {
 	return out, nil
 }
 
-// FunctionPlaceholder names the placeholder of a step's function, e.g.
-// "ClaimFunctionArn" for "claim".
-func FunctionPlaceholder(step string) string {
-	if step == "" {
-		return ""
-	}
-	return strings.ToUpper(step[:1]) + step[1:] + "FunctionArn"
-}
-
 // ExecutionName is the deterministic name of a workflow execution for one
 // object version: a readable prefix from the key's last segment, the record
 // ID, and a generation that grows with every rescan, so a rescan gets a new

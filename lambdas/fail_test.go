@@ -2,6 +2,7 @@ package lambdas_test
 
 import (
 	"context"
+	"github.com/scangate/scangate/asl"
 	"testing"
 	"time"
 
@@ -24,9 +25,9 @@ func shortLease(t *testing.T, f *fixture, owner string) (*lambdas.Handlers, func
 
 // failed hands err to Fail as the workflow's Catch does, with st as the
 // failing step's input.
-func failed(t *testing.T, h *lambdas.Handlers, st lambdas.State, typ string) {
+func failed(t *testing.T, h *lambdas.Handlers, st asl.Document, typ string) {
 	t.Helper()
-	st.Error = &lambdas.CaughtError{Error: typ, Cause: `{"errorType":"` + typ + `","errorMessage":"test"}`}
+	st.Error = &asl.CaughtError{Error: typ, Cause: `{"errorType":"` + typ + `","errorMessage":"test"}`}
 	if _, err := h.Fail(context.Background(), st); err != nil {
 		t.Fatalf("Fail: %v", err)
 	}

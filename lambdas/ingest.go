@@ -28,6 +28,13 @@ type IngestResult struct {
 	IDs               []string                     `json:"ids,omitempty"`
 }
 
+// IngestSQS is Ingest answering as Lambda's SQS event source mapping
+// expects: only the batch item failures.
+func (h *Handlers) IngestSQS(ctx context.Context, raw json.RawMessage) (events.SQSEventResponse, error) {
+	res, err := h.Ingest(ctx, raw)
+	return events.SQSEventResponse{BatchItemFailures: res.BatchItemFailures}, err
+}
+
 // Ingest takes an upload event in any format intake understands (an S3
 // notification, an EventBridge event, or an SQS batch of either), records
 // each new object version as pending with a conditional create, and starts

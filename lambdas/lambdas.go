@@ -12,9 +12,9 @@ package lambdas
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/scangate/scangate/asl"
 	"log/slog"
 	"time"
 
@@ -115,57 +115,6 @@ func fromBackend(err error) *StepError {
 	return stepErr(ErrInternal, domain.ReasonInternal, err)
 }
 
-// State is the document that flows through the workflow: every step reads
-// it and returns it enriched. Its JSON shape is part of the workflow
-// definition's contract.
-type State struct {
-	ID     string           `json:"id"`
-	Object domain.ObjectRef `json:"object"`
-	// Status is the record's state after the step ran.
-	Status domain.Status `json:"status,omitempty"`
-	// Skip is set by Claim when the record is already decided. It is
-	// always present: a Choice on a missing field is a runtime error.
-	Skip       bool              `json:"skip"`
-	LeaseToken string            `json:"leaseToken,omitempty"`
-	Location   *domain.ObjectRef `json:"location,omitempty"`
-	Verdict    *domain.Verdict   `json:"verdict,omitempty"`
-	// Next tells the workflow's Choices where to go after Claim and
-	// Record: "scan", "scanLarge", "offload", "done", "quarantine" or
-	// "block". Always present.
-	Next string `json:"next"`
-	// Offloaded is set on the input of an execution that runs in the
-	// large-object task (see Offloader): its Claim routes an object above
-	// MaxScanBytes to ScanLarge instead of offloading it again.
-	Offloaded bool `json:"offloaded,omitempty"`
-	// Decision is the admin's decision, filled in when a review resumes.
-	Decision *Decision `json:"decision,omitempty"`
-	// Error is where the workflow's Catch puts a failed step's error.
-	Error *CaughtError `json:"error,omitempty"`
-
-	// An EventBridge "Object Created" event given directly to the state
-	// machine (an EventBridge rule targeting it) arrives in these fields;
-	// Claim records it and goes on as for any record. Its "id", the
-	// event's own, is replaced by the record's.
-	EventVersion string          `json:"version,omitempty"`
-	DetailType   string          `json:"detail-type,omitempty"`
-	Source       string          `json:"source,omitempty"`
-	Time         string          `json:"time,omitempty"`
-	Detail       json.RawMessage `json:"detail,omitempty"`
-}
-
-// Decision is an admin's decision as carried by the workflow.
-type Decision struct {
-	Decision domain.Decision `json:"decision"`
-	Reviewer string          `json:"reviewer"`
-	Comment  string          `json:"comment,omitempty"`
-}
-
-// CaughtError is the shape Step Functions gives a caught error.
-type CaughtError struct {
-	Error string `json:"Error"`
-	Cause string `json:"Cause"`
-}
-
 // Starter starts the workflow for a record. Starting a record whose
 // workflow already runs must succeed without a second effect.
 type Starter interface {
@@ -176,7 +125,7 @@ type Starter interface {
 // through the task token stored on the item (SendTaskSuccess in AWS).
 // Resuming an item whose workflow was already resumed must not fail.
 type Resumer interface {
-	Resume(ctx context.Context, item *domain.ReviewItem, st State) error
+	Resume(ctx context.Context, item *domain.ReviewItem, st asl.Document) error
 }
 
 // ReviewStarter starts the review workflow for a record that was just
@@ -194,7 +143,7 @@ type ReviewStarter interface {
 // execution) must have one effect, while a record offloaded again after
 // its task died, its lease expired and reclaimed, has a new version.
 type Offloader interface {
-	Offload(ctx context.Context, st State, version int64) error
+	Offload(ctx context.Context, st asl.Document, version int64) error
 }
 
 // Config holds the handlers' settings. The zero value is not usable:
@@ -218,9 +167,10 @@ type Config struct {
 	// QuarantineBucket receives quarantined copies under QuarantinePrefix.
 	QuarantineBucket string
 	QuarantinePrefix string
-	// UnscannablePolicy is "quarantine" (the default) or "block": leave the
-	// object in place, tagged unscannable, which the bucket policy denies.
-	UnscannablePolicy string
+	// UnscannablePolicy is PolicyQuarantine (the default) or PolicyBlock:
+	// leave the object in place, tagged unscannable, which the bucket
+	// policy denies.
+	UnscannablePolicy Policy
 	// MaxScanBytes: objects larger than this are unscannable (too-large)
 	// rather than truncated, unless the large-object path takes them. 0
 	// means no limit of scangate's own; clamd's StreamMaxLength still
@@ -268,8 +218,8 @@ func New(cfg Config) (*Handlers, error) {
 	}
 	switch cfg.UnscannablePolicy {
 	case "":
-		cfg.UnscannablePolicy = "quarantine"
-	case "quarantine", "block":
+		cfg.UnscannablePolicy = PolicyQuarantine
+	case PolicyQuarantine, PolicyBlock:
 	default:
 		return nil, fmt.Errorf("lambdas: unknown unscannable policy %q (want quarantine or block)", cfg.UnscannablePolicy)
 	}
@@ -294,7 +244,7 @@ func New(cfg Config) (*Handlers, error) {
 	return &Handlers{cfg: cfg, log: cfg.Logger}, nil
 }
 
-func (h *Handlers) logFor(st State) *slog.Logger {
+func (h *Handlers) logFor(st asl.Document) *slog.Logger {
 	return h.log.With(
 		slog.String("id", st.ID),
 		slog.String("bucket", st.Object.Bucket),
@@ -303,12 +253,51 @@ func (h *Handlers) logFor(st State) *slog.Logger {
 	)
 }
 
-func (st State) check() error {
+// checkDoc refuses a document that names no record.
+func checkDoc(st asl.Document) error {
 	if st.ID == "" {
 		return &StepError{Type: ErrInvalidInput, Reason: domain.ReasonInternal, Msg: "step input has no record id"}
 	}
 	return nil
 }
 
-// UnscannablePolicy returns "quarantine" or "block".
-func (h *Handlers) UnscannablePolicy() string { return h.cfg.UnscannablePolicy }
+// Policy is what happens to an object that could not be scanned
+// completely.
+type Policy string
+
+// The unscannable policies.
+const (
+	// PolicyQuarantine moves the object to the quarantine and opens a
+	// review, as for an infected one.
+	PolicyQuarantine Policy = "quarantine"
+	// PolicyBlock leaves it in place, tagged unscannable, which the bucket
+	// policy keeps unreadable.
+	PolicyBlock Policy = "block"
+)
+
+// route is the step of the scan workflow that carries the policy out.
+func (p Policy) route() asl.Route {
+	if p == PolicyBlock {
+		return asl.RouteBlock
+	}
+	return asl.RouteQuarantine
+}
+
+// UnscannablePolicy returns the policy in force.
+func (h *Handlers) UnscannablePolicy() Policy { return h.cfg.UnscannablePolicy }
+
+// routeFor answers the one question a decided record asks of the scan
+// workflow: which step does it still need? An infected record needs its
+// quarantine, an unscannable one its policy's step; every other state is
+// done (a clean one is tagged by Record itself). Claim asks it of a
+// record decided by an earlier execution, Record of the verdict it just
+// wrote, the sweep of records it finds resting.
+func (h *Handlers) routeFor(state domain.Status) asl.Route {
+	switch state {
+	case domain.StatusInfected:
+		return asl.RouteQuarantine
+	case domain.StatusUnscannable:
+		return h.cfg.UnscannablePolicy.route()
+	}
+	return asl.RouteDone
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/scangate/scangate/asl"
 	"io"
 	"path/filepath"
 	"strings"
@@ -73,7 +74,7 @@ func newFixture(t *testing.T) *fixture {
 	return &fixture{h: h, st: st, objs: objs, scan: sc}
 }
 
-func (f *fixture) ingest(t *testing.T, key, body string) lambdas.State {
+func (f *fixture) ingest(t *testing.T, key, body string) asl.Document {
 	t.Helper()
 	ctx := context.Background()
 	ref, err := f.objs.Put(ctx, "uploads", key, strings.NewReader(body), objects.PutOptions{})
@@ -84,7 +85,7 @@ func (f *fixture) ingest(t *testing.T, key, body string) lambdas.State {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return lambdas.State{ID: rec.ID, Object: rec.Object}
+	return asl.Document{ID: rec.ID, Object: rec.Object}
 }
 
 func TestRecordReplayIsIdempotent(t *testing.T) {
@@ -180,7 +181,7 @@ func TestScanObjectGone(t *testing.T) {
 		t.Fatalf("Scan of a deleted version: %v; want %s", err, lambdas.ErrObjectGone)
 	}
 	// The workflow's Catch hands the error to Fail, as Step Functions would.
-	st.Error = &lambdas.CaughtError{Error: lambdas.ErrObjectGone, Cause: causeOf(err)}
+	st.Error = &asl.CaughtError{Error: lambdas.ErrObjectGone, Cause: causeOf(err)}
 	out, err := f.h.Fail(ctx, st)
 	if err != nil || out.Status != domain.StatusGone {
 		t.Fatalf("Fail: %v, %s; want gone", err, out.Status)
@@ -206,7 +207,7 @@ func TestFailReadsTheReasonFromALambdaCause(t *testing.T) {
 	}
 	f.scan.err = clamd.ErrUnavailable
 	_, err = f.h.Scan(ctx, st)
-	st.Error = &lambdas.CaughtError{Error: lambdas.TypeOf(err), Cause: causeOf(err)}
+	st.Error = &asl.CaughtError{Error: lambdas.TypeOf(err), Cause: causeOf(err)}
 	out, err := f.h.Fail(ctx, st)
 	if err != nil || out.Status != domain.StatusFailed {
 		t.Fatalf("Fail: %v %s", err, out.Status)

@@ -81,11 +81,11 @@ func TestLogBytesPerObject(t *testing.T) {
 		total += b
 		lines = append(lines, fmt.Sprintf("%-7s %d lines, %4d B", name, l, b))
 	}
-	var s lambdas.State
+	var s asl.Document
 	step("Ingest", func() error {
 		res, err := h.Ingest(ctx, intake.S3Notification(ref))
 		if err == nil && len(res.IDs) == 1 {
-			s = lambdas.State{ID: res.IDs[0], Object: ref}
+			s = asl.Document{ID: res.IDs[0], Object: ref}
 		}
 		return err
 	})

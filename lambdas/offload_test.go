@@ -3,6 +3,7 @@ package lambdas_test
 import (
 	"context"
 	"errors"
+	"github.com/scangate/scangate/asl"
 	"strings"
 	"testing"
 
@@ -13,12 +14,12 @@ import (
 )
 
 type recordingOffloader struct {
-	calls []lambdas.State
+	calls []asl.Document
 	vers  []int64
 	err   error
 }
 
-func (r *recordingOffloader) Offload(ctx context.Context, st lambdas.State, version int64) error {
+func (r *recordingOffloader) Offload(ctx context.Context, st asl.Document, version int64) error {
 	r.calls, r.vers = append(r.calls, st), append(r.vers, version)
 	return r.err
 }
@@ -34,7 +35,7 @@ func TestClaimRoutesLargeObjects(t *testing.T) {
 		offloader bool
 		large     bool // a LargeScanner in this process
 		offloaded bool // the input comes from an offload
-		next      string
+		next      asl.Route
 		leased    bool
 	}{
 		{"small object", small, true, true, false, "scan", true},

@@ -2,6 +2,7 @@ package lambdas_test
 
 import (
 	"context"
+	"github.com/scangate/scangate/asl"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -62,7 +63,7 @@ func TestStepsSurviveABookkeepingWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	ingest := func(key string) lambdas.State {
+	ingest := func(key string) asl.Document {
 		ref, err := objs.Put(ctx, "uploads", key, strings.NewReader("bytes of "+key), objects.PutOptions{})
 		if err != nil {
 			t.Fatal(err)
@@ -71,11 +72,11 @@ func TestStepsSurviveABookkeepingWrite(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return lambdas.State{ID: rec.ID, Object: rec.Object}
+		return asl.Document{ID: rec.ID, Object: rec.Object}
 	}
 
 	s := ingest("infected.bin")
-	for _, step := range []func(context.Context, lambdas.State) (lambdas.State, error){h.Claim, h.Scan, h.Record} {
+	for _, step := range []func(context.Context, asl.Document) (asl.Document, error){h.Claim, h.Scan, h.Record} {
 		if s, err = step(ctx, s); err != nil {
 			t.Fatal(err)
 		}
@@ -92,7 +93,7 @@ func TestStepsSurviveABookkeepingWrite(t *testing.T) {
 	if f, err = h.Claim(ctx, f); err != nil {
 		t.Fatal(err)
 	}
-	f.Error = &lambdas.CaughtError{Error: lambdas.ErrClamdUnavailable, Cause: "clamd down"}
+	f.Error = &asl.CaughtError{Error: lambdas.ErrClamdUnavailable, Cause: "clamd down"}
 	drv.armed.Store(true)
 	if f, err = h.Fail(ctx, f); err != nil {
 		t.Fatalf("Fail after a bookkeeping write: %v", err)

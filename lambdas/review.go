@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/scangate/scangate/asl"
 	"strings"
 
 	"github.com/scangate/scangate/domain"
@@ -135,8 +136,8 @@ func (h *Handlers) decide(ctx context.Context, req ReviewRequest) (ReviewRespons
 	if err != nil {
 		return ReviewResponse{}, reviewErr(err)
 	}
-	st := State{ID: rec.ID, Object: rec.Object, Status: rec.State,
-		Decision: &Decision{Decision: item.Decision, Reviewer: item.Reviewer, Comment: item.Comment}}
+	st := asl.Document{ID: rec.ID, Object: rec.Object, Status: rec.State,
+		Decision: &asl.Decision{Decision: item.Decision, Reviewer: item.Reviewer, Comment: item.Comment}}
 	switch {
 	case h.cfg.Resumer != nil && item.TaskToken != "":
 		if err := h.cfg.Resumer.Resume(ctx, item, st); err != nil {
@@ -160,8 +161,8 @@ func (h *Handlers) decide(ctx context.Context, req ReviewRequest) (ReviewRespons
 // Decide carries out an admin's decision on a record under review. It runs
 // in the workflow once the review resumes it, and is idempotent: a record
 // that already left reviewing is left alone.
-func (h *Handlers) Decide(ctx context.Context, st State) (State, error) {
-	if err := st.check(); err != nil {
+func (h *Handlers) Decide(ctx context.Context, st asl.Document) (asl.Document, error) {
+	if err := checkDoc(st); err != nil {
 		return st, err
 	}
 	if st.Decision == nil {
@@ -323,15 +324,15 @@ func (h *Handlers) rescan(ctx context.Context, rec *domain.Record, actor, commen
 
 // AwaitInput is what the review workflow's waitForTaskToken task sends.
 type AwaitInput struct {
-	State     State  `json:"state"`
-	TaskToken string `json:"taskToken"`
+	State     asl.Document `json:"state"`
+	TaskToken string       `json:"taskToken"`
 }
 
 // AwaitReview stores the waiting workflow's task token on the review item.
 // If the admin decided before the token arrived, it resumes the workflow
 // at once, so a decision can never be stranded between the two writes.
 func (h *Handlers) AwaitReview(ctx context.Context, in AwaitInput) (struct{}, error) {
-	if err := in.State.check(); err != nil {
+	if err := checkDoc(in.State); err != nil {
 		return struct{}{}, err
 	}
 	if in.TaskToken == "" {
@@ -348,7 +349,7 @@ func (h *Handlers) AwaitReview(ctx context.Context, in AwaitInput) (struct{}, er
 		return struct{}{}, nil
 	}
 	st := in.State
-	st.Decision = &Decision{Decision: item.Decision, Reviewer: item.Reviewer, Comment: item.Comment}
+	st.Decision = &asl.Decision{Decision: item.Decision, Reviewer: item.Reviewer, Comment: item.Comment}
 	if err := h.cfg.Resumer.Resume(ctx, item, st); err != nil {
 		return struct{}{}, fromBackend(err)
 	}

@@ -3,6 +3,7 @@ package lambdas_test
 import (
 	"context"
 	"encoding/json"
+	"github.com/scangate/scangate/asl"
 	"net/http"
 	"strings"
 	"testing"
@@ -16,7 +17,7 @@ import (
 )
 
 // underReview drives a new upload of key to reviewing.
-func (f *fixture) underReview(t *testing.T, key string) lambdas.State {
+func (f *fixture) underReview(t *testing.T, key string) asl.Document {
 	t.Helper()
 	ctx := context.Background()
 	f.scan.res = clamd.Result{Status: clamd.StatusFound, Signatures: []string{"Test.Sig"}, Raw: "stream: Test.Sig FOUND"}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/scangate/scangate/asl"
 	"io"
 	"time"
 
@@ -45,18 +46,18 @@ func (c *countingReader) Read(p []byte) (int, error) {
 //
 // Only clamd's OK for a stream whose length equals the version's size gives
 // OutcomeClean. Everything else is a verdict that is not clean or an error.
-func (h *Handlers) Scan(ctx context.Context, st State) (State, error) {
+func (h *Handlers) Scan(ctx context.Context, st asl.Document) (asl.Document, error) {
 	return h.scan(ctx, st, h.cfg.Scanner, h.cfg.MaxScanBytes)
 }
 
 // ScanLarge is Scan on the large-object path: the same stream, through
 // LargeScanner (a clamd that allows longer streams), up to LargeMaxBytes.
-func (h *Handlers) ScanLarge(ctx context.Context, st State) (State, error) {
+func (h *Handlers) ScanLarge(ctx context.Context, st asl.Document) (asl.Document, error) {
 	return h.scan(ctx, st, h.cfg.LargeScanner, h.cfg.LargeMaxBytes)
 }
 
-func (h *Handlers) scan(ctx context.Context, st State, scanner Scanner, maxBytes int64) (_ State, err error) {
-	if err := st.check(); err != nil {
+func (h *Handlers) scan(ctx context.Context, st asl.Document, scanner Scanner, maxBytes int64) (_ asl.Document, err error) {
+	if err := checkDoc(st); err != nil {
 		return st, err
 	}
 	if scanner == nil {
@@ -166,7 +167,7 @@ func (h *Handlers) scan(ctx context.Context, st State, scanner Scanner, maxBytes
 
 // recordScan reports one Scan step to the metrics: its outcome (error when
 // it gave no verdict), and what it learnt of the engine.
-func (h *Handlers) recordScan(st State, info engine.Info, scanned int64, d time.Duration, err error) {
+func (h *Handlers) recordScan(st asl.Document, info engine.Info, scanned int64, d time.Duration, err error) {
 	r := metrics.ScanResult{
 		Outcome: metrics.OutcomeError, Bytes: scanned, Duration: d,
 		Bucket: st.Object.Bucket, Key: st.Object.Key, VersionID: st.Object.VersionID,

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/scangate/scangate/asl"
 	"strings"
 	"time"
 
@@ -20,7 +21,7 @@ import (
 // already decided comes back with Skip set, so a duplicate execution ends
 // without a second effect. A record leased by a live scanner fails with
 // ErrLeased, which the workflow retries until that lease expires.
-func (h *Handlers) Claim(ctx context.Context, st State) (State, error) {
+func (h *Handlers) Claim(ctx context.Context, st asl.Document) (asl.Document, error) {
 	if st.DetailType != "" {
 		var done bool
 		var err error
@@ -28,14 +29,14 @@ func (h *Handlers) Claim(ctx context.Context, st State) (State, error) {
 			return st, err
 		}
 	}
-	if err := st.check(); err != nil {
+	if err := checkDoc(st); err != nil {
 		return st, err
 	}
 	large := h.cfg.MaxScanBytes > 0 && st.Object.Size > h.cfg.MaxScanBytes
 	if large && !st.Offloaded && h.cfg.Offloader != nil {
 		// The large-object path claims for itself; taking the lease here
 		// would only make it wait for this one to expire.
-		st.Skip, st.Next = false, "offload"
+		st.Skip, st.Next = false, asl.RouteOffload
 		return st, nil
 	}
 	rec, err := h.cfg.Store.Claim(ctx, st.ID, h.cfg.Owner, h.cfg.LeaseTTL)
@@ -48,15 +49,15 @@ func (h *Handlers) Claim(ctx context.Context, st State) (State, error) {
 			if gerr != nil {
 				return st, fromBackend(gerr)
 			}
-			if cur.State != domain.StatusPending && cur.State != domain.StatusScanning {
+			if !statemachine.Can(cur.State, statemachine.Claim) && !statemachine.Can(cur.State, statemachine.Reclaim) {
 				st.Status, st.Verdict = cur.State, cur.Verdict
 				loc := cur.Location()
 				st.Location = &loc
 				// A verdict whose quarantine (or block) did not finish
 				// resumes there; anything else is decided.
-				switch next := h.unfinished(ctx, cur); next {
-				case "":
-					st.Skip, st.Next = true, "done"
+				switch next := h.routeFor(cur.State); next {
+				case asl.RouteDone:
+					st.Skip, st.Next = true, asl.RouteDone
 					h.logFor(st).Info("already decided; skipping", "state", cur.State)
 				default:
 					st.Skip, st.Next = false, next
@@ -78,9 +79,9 @@ func (h *Handlers) Claim(ctx context.Context, st State) (State, error) {
 	loc := rec.Location()
 	st.Location = &loc
 	st.Verdict = nil
-	st.Skip, st.Next = false, "scan"
+	st.Skip, st.Next = false, asl.RouteScan
 	if large && st.Offloaded && h.cfg.LargeScanner != nil {
-		st.Next = "scanLarge"
+		st.Next = asl.RouteScanLarge
 	}
 	return st, nil
 }
@@ -89,8 +90,8 @@ func (h *Handlers) Claim(ctx context.Context, st State) (State, error) {
 // ends this execution: the offloaded one records the verdict. A failure to
 // offload is retried by the workflow, then recorded as a failure, so the
 // object never waits unseen.
-func (h *Handlers) Offload(ctx context.Context, st State) (State, error) {
-	if err := st.check(); err != nil {
+func (h *Handlers) Offload(ctx context.Context, st asl.Document) (asl.Document, error) {
+	if err := checkDoc(st); err != nil {
 		return st, err
 	}
 	if h.cfg.Offloader == nil {
@@ -101,29 +102,15 @@ func (h *Handlers) Offload(ctx context.Context, st State) (State, error) {
 		return st, fromBackend(err)
 	}
 	off := st
-	off.Offloaded, off.Next, off.Skip, off.Error = true, "scan", false, nil
+	off.Offloaded, off.Next, off.Skip, off.Error = true, asl.RouteScan, false, nil
 	if err := h.cfg.Offloader.Offload(ctx, off, rec.Version); err != nil {
 		// Starting a task fails for passing reasons (capacity, throttling):
 		// retried, then recorded as a failure that names it.
 		return st, stepErr(ErrUnavailable, domain.ReasonOffloadFailed, fmt.Errorf("offload %s: %w", st.Object, err))
 	}
 	h.logFor(st).Info("offloaded to the large-object path", "size", st.Object.Size, "limit", h.cfg.MaxScanBytes)
-	st.Next = "done"
+	st.Next = asl.RouteDone
 	return st, nil
-}
-
-// unfinished names the step a decided record still needs: "quarantine"
-// for an infected record (or an unscannable one under the quarantine
-// policy) that is not yet under review, "block" for an unscannable one
-// under the block policy; "" when nothing is left to do.
-func (h *Handlers) unfinished(ctx context.Context, rec *domain.Record) string {
-	switch rec.State {
-	case domain.StatusInfected:
-		return "quarantine"
-	case domain.StatusUnscannable:
-		return h.cfg.UnscannablePolicy
-	}
-	return ""
 }
 
 var outcomeEvent = map[domain.Outcome]statemachine.Event{
@@ -138,8 +125,8 @@ var outcomeEvent = map[domain.Outcome]statemachine.Event{
 // quarantine or blocking. Repeating Record after a crash is safe: a verdict
 // already written by this lease is recognised and only the tagging is
 // redone.
-func (h *Handlers) Record(ctx context.Context, st State) (State, error) {
-	if err := st.check(); err != nil {
+func (h *Handlers) Record(ctx context.Context, st asl.Document) (asl.Document, error) {
+	if err := checkDoc(st); err != nil {
 		return st, err
 	}
 	if st.Verdict == nil || st.LeaseToken == "" {
@@ -179,8 +166,7 @@ func (h *Handlers) Record(ctx context.Context, st State) (State, error) {
 		rec = cur
 	}
 	st.Status, st.Verdict = rec.State, rec.Verdict
-	switch rec.State {
-	case domain.StatusClean, domain.StatusAllowlisted:
+	if rec.State == domain.StatusClean || rec.State == domain.StatusAllowlisted {
 		if rec.Quarantine != nil {
 			// A rescan of quarantined bytes came back clean: put them back.
 			if rec, err = h.restore(ctx, rec, restoreClean, h.cfg.Owner, ""); err != nil {
@@ -194,14 +180,8 @@ func (h *Handlers) Record(ctx context.Context, st State) (State, error) {
 				h.logFor(st).Warn("verdict cache write failed", "err", err)
 			}
 		}
-		st.Next = "done"
-	case domain.StatusInfected:
-		st.Next = "quarantine"
-	case domain.StatusUnscannable:
-		st.Next = h.cfg.UnscannablePolicy
-	default:
-		st.Next = "done"
 	}
+	st.Next = h.routeFor(rec.State)
 	st.Status = rec.State
 	h.logFor(st).Info("verdict recorded", "state", rec.State, "next", st.Next)
 	return st, nil
@@ -288,8 +268,8 @@ func (h *Handlers) quarantineKey(id string) string {
 // Quarantine moves an infected (or, by policy, unscannable) version to the
 // quarantine and opens its review item. It is idempotent: a record already
 // under review only has its review item ensured.
-func (h *Handlers) Quarantine(ctx context.Context, st State) (State, error) {
-	if err := st.check(); err != nil {
+func (h *Handlers) Quarantine(ctx context.Context, st asl.Document) (asl.Document, error) {
+	if err := checkDoc(st); err != nil {
 		return st, err
 	}
 	rec, err := h.cfg.Store.Get(ctx, st.ID)
@@ -297,9 +277,9 @@ func (h *Handlers) Quarantine(ctx context.Context, st State) (State, error) {
 		return st, fromBackend(err)
 	}
 	if rec.State != domain.StatusReviewing {
-		if rec.State != domain.StatusInfected && rec.State != domain.StatusUnscannable {
+		if !statemachine.Can(rec.State, statemachine.Quarantine) {
 			return st, &StepError{Type: ErrInvalidInput, Reason: domain.ReasonInternal,
-				Msg: fmt.Sprintf("record %s is %s, not infected or unscannable", rec.ID, rec.State)}
+				Msg: fmt.Sprintf("record %s is %s, which is not quarantined (only %v are)", rec.ID, rec.State, statemachine.Sources(statemachine.Quarantine))}
 		}
 		q := rec.Quarantine
 		if q == nil {
@@ -378,8 +358,8 @@ func (h *Handlers) moveToQuarantine(ctx context.Context, rec *domain.Record) (do
 
 // Block leaves an unscannable object in place, tagged so that the bucket
 // policy keeps it unreadable. It is the "block" unscannable policy.
-func (h *Handlers) Block(ctx context.Context, st State) (State, error) {
-	if err := st.check(); err != nil {
+func (h *Handlers) Block(ctx context.Context, st asl.Document) (asl.Document, error) {
+	if err := checkDoc(st); err != nil {
 		return st, err
 	}
 	rec, err := h.cfg.Store.Get(ctx, st.ID)
@@ -397,8 +377,8 @@ func (h *Handlers) Block(ctx context.Context, st State) (State, error) {
 // record leaves pending or scanning for a visible state with a reason. An
 // ObjectGone error records the terminal gone state instead. A lease lost
 // to another execution records nothing: that execution owns the outcome.
-func (h *Handlers) Fail(ctx context.Context, st State) (State, error) {
-	if err := st.check(); err != nil {
+func (h *Handlers) Fail(ctx context.Context, st asl.Document) (asl.Document, error) {
+	if err := checkDoc(st); err != nil {
 		return st, err
 	}
 	typ, cause, reason := ErrInternal, "", domain.ReasonInternal
@@ -450,7 +430,7 @@ func (h *Handlers) Fail(ctx context.Context, st State) (State, error) {
 // also once it expired: the sweep reclaims it and the scan can still
 // succeed, where failing it would end an object that nothing is wrong with.
 // A verdict another execution recorded is that execution's to carry out.
-func holds(st State, seen domain.Status, rec *domain.Record) bool {
+func holds(st asl.Document, seen domain.Status, rec *domain.Record) bool {
 	switch rec.State {
 	case domain.StatusScanning:
 		return rec.Lease != nil && st.LeaseToken != "" && rec.Lease.Token == st.LeaseToken
@@ -510,7 +490,7 @@ func truncate(s string, n int) string {
 // machine into the record it names, recording it as ingest would. An event
 // that creates no object version (or only scangate's own copy) ends the
 // execution: done is true and Skip is set.
-func (h *Handlers) fromEventBridge(ctx context.Context, ev State) (State, bool, error) {
+func (h *Handlers) fromEventBridge(ctx context.Context, ev asl.Document) (asl.Document, bool, error) {
 	doc, err := json.Marshal(map[string]any{
 		"version": ev.EventVersion, "detail-type": ev.DetailType, "source": ev.Source,
 		"time": ev.Time, "detail": ev.Detail,
@@ -524,7 +504,7 @@ func (h *Handlers) fromEventBridge(ctx context.Context, ev State) (State, bool, 
 	}
 	b = h.filter().Apply(b)
 	if len(b.Refs) != 1 {
-		return State{Skip: true, Next: "done"}, true, nil
+		return asl.Document{Skip: true, Next: "done"}, true, nil
 	}
 	ref := b.Refs[0].ObjectRef
 	if ref.VersionID == "" && ref.ETag != "" {
@@ -534,5 +514,5 @@ func (h *Handlers) fromEventBridge(ctx context.Context, ev State) (State, bool, 
 	if err != nil {
 		return ev, false, fromBackend(err)
 	}
-	return State{ID: rec.ID, Object: rec.Object, Next: "scan"}, false, nil
+	return asl.Document{ID: rec.ID, Object: rec.Object, Next: "scan"}, false, nil
 }

@@ -2,6 +2,7 @@ package lambdas
 
 import (
 	"context"
+	"github.com/scangate/scangate/asl"
 	"time"
 
 	"github.com/scangate/scangate/domain"
@@ -102,7 +103,7 @@ func (h *Handlers) Sweep(ctx context.Context, req SweepRequest) (SweepResult, er
 func (h *Handlers) sweepRecords(ctx context.Context, now time.Time, minAge time.Duration, limit int, res *SweepResult) error {
 	states := []domain.Status{domain.StatusPending, domain.StatusScanning, domain.StatusInfected, domain.StatusUnscannable}
 	for _, state := range states {
-		if state == domain.StatusUnscannable && h.cfg.UnscannablePolicy != "quarantine" {
+		if state == domain.StatusUnscannable && h.routeFor(state) == asl.RouteBlock {
 			// Blocked in place is where such an object rests.
 			continue
 		}

@@ -68,8 +68,42 @@ var (
 	_ lambdas.Resumer       = (*Workflows)(nil)
 )
 
-// NewWorkflows returns Workflows; call SetHandlers before use.
-func NewWorkflows(st *store.Store, opts WorkflowOptions) *Workflows {
+// New builds the local runtime and the handlers it runs from cfg, wired
+// to each other in one step: the handlers start, resume and offload
+// workflows through the runtime (New sets cfg's Starter, Resumer and
+// Reviews, and its Offloader when cfg.LargeScanner is set), and the
+// runtime runs the handlers' steps.
+func New(st *store.Store, cfg lambdas.Config, opts WorkflowOptions) (*Workflows, *lambdas.Handlers, error) {
+	w := newWorkflows(st, opts)
+	cfg.Starter, cfg.Resumer, cfg.Reviews = w, w, w
+	if cfg.LargeScanner != nil && cfg.Offloader == nil {
+		cfg.Offloader = w
+	}
+	h, err := lambdas.New(cfg)
+	if err == nil {
+		err = w.load(h)
+	}
+	if err != nil {
+		w.cancel()
+		return nil, nil, err
+	}
+	return w, h, nil
+}
+
+// NewRunner runs the definitions with handlers built elsewhere, which
+// start and resume workflows their own way: the large-object task, whose
+// handlers start reviews in Step Functions, and tests that compare this
+// interpreter with another runner of the same handlers.
+func NewRunner(st *store.Store, h *lambdas.Handlers, opts WorkflowOptions) (*Workflows, error) {
+	w := newWorkflows(st, opts)
+	if err := w.load(h); err != nil {
+		w.cancel()
+		return nil, err
+	}
+	return w, nil
+}
+
+func newWorkflows(st *store.Store, opts WorkflowOptions) *Workflows {
 	if opts.Workers <= 0 {
 		opts.Workers = 4
 	}
@@ -86,35 +120,28 @@ func NewWorkflows(st *store.Store, opts WorkflowOptions) *Workflows {
 	return &Workflows{st: st, opts: opts, log: opts.Logger, slots: make(chan struct{}, opts.Workers), base: base, cancel: cancel}
 }
 
-// functionARN is the ARN the local runtime substitutes for a step's
+// functionARN is the ARN the local runtime substitutes for a function's
 // placeholder; the resolver maps it back to the handler.
-func functionARN(step string) string {
-	return "arn:aws:lambda:local:000000000000:function:scangate-" + step
+func functionARN(f asl.Function) string {
+	return "arn:aws:lambda:local:000000000000:function:scangate-" + string(f)
 }
 
-// SetHandlers wires the steps and loads both definitions. The handlers
-// hold Workflows as their Starter, so the two are built in two steps.
-func (w *Workflows) SetHandlers(h *lambdas.Handlers) error {
+// load takes the steps from h's table and loads both definitions.
+func (w *Workflows) load(h *lambdas.Handlers) error {
 	w.h = h
-	steps := map[string]workflow.Handler{
-		"claim":       typed(h.Claim),
-		"scan":        w.bounded(typed(h.Scan)),
-		"scanLarge":   w.bounded(typed(h.ScanLarge)),
-		"offload":     typed(h.Offload),
-		"record":      typed(h.Record),
-		"quarantine":  typed(h.Quarantine),
-		"block":       typed(h.Block),
-		"fail":        typed(h.Fail),
-		"awaitReview": typed(h.AwaitReview),
-		"decide":      typed(h.Decide),
-	}
+	steps := map[asl.Function]workflow.Handler{}
 	values := map[string]string{}
-	for step := range steps {
-		values[asl.FunctionPlaceholder(step)] = functionARN(step)
+	for f, fn := range h.Steps() {
+		handler := workflow.Handler(fn)
+		if f == asl.FuncScan || f == asl.FuncScanLarge {
+			handler = w.bounded(handler)
+		}
+		steps[f] = handler
+		values[f.Placeholder()] = functionARN(f)
 	}
 	resolve := func(resource, state string) (workflow.Handler, error) {
-		for step, fn := range steps {
-			if resource == functionARN(step) {
+		for f, fn := range steps {
+			if resource == functionARN(f) {
 				return fn, nil
 			}
 		}
@@ -193,7 +220,7 @@ func cause(err error) string {
 // gets a restart with a suffixed name.
 func (w *Workflows) Start(ctx context.Context, rec *domain.Record) (string, error) {
 	name := asl.ExecutionName("scan", rec.Object.Key, rec.ID, stepfunctions.Generation(rec))
-	input, err := json.Marshal(lambdas.State{ID: rec.ID, Object: rec.Object, Next: "scan"})
+	input, err := json.Marshal(asl.Document{ID: rec.ID, Object: rec.Object, Next: "scan"})
 	if err != nil {
 		return "", err
 	}
@@ -224,7 +251,7 @@ func (w *Workflows) Start(ctx context.Context, rec *domain.Record) (string, erro
 // longer streams). In AWS the same execution runs in a Fargate task
 // (package fargate, `scangate task`). The same version twice starts it
 // once.
-func (w *Workflows) Offload(ctx context.Context, st lambdas.State, version int64) error {
+func (w *Workflows) Offload(ctx context.Context, st asl.Document, version int64) error {
 	_, err := w.startOffloaded(st, version)
 	if errors.Is(err, workflow.ErrExecutionAlreadyExists) {
 		return nil
@@ -232,7 +259,7 @@ func (w *Workflows) Offload(ctx context.Context, st lambdas.State, version int64
 	return err
 }
 
-func (w *Workflows) startOffloaded(st lambdas.State, version int64) (*workflow.Execution, error) {
+func (w *Workflows) startOffloaded(st asl.Document, version int64) (*workflow.Execution, error) {
 	st.Offloaded = true
 	input, err := json.Marshal(st)
 	if err != nil {
@@ -251,7 +278,7 @@ func (w *Workflows) startOffloaded(st lambdas.State, version int64) (*workflow.E
 
 // RunOffloaded runs one offloaded execution to its end: the body of the
 // large-object task (`scangate task`), which gets st from the Offload step.
-func (w *Workflows) RunOffloaded(ctx context.Context, st lambdas.State) (workflow.Result, error) {
+func (w *Workflows) RunOffloaded(ctx context.Context, st asl.Document) (workflow.Result, error) {
 	e, err := w.startOffloaded(st, 0)
 	if err != nil {
 		return workflow.Result{}, err
@@ -269,7 +296,7 @@ func (w *Workflows) StartEvent(ctx context.Context, name string, event json.RawM
 func (w *Workflows) StartReview(ctx context.Context, rec *domain.Record) error {
 	name := asl.ExecutionName("review", rec.Object.Key, rec.ID, stepfunctions.Generation(rec))
 	loc := rec.Location()
-	input, err := json.Marshal(lambdas.State{ID: rec.ID, Object: rec.Object, Status: rec.State, Location: &loc, Next: "decide"})
+	input, err := json.Marshal(asl.Document{ID: rec.ID, Object: rec.Object, Status: rec.State, Location: &loc, Next: "decide"})
 	if err != nil {
 		return err
 	}
@@ -283,7 +310,7 @@ func (w *Workflows) StartReview(ctx context.Context, rec *domain.Record) error {
 // execution waits on any more (the process restarted since) is answered by
 // carrying the decision out directly: it is recorded, and Decide is
 // idempotent.
-func (w *Workflows) Resume(ctx context.Context, item *domain.ReviewItem, st lambdas.State) error {
+func (w *Workflows) Resume(ctx context.Context, item *domain.ReviewItem, st asl.Document) error {
 	out, err := json.Marshal(st.Decision)
 	if err != nil {
 		return err

@@ -70,8 +70,8 @@ func TestDifferentialAgainstTheLocalRuntime(t *testing.T) {
 			// Each interpreter gets an environment of its own, so that
 			// neither sees the other's records or verdict cache.
 			e, o := setup(t, tc.clamd), setup(t, tc.clamd)
-			flows := local.NewWorkflows(o.st, local.WorkflowOptions{TimeScale: 0.001})
-			if err := flows.SetHandlers(o.h); err != nil {
+			flows, err := local.NewRunner(o.st, o.h, local.WorkflowOptions{TimeScale: 0.001})
+			if err != nil {
 				t.Fatal(err)
 			}
 			ctx := context.Background()

@@ -18,26 +18,21 @@ import (
 	"github.com/scangate/scangate/lambdas/stepfunctions"
 )
 
-// Steps are the workflow steps LambdaServer serves, each as the function
-// FunctionName(step). Their placeholders in the definitions are
-// asl.FunctionPlaceholder(step).
-var Steps = []string{"claim", "scan", "scanLarge", "offload", "record", "quarantine", "block", "fail", "decide", "awaitReview", "review"}
-
-// FunctionName is the Lambda function of a step: "scangate-claim", ...,
-// "scangate-awaitreview".
-func FunctionName(step string) string { return "scangate-" + strings.ToLower(step) }
+// FunctionName is the Lambda function LambdaServer serves a function of
+// the definitions as: "scangate-claim", ..., "scangate-awaitreview".
+func FunctionName(f asl.Function) string { return "scangate-" + strings.ToLower(string(f)) }
 
 // FunctionARN is the ARN the definitions' placeholders are replaced with.
-func FunctionARN(step string) string {
-	return "arn:aws:lambda:us-east-1:123456789012:function:" + FunctionName(step)
+func FunctionARN(f asl.Function) string {
+	return "arn:aws:lambda:us-east-1:123456789012:function:" + FunctionName(f)
 }
 
-// Definition returns def with every step's placeholder replaced by
-// FunctionARN(step), as the CDK's definitionSubstitutions do at deploy.
+// Definition returns def with every function's placeholder replaced by
+// FunctionARN, as the CDK's definitionSubstitutions do at deploy.
 func Definition(def []byte) ([]byte, error) {
 	vals := map[string]string{}
-	for _, s := range Steps {
-		vals[asl.FunctionPlaceholder(s)] = FunctionARN(s)
+	for _, f := range asl.Functions() {
+		vals[f.Placeholder()] = FunctionARN(f)
 	}
 	return asl.Substitute(def, vals)
 }
@@ -65,9 +60,9 @@ type LambdaServer struct {
 
 	h            *lambdas.Handlers
 	awaitTimeout time.Duration
-	before       func(ctx context.Context, step string) error
-	fns          map[string]func(context.Context, []byte) (any, error)
-	steps        map[string]string // function name to step
+	before       func(ctx context.Context, f asl.Function) error
+	fns          map[string]lambdas.StepFunc
+	steps        map[string]asl.Function // function name to function
 
 	// base ends blocked awaits when the server closes.
 	base context.Context
@@ -86,7 +81,7 @@ type LambdaServerOptions struct {
 	// function, after it was counted; it may block to order concurrent
 	// executions. An error it returns is the invocation's function error,
 	// as if the handler had failed with it.
-	BeforeInvoke func(ctx context.Context, step string) error
+	BeforeInvoke func(ctx context.Context, f asl.Function) error
 }
 
 // NewLambdaServer starts a LambdaServer over h, closed when the test ends.
@@ -104,21 +99,22 @@ func NewLambdaServer(t testing.TB, h *lambdas.Handlers, opts *LambdaServerOption
 		}
 		s.before = opts.BeforeInvoke
 	}
-	s.steps = map[string]string{}
-	for _, step := range Steps {
-		s.steps[FunctionName(step)] = step
+	// The handlers' own table, but for awaitReview: the emulator has no
+	// callbacks, so its await waits for the decision and returns it.
+	s.steps, s.fns = map[string]asl.Function{}, map[string]lambdas.StepFunc{}
+	for f, fn := range h.Steps() {
+		s.steps[FunctionName(f)], s.fns[FunctionName(f)] = f, fn
 	}
-	s.fns = map[string]func(context.Context, []byte) (any, error){
-		FunctionName("claim"):       handler(h.Claim),
-		FunctionName("scan"):        handler(h.Scan),
-		FunctionName("scanLarge"):   handler(h.ScanLarge),
-		FunctionName("offload"):     handler(h.Offload),
-		FunctionName("record"):      handler(h.Record),
-		FunctionName("quarantine"):  handler(h.Quarantine),
-		FunctionName("block"):       handler(h.Block),
-		FunctionName("fail"):        handler(h.Fail),
-		FunctionName("decide"):      handler(h.Decide),
-		FunctionName("awaitReview"): handler(s.awaitReview),
+	s.fns[FunctionName(asl.FuncAwaitReview)] = func(ctx context.Context, raw json.RawMessage) (json.RawMessage, error) {
+		var in lambdas.AwaitInput
+		if err := json.Unmarshal(raw, &in); err != nil {
+			return nil, &lambdas.StepError{Type: lambdas.ErrInvalidInput, Reason: domain.ReasonInternal, Msg: "decode payload: " + err.Error(), Err: err}
+		}
+		d, err := s.awaitReview(ctx, in)
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(d)
 	}
 	base, cancel := context.WithCancel(context.Background())
 	s.base = base
@@ -133,11 +129,11 @@ func NewLambdaServer(t testing.TB, h *lambdas.Handlers, opts *LambdaServerOption
 	return s
 }
 
-// Invocations returns how many times step's function was invoked.
-func (s *LambdaServer) Invocations(step string) int {
+// Invocations returns how many times f was invoked.
+func (s *LambdaServer) Invocations(f asl.Function) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.calls[FunctionName(step)]
+	return s.calls[FunctionName(f)]
 }
 
 // Start substitutes def's placeholders (Definition) and starts it against
@@ -227,11 +223,13 @@ func (s *LambdaServer) invoke(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 
 	var out any
+	var res json.RawMessage
 	if s.before != nil {
 		err = s.before(ctx, s.steps[functionName(name)])
 	}
 	if err == nil {
-		out, err = fn(ctx, payload)
+		res, err = fn(ctx, payload)
+		out = res
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Amz-Executed-Version", "$LATEST")
@@ -277,7 +275,7 @@ func serviceError(w http.ResponseWriter, code int, typ, msg string) {
 // awaitReader is who the emulator's await step reads a review as.
 var awaitReader = domain.Principal{Name: "local-sfn", Role: domain.RoleViewer, Via: "emulator"}
 
-func (s *LambdaServer) awaitReview(ctx context.Context, in lambdas.AwaitInput) (*lambdas.Decision, error) {
+func (s *LambdaServer) awaitReview(ctx context.Context, in lambdas.AwaitInput) (*asl.Decision, error) {
 	if _, err := s.h.AwaitReview(ctx, in); err != nil {
 		return nil, err
 	}
@@ -292,7 +290,7 @@ func (s *LambdaServer) awaitReview(ctx context.Context, in lambdas.AwaitInput) (
 		}
 		if err == nil && !resp.Item.Open() {
 			it := resp.Item
-			return &lambdas.Decision{Decision: it.Decision, Reviewer: it.Reviewer, Comment: it.Comment}, nil
+			return &asl.Decision{Decision: it.Decision, Reviewer: it.Reviewer, Comment: it.Comment}, nil
 		}
 		select {
 		case <-ctx.Done():
@@ -313,7 +311,7 @@ type NopResumer struct{}
 var _ lambdas.Resumer = NopResumer{}
 
 // Resume does nothing: the blocked awaitReview sees the decision.
-func (NopResumer) Resume(ctx context.Context, item *domain.ReviewItem, st lambdas.State) error {
+func (NopResumer) Resume(ctx context.Context, item *domain.ReviewItem, st asl.Document) error {
 	return nil
 }
 
@@ -322,8 +320,8 @@ func (NopResumer) Resume(ctx context.Context, item *domain.ReviewItem, st lambda
 // interpreter itself. It is a lambdas.Starter and a lambdas.ReviewStarter.
 type Starts struct {
 	mu      sync.Mutex
-	scans   []lambdas.State
-	reviews []lambdas.State
+	scans   []asl.Document
+	reviews []asl.Document
 }
 
 var (
@@ -335,7 +333,7 @@ var (
 func (s *Starts) Start(ctx context.Context, rec *domain.Record) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.scans = append(s.scans, lambdas.State{ID: rec.ID, Object: rec.Object})
+	s.scans = append(s.scans, asl.Document{ID: rec.ID, Object: rec.Object})
 	name := asl.ExecutionName("scan", rec.Object.Key, rec.ID, stepfunctions.Generation(rec))
 	return "arn:aws:states:us-east-1:123456789012:execution:scangate-scan:" + name, nil
 }
@@ -345,20 +343,20 @@ func (s *Starts) StartReview(ctx context.Context, rec *domain.Record) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	loc := rec.Location()
-	s.reviews = append(s.reviews, lambdas.State{ID: rec.ID, Object: rec.Object, Status: rec.State, Location: &loc})
+	s.reviews = append(s.reviews, asl.Document{ID: rec.ID, Object: rec.Object, Status: rec.State, Location: &loc})
 	return nil
 }
 
 // Scans returns the inputs of the scan workflows started so far.
-func (s *Starts) Scans() []lambdas.State {
+func (s *Starts) Scans() []asl.Document {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]lambdas.State(nil), s.scans...)
+	return append([]asl.Document(nil), s.scans...)
 }
 
 // Reviews returns the inputs of the review workflows started so far.
-func (s *Starts) Reviews() []lambdas.State {
+func (s *Starts) Reviews() []asl.Document {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]lambdas.State(nil), s.reviews...)
+	return append([]asl.Document(nil), s.reviews...)
 }

@@ -109,7 +109,7 @@ func setupWith(t *testing.T, clamdAddr string, opts *localsfn.LambdaServerOption
 // upload stores body under key, ingests the upload's S3 notification as
 // the ingest Lambda does, and returns the input the scan workflow was
 // started with.
-func (e *env) upload(key string, body []byte) lambdas.State {
+func (e *env) upload(key string, body []byte) asl.Document {
 	e.t.Helper()
 	ctx := context.Background()
 	ref, err := e.objs.Put(ctx, bucket, key, bytes.NewReader(body), objects.PutOptions{})
@@ -126,7 +126,7 @@ func (e *env) upload(key string, body []byte) lambdas.State {
 		}
 	}
 	e.t.Fatalf("ingest %s started no scan workflow", key)
-	return lambdas.State{}
+	return asl.Document{}
 }
 
 func (e *env) record(id string) *domain.Record {
@@ -240,7 +240,7 @@ func TestCleanObject(t *testing.T) {
 
 	res := e.lambda.Run(t, asl.Scan(), in)
 	assertPath(t, res, localsfn.StatusSucceeded, cleanPath)
-	var out lambdas.State
+	var out asl.Document
 	if err := json.Unmarshal(res.Output, &out); err != nil || out.Status != domain.StatusClean {
 		t.Errorf("output %s (%v); want status clean", res.Output, err)
 	}
@@ -263,7 +263,7 @@ func TestCleanObject(t *testing.T) {
 
 // scanInfected uploads EICAR, runs the scan workflow to quarantine, and
 // returns the review workflow's input that Quarantine started.
-func (e *env) scanInfected(key string) lambdas.State {
+func (e *env) scanInfected(key string) asl.Document {
 	t := e.t
 	t.Helper()
 	in := e.upload(key, clamdtest.EICARBytes())
@@ -348,11 +348,11 @@ func TestInfectedReleasedByConcurrentDecision(t *testing.T) {
 
 	res := exec.Wait(t)
 	assertPath(t, res, localsfn.StatusSucceeded, reviewPath)
-	var out lambdas.State
+	var out asl.Document
 	if err := json.Unmarshal(res.Output, &out); err != nil {
 		t.Fatal(err)
 	}
-	want := &lambdas.Decision{Decision: domain.DecisionRelease, Reviewer: "alice", Comment: "false positive"}
+	want := &asl.Decision{Decision: domain.DecisionRelease, Reviewer: "alice", Comment: "false positive"}
 	if diff := cmp.Diff(out.Decision, want); diff != "" {
 		t.Errorf("$.decision (-got +want):\n%s", diff)
 	}
@@ -444,7 +444,7 @@ func TestClamdUnavailableIsRetriedThenRecorded(t *testing.T) {
 	// What RecordFailure got: the error name as thrown, and the
 	// interpreter's Cause, "<errorType>: <errorMessage>" (in AWS, the
 	// error response's JSON).
-	var failed lambdas.State
+	var failed asl.Document
 	if err := json.Unmarshal(res.Exited("Scan"), &failed); err != nil || failed.Error == nil {
 		t.Fatalf("Scan's caught output %s: %v", res.Exited("Scan"), err)
 	}
@@ -531,7 +531,7 @@ func TestSameObjectStartedTwice(t *testing.T) {
 		// Claim meets a live lease.
 		var e *env
 		e = setupWith(t, "", &localsfn.LambdaServerOptions{
-			BeforeInvoke: func(ctx context.Context, step string) error {
+			BeforeInvoke: func(ctx context.Context, step asl.Function) error {
 				for step == "scan" && e.lambda.Invocations("claim") < 2 {
 					select {
 					case <-ctx.Done():

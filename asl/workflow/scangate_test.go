@@ -14,7 +14,6 @@ import (
 	"github.com/scangate/scangate/asl"
 	"github.com/scangate/scangate/asl/workflow"
 	"github.com/scangate/scangate/domain"
-	"github.com/scangate/scangate/lambdas"
 )
 
 // These tests run scangate's own definitions, as deployed, with fake
@@ -472,9 +471,9 @@ func TestReviewDecisionNotApplied(t *testing.T) {
 
 // stateStep is a step working on the real state document, marshalled as
 // the Lambdas marshal it.
-func stateStep(fn func(st *lambdas.State)) workflow.Handler {
+func stateStep(fn func(st *asl.Document)) workflow.Handler {
 	return func(_ context.Context, in json.RawMessage) (json.RawMessage, error) {
-		var st lambdas.State
+		var st asl.Document
 		if err := json.Unmarshal(in, &st); err != nil {
 			return nil, err
 		}
@@ -489,14 +488,14 @@ func stateStep(fn func(st *lambdas.State)) workflow.Handler {
 func TestScanDefinitionWithStateDocument(t *testing.T) {
 	t.Parallel()
 	s := newSteps(map[string]workflow.Handler{
-		"Claim": stateStep(func(st *lambdas.State) {
+		"Claim": stateStep(func(st *asl.Document) {
 			st.Status, st.LeaseToken, st.Skip, st.Next = domain.StatusScanning, "lease-1", false, "scan"
 		}),
-		"Scan":   stateStep(func(st *lambdas.State) { st.Verdict = &domain.Verdict{Outcome: domain.OutcomeClean} }),
-		"Record": stateStep(func(st *lambdas.State) { st.Status, st.Next = domain.StatusClean, "done" }),
+		"Scan":   stateStep(func(st *asl.Document) { st.Verdict = &domain.Verdict{Outcome: domain.OutcomeClean} }),
+		"Record": stateStep(func(st *asl.Document) { st.Status, st.Next = domain.StatusClean, "done" }),
 	})
 	m := loadDefinition(t, asl.Scan(), s, &workflow.Options{Sleep: new(sleeps).sleep})
-	input, err := json.Marshal(lambdas.State{ID: "r1", Object: domain.ObjectRef{Bucket: "uploads", Key: "a.txt", VersionID: "v1"}})
+	input, err := json.Marshal(asl.Document{ID: "r1", Object: domain.ObjectRef{Bucket: "uploads", Key: "a.txt", VersionID: "v1"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -158,13 +158,9 @@ func serve(ctx context.Context, c runConfig, log *slog.Logger, stdout, stderr io
 	}
 	log.Info("scan engine ready", "engine", info.Engine, "db", info.DBVersion, "dbTime", info.DBTime, "devSignatures", info.DevSignatures)
 
-	flows := local.NewWorkflows(st, local.WorkflowOptions{
-		Workers: c.workers, TimeScale: c.timeScale, SweepEvery: c.sweep,
-		HistoryDir: filepath.Join(c.dataDir, "executions"), Logger: log,
-	})
 	cfg := lambdas.Config{
-		Store: st, Objects: objs, Scanner: eng, Starter: flows, Resumer: flows, Reviews: flows, Logger: log,
-		QuarantineBucket: c.qBucket, UnscannablePolicy: c.policy, LeaseTTL: c.lease,
+		Store: st, Objects: objs, Scanner: eng, Logger: log,
+		QuarantineBucket: c.qBucket, UnscannablePolicy: lambdas.Policy(c.policy), LeaseTTL: c.lease,
 		MaxScanBytes: c.engine.streamMax, Owner: "local:" + hostname(), DisableVerdictCache: c.noCache,
 		Metrics: prom, SelfPrincipals: c.self, Intents: c.recordIntents, IntentGrace: c.intentGrace,
 	}
@@ -180,14 +176,14 @@ func serve(ctx context.Context, c runConfig, log *slog.Logger, stdout, stderr io
 		if err != nil {
 			return fmt.Errorf("large-object path: %w", err)
 		}
-		cfg.Offloader, cfg.LargeScanner, cfg.LargeMaxBytes = flows, large, c.largeMax
+		cfg.LargeScanner, cfg.LargeMaxBytes = large, c.largeMax
 		log.Info("large-object path ready", "streamMax", c.engine.streamMax, "largeStreamMax", c.largeMax)
 	}
-	h, err := lambdas.New(cfg)
+	flows, h, err := local.New(st, cfg, local.WorkflowOptions{
+		Workers: c.workers, TimeScale: c.timeScale, SweepEvery: c.sweep,
+		HistoryDir: filepath.Join(c.dataDir, "executions"), Logger: log,
+	})
 	if err != nil {
-		return err
-	}
-	if err := flows.SetHandlers(h); err != nil {
 		return err
 	}
 	api, err := httpapi.NewAPI(h, st, objs, httpapi.APIOptions{

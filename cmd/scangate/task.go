@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/scangate/scangate/asl"
 	"github.com/scangate/scangate/domain"
 	"io"
 	"log/slog"
@@ -35,7 +36,7 @@ func cmdTask(ctx context.Context, args []string, getenv func(string) string, std
 		return 2
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
-	var st lambdas.State
+	var st asl.Document
 	if err := json.Unmarshal([]byte(getenv(fargate.StateEnv)), &st); err != nil || st.ID == "" {
 		log.Error("no object to scan", "env", fargate.StateEnv, "err", err)
 		return 2
@@ -58,8 +59,8 @@ func cmdTask(ctx context.Context, args []string, getenv func(string) string, std
 		log.Error("init failed", "err", err)
 		return 2
 	}
-	flows := local.NewWorkflows(cfg.Store, local.WorkflowOptions{Workers: 1, Logger: log})
-	if err := flows.SetHandlers(h); err != nil {
+	flows, err := local.NewRunner(cfg.Store, h, local.WorkflowOptions{Workers: 1, Logger: log})
+	if err != nil {
 		log.Error("init failed", "err", err)
 		return 2
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/scangate/scangate/asl"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,7 +12,6 @@ import (
 
 	"github.com/scangate/scangate/domain"
 	"github.com/scangate/scangate/internal/clamd/clamdtest"
-	"github.com/scangate/scangate/lambdas"
 	"github.com/scangate/scangate/lambdas/fargate"
 	"github.com/scangate/scangate/objects"
 	"github.com/scangate/scangate/objects/localdir"
@@ -54,7 +54,7 @@ func TestTaskScansALargeObject(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := store.New(drv, nil)
-	var states []lambdas.State
+	var states []asl.Document
 	for _, tt := range tests {
 		ref, err := objs.Put(ctx, "uploads", tt.key, bytes.NewReader(tt.body), objects.PutOptions{})
 		if err != nil {
@@ -64,7 +64,7 @@ func TestTaskScansALargeObject(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		states = append(states, lambdas.State{ID: rec.ID, Object: rec.Object, Next: "scan", Offloaded: true})
+		states = append(states, asl.Document{ID: rec.ID, Object: rec.Object, Next: "scan", Offloaded: true})
 	}
 	objs.Close()
 	st.Close()

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/scangate/scangate/asl"
 	"io"
 	"os"
 	"os/exec"
@@ -108,7 +109,7 @@ func scanStepMode(id string, env *engineEnv, h *harness, objs objects.Driver, re
 		}
 		scan := func(ctx context.Context, i int) error {
 			ref := refs[i]
-			out, err := hs.Scan(ctx, lambdas.State{ID: ref.ID(), Object: ref, Next: "scan"})
+			out, err := hs.Scan(ctx, asl.Document{ID: ref.ID(), Object: ref, Next: "scan"})
 			if err != nil {
 				return err
 			}

@@ -99,18 +99,14 @@ func openPipeline(ctx context.Context, env *engineEnv, h *harness, files []File,
 	if err != nil {
 		return nil, err
 	}
-	flows := local.NewWorkflows(st, local.WorkflowOptions{
-		Workers: pipelineWorkers, HistoryDir: filepath.Join(dir, "executions"), Logger: h.log,
-	})
-	hs, err := lambdas.New(lambdas.Config{
-		Store: st, Objects: objs, Scanner: env.eng, Starter: flows, Resumer: flows, Reviews: flows, Logger: h.log,
+	flows, hs, err := local.New(st, lambdas.Config{
+		Store: st, Objects: objs, Scanner: env.eng, Logger: h.log,
 		QuarantineBucket: quarantineBucket, LeaseTTL: 5 * time.Minute, MaxScanBytes: streamMax,
 		Owner: "bench", Metrics: prom,
+	}, local.WorkflowOptions{
+		Workers: pipelineWorkers, HistoryDir: filepath.Join(dir, "executions"), Logger: h.log,
 	})
 	if err != nil {
-		return nil, err
-	}
-	if err := flows.SetHandlers(hs); err != nil {
 		return nil, err
 	}
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))

@@ -207,19 +207,15 @@ func newHarness(t *testing.T, cfg config) *harness {
 
 	dir := t.TempDir()
 	for _, name := range []string{"a", "b"} {
-		flows := local.NewWorkflows(h.st, local.WorkflowOptions{
+		flows, hd, err := local.New(h.st, lambdas.Config{
+			Store: h.st, Objects: h.objs, Scanner: h.scanner,
+			Logger: log.With("fleet", name), QuarantineBucket: qBucket, LeaseTTL: cfg.lease,
+			Owner: "drill-" + name, Metrics: h.scans,
+		}, local.WorkflowOptions{
 			Workers: cfg.workers, TimeScale: cfg.timeScale, SweepEvery: cfg.sweep, Drain: 10 * time.Second,
 			HistoryDir: filepath.Join(dir, "history-"+name), Logger: log.With("fleet", name),
 		})
-		hd, err := lambdas.New(lambdas.Config{
-			Store: h.st, Objects: h.objs, Scanner: h.scanner, Starter: flows, Resumer: flows, Reviews: flows,
-			Logger: log.With("fleet", name), QuarantineBucket: qBucket, LeaseTTL: cfg.lease,
-			Owner: "drill-" + name, Metrics: h.scans,
-		})
 		if err != nil {
-			t.Fatal(err)
-		}
-		if err := flows.SetHandlers(hd); err != nil {
 			t.Fatal(err)
 		}
 		runCtx, cancel := context.WithCancel(context.Background())

@@ -160,15 +160,11 @@ func setup(t testing.TB, o setupOpts) *env {
 		sweep = time.Hour
 	}
 	// The committed workflow, with its retry delays compressed 100-fold.
-	flows := local.NewWorkflows(st, local.WorkflowOptions{
-		Workers: 4, TimeScale: 0.01, SweepEvery: sweep, Drain: 5 * time.Second,
-		HistoryDir: filepath.Join(dir, "history"), Logger: log,
-	})
 	sc := &countingScanner{Scanner: eng}
 	cfg := lambdas.Config{
-		Store: st, Objects: objs, Scanner: sc, Starter: flows, Resumer: flows, Reviews: flows, Logger: log,
+		Store: st, Objects: objs, Scanner: sc, Logger: log,
 		QuarantineBucket: qBucket, LeaseTTL: time.Minute, MaxScanBytes: o.maxScanBytes,
-		UnscannablePolicy: o.policy, Owner: "test", DisableVerdictCache: o.noCache, Intents: o.intents,
+		UnscannablePolicy: lambdas.Policy(o.policy), Owner: "test", DisableVerdictCache: o.noCache, Intents: o.intents,
 	}
 	if o.large != nil {
 		lc, err := clamd.New(clamdtest.Start(t, o.large).Addr(), clamd.Options{IOTimeout: 10 * time.Second})
@@ -179,13 +175,13 @@ func setup(t testing.TB, o setupOpts) *env {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cfg.Offloader, cfg.LargeScanner, cfg.LargeMaxBytes = flows, le, o.largeMax
+		cfg.LargeScanner, cfg.LargeMaxBytes = le, o.largeMax
 	}
-	h, err := lambdas.New(cfg)
+	flows, h, err := local.New(st, cfg, local.WorkflowOptions{
+		Workers: 4, TimeScale: 0.01, SweepEvery: sweep, Drain: 5 * time.Second,
+		HistoryDir: filepath.Join(dir, "history"), Logger: log,
+	})
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := flows.SetHandlers(h); err != nil {
 		t.Fatal(err)
 	}
 	if o.adminToken == "" {
@@ -263,7 +259,7 @@ func escapeKey(key string) string {
 }
 
 // settled reports whether no step will move the record on by itself.
-func settled(rec *domain.Record, policy string) bool {
+func settled(rec *domain.Record, policy lambdas.Policy) bool {
 	switch rec.State {
 	case domain.StatusPending, domain.StatusScanning, domain.StatusInfected:
 		return false

@@ -382,19 +382,15 @@ func setupS3(t testing.TB, o s3Opts) *s3Env {
 	e.st = store.New(drv, &store.Options{Now: o.now})
 	t.Cleanup(func() { e.st.Close() })
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	e.flows = local.NewWorkflows(e.st, local.WorkflowOptions{
+	e.scanner = &gatedScanner{Scanner: eng}
+	e.flows, e.h, err = local.New(e.st, lambdas.Config{
+		Store: e.st, Objects: d, Scanner: e.scanner, Logger: log,
+		QuarantineBucket: qBucket, LeaseTTL: time.Minute, Owner: "test", Intents: o.intents,
+	}, local.WorkflowOptions{
 		Workers: 4, TimeScale: 0.01, SweepEvery: time.Hour, Drain: 5 * time.Second,
 		HistoryDir: filepath.Join(dir, "history"), Logger: log,
 	})
-	e.scanner = &gatedScanner{Scanner: eng}
-	e.h, err = lambdas.New(lambdas.Config{
-		Store: e.st, Objects: d, Scanner: e.scanner, Starter: e.flows, Resumer: e.flows, Reviews: e.flows, Logger: log,
-		QuarantineBucket: qBucket, LeaseTTL: time.Minute, Owner: "test", Intents: o.intents,
-	})
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.flows.SetHandlers(e.h); err != nil {
 		t.Fatal(err)
 	}
 	api, err := httpapi.NewAPI(e.h, e.st, d, httpapi.APIOptions{

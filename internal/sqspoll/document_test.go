@@ -16,7 +16,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/scangate/scangate/internal/intake"
-	"github.com/scangate/scangate/lambdas"
 )
 
 const testARN = "arn:aws:sqs:eu-west-1:111122223333:uploads"
@@ -145,8 +144,8 @@ func TestDocumentShape(t *testing.T) {
 
 func TestFailedMessages(t *testing.T) {
 	recs := []record{{MessageID: "a"}, {MessageID: "b"}}
-	res := func(ids ...string) lambdas.IngestResult {
-		var r lambdas.IngestResult
+	res := func(ids ...string) events.SQSEventResponse {
+		var r events.SQSEventResponse
 		for _, id := range ids {
 			r.BatchItemFailures = append(r.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: id})
 		}
@@ -154,7 +153,7 @@ func TestFailedMessages(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name string
-		res  lambdas.IngestResult
+		res  events.SQSEventResponse
 		want map[string]bool
 		err  bool
 	}{

@@ -20,7 +20,7 @@ import (
 func ExampleNew() {
 	var h *lambdas.Handlers // from lambdas.New, with the store, bucket and Starter
 	client := sqs.New(sqs.Options{Region: "eu-west-1"})
-	p, err := sqspoll.New(client, "https://sqs.eu-west-1.amazonaws.com/111122223333/scangate-intake", h.Ingest, &sqspoll.Options{
+	p, err := sqspoll.New(client, "https://sqs.eu-west-1.amazonaws.com/111122223333/scangate-intake", h.IngestSQS, &sqspoll.Options{
 		VisibilityTimeout: 5 * time.Minute,
 		Logger:            slog.New(slog.NewJSONHandler(os.Stderr, nil)),
 	})

@@ -30,6 +30,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/aws/aws-lambda-go/events"
 	"log/slog"
 	"strconv"
 	"time"
@@ -39,12 +40,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/scangate/scangate/internal/intake"
-	"github.com/scangate/scangate/lambdas"
 )
 
-// IngestFunc handles one SQS batch document; lambdas.Handlers.Ingest is
+// IngestFunc handles one SQS batch document, answering as Lambda's SQS
+// event source mapping expects; an adapter of lambdas.Handlers.Ingest is
 // one.
-type IngestFunc func(ctx context.Context, raw json.RawMessage) (lambdas.IngestResult, error)
+type IngestFunc func(ctx context.Context, raw json.RawMessage) (events.SQSEventResponse, error)
 
 // Defaults for the zero Options.
 const (
@@ -215,7 +216,7 @@ func (p *Poller) handlePart(ctx context.Context, recs []record) {
 	}
 	res, err := p.ingest(ctx, doc)
 	if err != nil {
-		p.log.Error("batch failed; nothing deleted", "messages", len(recs), "err", err, "errorType", lambdas.TypeOf(err))
+		p.log.Error("batch failed; nothing deleted", "messages", len(recs), "err", err, "errorType", errorType(err))
 		return
 	}
 	keep, err := failedMessages(recs, res)
@@ -232,14 +233,13 @@ func (p *Poller) handlePart(ctx context.Context, recs []record) {
 		del = append(del, r)
 	}
 	deleted := p.delete(ctx, del)
-	p.log.Info("batch", "messages", len(recs), "deleted", deleted, "failed", len(recs)-len(del),
-		"created", res.Created, "known", res.Known, "started", res.Started, "ignored", res.Ignored)
+	p.log.Info("batch", "messages", len(recs), "deleted", deleted, "failed", len(recs)-len(del))
 }
 
 // failedMessages returns the message IDs named in res.BatchItemFailures.
 // As Lambda does, it fails the whole batch for an empty identifier or one
 // that names no message of the batch.
-func failedMessages(recs []record, res lambdas.IngestResult) (map[string]bool, error) {
+func failedMessages(recs []record, res events.SQSEventResponse) (map[string]bool, error) {
 	in := make(map[string]bool, len(recs))
 	for _, r := range recs {
 		in[r.MessageID] = true
@@ -316,4 +316,14 @@ func sleep(ctx context.Context, d time.Duration) {
 	case <-ctx.Done():
 	case <-t.C:
 	}
+}
+
+// errorType names a handler error the way Lambda reports it: its
+// ErrorType when it has one (the step handlers' errors do).
+func errorType(err error) string {
+	var typed interface{ ErrorType() string }
+	if errors.As(err, &typed) {
+		return typed.ErrorType()
+	}
+	return ""
 }

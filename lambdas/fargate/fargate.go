@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/scangate/scangate/asl"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -24,11 +25,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
 	"github.com/scangate/scangate/domain/errcode"
-	"github.com/scangate/scangate/lambdas"
 )
 
 // StateEnv is the environment variable that carries the offloaded
-// execution's input (a lambdas.State as JSON) into the task.
+// execution's input (an asl.Document as JSON) into the task.
 const StateEnv = "SCANGATE_TASK_STATE"
 
 // maxOverrideBytes is ECS's limit on a RunTask's container overrides; a
@@ -77,7 +77,7 @@ func New(api RunTaskAPI, cfg Config) (*Offloader, error) {
 // RunTask's client token: a duplicate Offload of the same version (Express
 // runs at least once) starts no second task, while a record offloaded again
 // after its task died has a new version and gets a new task.
-func (o *Offloader) Offload(ctx context.Context, st lambdas.State, version int64) error {
+func (o *Offloader) Offload(ctx context.Context, st asl.Document, version int64) error {
 	in, err := o.input(st, version)
 	if err != nil {
 		return err
@@ -100,7 +100,7 @@ func (o *Offloader) Offload(ctx context.Context, st lambdas.State, version int64
 }
 
 // input builds the RunTask request; separate so tests can read it whole.
-func (o *Offloader) input(st lambdas.State, version int64) (*ecs.RunTaskInput, error) {
+func (o *Offloader) input(st asl.Document, version int64) (*ecs.RunTaskInput, error) {
 	state, err := json.Marshal(st)
 	if err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package fargate_test
 import (
 	"context"
 	"encoding/json"
+	"github.com/scangate/scangate/asl"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -15,7 +16,6 @@ import (
 
 	"github.com/scangate/scangate/domain"
 	"github.com/scangate/scangate/domain/errcode"
-	"github.com/scangate/scangate/lambdas"
 	"github.com/scangate/scangate/lambdas/fargate"
 )
 
@@ -72,7 +72,7 @@ func newOffloader(t *testing.T, e *ecsEndpoint) *fargate.Offloader {
 func TestOffloadRunsTheTask(t *testing.T) {
 	e := &ecsEndpoint{}
 	o := newOffloader(t, e)
-	st := lambdas.State{
+	st := asl.Document{
 		ID:        "0123456789abcdef0123456789abcdef",
 		Object:    domain.ObjectRef{Bucket: "uploads", Key: "videos/big file.mp4", VersionID: "v1", ETag: `"e"`, Size: 3 << 30},
 		Next:      "scan",
@@ -114,7 +114,7 @@ func TestOffloadRunsTheTask(t *testing.T) {
 	if env["name"] != fargate.StateEnv {
 		t.Fatalf("environment %v", env)
 	}
-	var got lambdas.State
+	var got asl.Document
 	if err := json.Unmarshal([]byte(env["value"].(string)), &got); err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +126,7 @@ func TestOffloadRunsTheTask(t *testing.T) {
 func TestOffloadFailuresAreRetryable(t *testing.T) {
 	e := &ecsEndpoint{failures: true}
 	o := newOffloader(t, e)
-	err := o.Offload(context.Background(), lambdas.State{ID: "r1", Object: domain.ObjectRef{Bucket: "b", Key: "k"}}, 1)
+	err := o.Offload(context.Background(), asl.Document{ID: "r1", Object: domain.ObjectRef{Bucket: "b", Key: "k"}}, 1)
 	if err == nil || !errcode.Of(err).Retryable() {
 		t.Fatalf("Offload with a capacity failure = %v; want a retryable error", err)
 	}

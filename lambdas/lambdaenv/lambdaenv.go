@@ -48,7 +48,9 @@ package lambdaenv
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"github.com/scangate/scangate/asl"
 	"log/slog"
 	"os"
 	"strconv"
@@ -83,6 +85,18 @@ func Main(pick func(*lambdas.Handlers) any) {
 		os.Exit(1)
 	}
 	lambda.Start(pick(h))
+}
+
+// Step is the main of a step function: fn's handler from the handlers'
+// one table (lambdas.Handlers.Steps), its errors rendered as Lambda
+// reports them to Step Functions.
+func Step(fn asl.Function) {
+	Main(func(h *lambdas.Handlers) any {
+		step := h.Steps()[fn]
+		return lambdas.ForLambda(func(ctx context.Context, in json.RawMessage) (json.RawMessage, error) {
+			return step(ctx, in)
+		})
+	})
 }
 
 // Handlers builds the handlers from getenv.
@@ -167,7 +181,7 @@ func Config(ctx context.Context, getenv func(string) string, log *slog.Logger) (
 	cfg := lambdas.Config{
 		Store: st, Objects: objs, Logger: log,
 		QuarantineBucket: qBucket, QuarantinePrefix: getenv("SCANGATE_QUARANTINE_PREFIX"),
-		UnscannablePolicy: getenv("SCANGATE_UNSCANNABLE_POLICY"), MaxScanBytes: streamMax,
+		UnscannablePolicy: lambdas.Policy(getenv("SCANGATE_UNSCANNABLE_POLICY")), MaxScanBytes: streamMax,
 		SelfPrincipals: list(getenv("SCANGATE_SELF_PRINCIPALS")),
 		LeaseTTL:       lease, Owner: "lambda:" + getenv("AWS_LAMBDA_FUNCTION_NAME"),
 		// CloudWatch Embedded Metric Format on stdout: metrics from the
@@ -257,6 +271,16 @@ func Config(ctx context.Context, getenv func(string) string, log *slog.Logger) (
 }
 
 // list splits a comma-separated value, dropping empty items.
+// The AWS-side runners implement the handlers' ports; the packages do not
+// import lambdas (they sit below it), so the check is here, where they
+// are wired.
+var (
+	_ lambdas.Starter       = (*stepfunctions.Runner)(nil)
+	_ lambdas.ReviewStarter = (*stepfunctions.Runner)(nil)
+	_ lambdas.Resumer       = (*stepfunctions.Runner)(nil)
+	_ lambdas.Offloader     = (*fargate.Offloader)(nil)
+)
+
 func list(v string) []string {
 	var out []string
 	for item := range strings.SplitSeq(v, ",") {

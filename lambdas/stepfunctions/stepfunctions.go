@@ -27,7 +27,6 @@ import (
 	"github.com/scangate/scangate/asl"
 	"github.com/scangate/scangate/domain"
 	"github.com/scangate/scangate/domain/errcode"
-	"github.com/scangate/scangate/lambdas"
 )
 
 // API is the part of the Step Functions client scangate uses.
@@ -44,12 +43,6 @@ type Runner struct {
 	reviewARN string
 	log       *slog.Logger
 }
-
-var (
-	_ lambdas.Starter       = (*Runner)(nil)
-	_ lambdas.ReviewStarter = (*Runner)(nil)
-	_ lambdas.Resumer       = (*Runner)(nil)
-)
 
 // New returns a Runner for the two state machines.
 func New(api API, scanARN, reviewARN string, log *slog.Logger) (*Runner, error) {
@@ -77,18 +70,18 @@ func Generation(rec *domain.Record) int {
 // Start starts the scan workflow for rec and returns the execution ARN.
 func (r *Runner) Start(ctx context.Context, rec *domain.Record) (string, error) {
 	name := asl.ExecutionName("scan", rec.Object.Key, rec.ID, Generation(rec))
-	return r.start(ctx, r.scanARN, name, lambdas.State{ID: rec.ID, Object: rec.Object})
+	return r.start(ctx, r.scanARN, name, asl.Document{ID: rec.ID, Object: rec.Object})
 }
 
 // StartReview starts the review workflow for a quarantined record.
 func (r *Runner) StartReview(ctx context.Context, rec *domain.Record) error {
 	name := asl.ExecutionName("review", rec.Object.Key, rec.ID, Generation(rec))
 	loc := rec.Location()
-	_, err := r.start(ctx, r.reviewARN, name, lambdas.State{ID: rec.ID, Object: rec.Object, Status: rec.State, Location: &loc})
+	_, err := r.start(ctx, r.reviewARN, name, asl.Document{ID: rec.ID, Object: rec.Object, Status: rec.State, Location: &loc})
 	return err
 }
 
-func (r *Runner) start(ctx context.Context, machine, name string, st lambdas.State) (string, error) {
+func (r *Runner) start(ctx context.Context, machine, name string, st asl.Document) (string, error) {
 	input, err := json.Marshal(st)
 	if err != nil {
 		return "", err
@@ -111,7 +104,7 @@ func (r *Runner) start(ctx context.Context, machine, name string, st lambdas.Sta
 // Resume sends the decision to the review workflow waiting on the item's
 // task token. A token that is no longer waiting (resumed already, timed
 // out) is not an error: the decision is recorded and the workflow moved on.
-func (r *Runner) Resume(ctx context.Context, item *domain.ReviewItem, st lambdas.State) error {
+func (r *Runner) Resume(ctx context.Context, item *domain.ReviewItem, st asl.Document) error {
 	if item.TaskToken == "" || st.Decision == nil {
 		return errcode.Errorf(errcode.Invalid, "stepfunctions: resume", item.ID, "no task token or decision")
 	}

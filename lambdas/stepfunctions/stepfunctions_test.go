@@ -3,6 +3,7 @@ package stepfunctions_test
 import (
 	"context"
 	"encoding/json"
+	"github.com/scangate/scangate/asl"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -15,7 +16,6 @@ import (
 
 	"github.com/scangate/scangate/domain"
 	"github.com/scangate/scangate/domain/errcode"
-	"github.com/scangate/scangate/lambdas"
 	"github.com/scangate/scangate/lambdas/stepfunctions"
 )
 
@@ -106,7 +106,7 @@ func TestStartIsIdempotentPerGeneration(t *testing.T) {
 	if len(f.names) != 2 {
 		t.Errorf("%d executions; want 2", len(f.names))
 	}
-	var st lambdas.State
+	var st asl.Document
 	json.Unmarshal([]byte(f.names[strings.TrimPrefix(first[strings.LastIndex(first, ":")+1:], "")]), &st)
 	if st.ID != rec.ID || st.Object.Key != rec.Object.Key {
 		t.Errorf("execution input %+v", st)
@@ -117,7 +117,7 @@ func TestResume(t *testing.T) {
 	f := &fakeSFN{names: map[string]string{}, tokens: map[string]bool{"tok": true}}
 	r := newRunner(t, f)
 	ctx := context.Background()
-	st := lambdas.State{ID: "x", Decision: &lambdas.Decision{Decision: domain.DecisionRelease, Reviewer: "alice"}}
+	st := asl.Document{ID: "x", Decision: &asl.Decision{Decision: domain.DecisionRelease, Reviewer: "alice"}}
 	item := &domain.ReviewItem{ID: "x", TaskToken: "tok"}
 	if err := r.Resume(ctx, item, st); err != nil {
 		t.Fatal(err)

@@ -2,10 +2,10 @@
 package main
 
 import (
-	"github.com/scangate/scangate/lambdas"
+	"github.com/scangate/scangate/asl"
 	"github.com/scangate/scangate/lambdas/lambdaenv"
 )
 
 func main() {
-	lambdaenv.Main(func(h *lambdas.Handlers) any { return lambdas.ForLambda(h.Block) })
+	lambdaenv.Step(asl.FuncBlock)
 }

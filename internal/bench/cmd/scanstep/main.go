@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/scangate/scangate/asl"
 	"io"
 	"log/slog"
 	"os"
@@ -104,7 +105,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	out, err := h.Scan(ctx, lambdas.State{ID: ref.ID(), Object: ref, Next: "scan"})
+	out, err := h.Scan(ctx, asl.Document{ID: ref.ID(), Object: ref, Next: "scan"})
 	if err != nil {
 		return fmt.Errorf("scan %s: %w", ref, err)
 	}
