@@ -113,28 +113,11 @@ func serve(ctx context.Context, c runConfig, log *slog.Logger, stdout, stderr io
 	if err := checkAccess(ctx, st, &c, stdout); err != nil {
 		return err
 	}
-	var objs objects.Driver
-	var presigner httpapi.Presigner
-	if strings.Contains(c.bucket, "://") {
-		d, name, err := urlopen.OpenBucket(ctx, c.bucket)
-		if err != nil {
-			return err
-		}
-		if cl, ok := d.(io.Closer); ok {
-			defer cl.Close()
-		}
-		if s3c, ok := d.(interface{ S3Client() *s3.Client }); ok {
-			presigner = httpapi.S3Presigner{Client: s3c.S3Client()}
-		}
-		objs, c.bucket = d, name
-	} else {
-		d, err := localdir.Open(filepath.Join(c.dataDir, "buckets"), nil)
-		if err != nil {
-			return err
-		}
-		defer d.Close()
-		objs = d
+	objs, presigner, closeBucket, err := openBucket(ctx, &c)
+	if err != nil {
+		return err
 	}
+	defer closeBucket()
 	// Metrics on a registry of our own, served on GET /metrics.
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -165,19 +148,12 @@ func serve(ctx context.Context, c runConfig, log *slog.Logger, stdout, stderr io
 		Metrics: prom, SelfPrincipals: c.self, Intents: c.recordIntents, IntentGrace: c.intentGrace,
 	}
 	if c.largeMax > 0 {
-		if c.largeMax <= c.engine.streamMax || c.engine.clamdAddr != "" {
-			return fmt.Errorf("--large-stream-max must exceed --stream-max, and starts a clamd of its own (not with --clamd)")
-		}
-		lf := c.engine
-		lf.streamMax = c.largeMax
-		lf.maxFileSize, lf.maxScanSize = max(lf.maxFileSize, c.largeMax), max(lf.maxScanSize, c.largeMax)
-		large, stopLarge, err := startEngine(ctx, lf, nil, log.With("path", "large"), func(string) {})
+		large, stopLarge, err := startLargePath(ctx, c, log)
 		defer stopLarge()
 		if err != nil {
-			return fmt.Errorf("large-object path: %w", err)
+			return err
 		}
 		cfg.LargeScanner, cfg.LargeMaxBytes = large, c.largeMax
-		log.Info("large-object path ready", "streamMax", c.engine.streamMax, "largeStreamMax", c.largeMax)
 	}
 	flows, h, err := local.New(st, cfg, local.WorkflowOptions{
 		Workers: c.workers, TimeScale: c.timeScale, SweepEvery: c.sweep,
@@ -198,6 +174,57 @@ func serve(ctx context.Context, c runConfig, log *slog.Logger, stdout, stderr io
 	if err != nil {
 		return err
 	}
+	return listenAndServe(ctx, c, api, flows, log, stdout)
+}
+
+// openBucket opens the protected bucket: a local bucket in --data, or
+// s3://… (then upload URLs are real presigned ones). c.bucket becomes the
+// bucket's name.
+func openBucket(ctx context.Context, c *runConfig) (objects.Driver, httpapi.Presigner, func(), error) {
+	if !strings.Contains(c.bucket, "://") {
+		d, err := localdir.Open(filepath.Join(c.dataDir, "buckets"), nil)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		return d, nil, func() { d.Close() }, nil
+	}
+	d, name, err := urlopen.OpenBucket(ctx, c.bucket)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	closeFn := func() {}
+	if cl, ok := d.(io.Closer); ok {
+		closeFn = func() { cl.Close() }
+	}
+	var presigner httpapi.Presigner
+	if s3c, ok := d.(interface{ S3Client() *s3.Client }); ok {
+		presigner = httpapi.S3Presigner{Client: s3c.S3Client()}
+	}
+	c.bucket = name
+	return d, presigner, closeFn, nil
+}
+
+// startLargePath starts the large-object path's own clamd, which takes
+// streams up to --large-stream-max.
+func startLargePath(ctx context.Context, c runConfig, log *slog.Logger) (*engine.Engine, func(), error) {
+	if c.largeMax <= c.engine.streamMax || c.engine.clamdAddr != "" {
+		return nil, func() {}, fmt.Errorf("--large-stream-max must exceed --stream-max, and starts a clamd of its own (not with --clamd)")
+	}
+	lf := c.engine
+	lf.streamMax = c.largeMax
+	lf.maxFileSize, lf.maxScanSize = max(lf.maxFileSize, c.largeMax), max(lf.maxScanSize, c.largeMax)
+	large, stop, err := startEngine(ctx, lf, nil, log.With("path", "large"), func(string) {})
+	if err != nil {
+		return nil, stop, fmt.Errorf("large-object path: %w", err)
+	}
+	log.Info("large-object path ready", "streamMax", c.engine.streamMax, "largeStreamMax", c.largeMax)
+	return large, stop, nil
+}
+
+// listenAndServe runs the workflows and the API until ctx ends, then
+// shuts both down: the API first, so that nothing new starts, then the
+// runner, whose in-flight executions get its drain period.
+func listenAndServe(ctx context.Context, c runConfig, api http.Handler, flows *local.Workflows, log *slog.Logger, stdout io.Writer) error {
 	ln, err := net.Listen("tcp", c.listen)
 	if err != nil {
 		return err

@@ -49,6 +49,7 @@ package lambdaenv
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"github.com/scangate/scangate/asl"
 	"log/slog"
@@ -58,7 +59,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
@@ -112,8 +112,92 @@ func Handlers(ctx context.Context, getenv func(string) string, log *slog.Logger)
 // Config builds the handlers' configuration from getenv. stop stops the
 // clamd it started and closes the store, for a process that outlives its
 // use of them (`scangate task` in tests); it is never nil.
-func Config(ctx context.Context, getenv func(string) string, log *slog.Logger) (_ lambdas.Config, stop func(), err error) {
-	var none lambdas.Config
+func Config(ctx context.Context, getenv func(string) string, log *slog.Logger) (lambdas.Config, func(), error) {
+	env, err := ParseEnv(getenv)
+	if err != nil {
+		return lambdas.Config{}, func() {}, err
+	}
+	return env.wire(ctx, log)
+}
+
+// Env is what a function's environment says, read and checked before
+// anything is opened or started, so that a misconfigured function fails
+// at init naming every bad variable at once.
+type Env struct {
+	StoreURL, ObjectsURL               string
+	QuarantineBucket, QuarantinePrefix string
+	Policy                             lambdas.Policy
+	SelfPrincipals                     []string
+	FunctionName                       string
+	// StreamMax is the largest object scanned; LargeMax, when set, makes
+	// this the large-object task, whose clamd takes streams up to it.
+	StreamMax, LargeMax int64
+	MaxDBAge, Lease     time.Duration
+	Intents             bool
+	IntentGrace         time.Duration
+	// Clamd is a running clamd's address; otherwise ClamAVDB, when set,
+	// starts one with its socket in ClamdDir.
+	Clamd, ClamAVDB, ClamdDir string
+	// ScanStateMachine and ReviewStateMachine, when set, start and resume
+	// workflows in Step Functions.
+	ScanStateMachine, ReviewStateMachine string
+	// Offload, when its Cluster is set, is the large-object path's ECS
+	// task.
+	Offload fargate.Config
+}
+
+// ParseEnv reads the variables of the table (vars.go) through getenv.
+func ParseEnv(getenv func(string) string) (Env, error) {
+	var errs []error
+	need := func(k string) string {
+		v := getenv(k)
+		if v == "" {
+			errs = append(errs, fmt.Errorf("lambdaenv: %s is not set", k))
+		}
+		return v
+	}
+	check := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	e := Env{
+		StoreURL: need("SCANGATE_STORE"), ObjectsURL: need("SCANGATE_OBJECTS"),
+		QuarantineBucket: need("SCANGATE_QUARANTINE_BUCKET"), QuarantinePrefix: getenv("SCANGATE_QUARANTINE_PREFIX"),
+		Policy:         lambdas.Policy(getenv("SCANGATE_UNSCANNABLE_POLICY")),
+		SelfPrincipals: list(getenv("SCANGATE_SELF_PRINCIPALS")),
+		FunctionName:   getenv("AWS_LAMBDA_FUNCTION_NAME"),
+		Clamd:          getenv("SCANGATE_CLAMD"), ClamAVDB: getenv("SCANGATE_CLAMAV_DB"), ClamdDir: getenv("SCANGATE_CLAMD_DIR"),
+		ScanStateMachine: getenv("SCANGATE_SCAN_STATE_MACHINE"), ReviewStateMachine: getenv("SCANGATE_REVIEW_STATE_MACHINE"),
+	}
+	var err error
+	e.StreamMax, err = intEnv(getenv, "SCANGATE_STREAM_MAX", 100<<20)
+	check(err)
+	e.LargeMax, err = intEnv(getenv, "SCANGATE_LARGE_STREAM_MAX", 0)
+	check(err)
+	e.MaxDBAge, err = durEnv(getenv, "SCANGATE_MAX_DB_AGE", 24*time.Hour)
+	check(err)
+	e.Lease, err = durEnv(getenv, "SCANGATE_LEASE", 5*time.Minute)
+	check(err)
+	e.Intents, err = boolEnv(getenv, "SCANGATE_RECORD_INTENTS")
+	check(err)
+	e.IntentGrace, err = durEnv(getenv, "SCANGATE_INTENT_GRACE", lambdas.DefaultIntentGrace)
+	check(err)
+	if cluster := getenv("SCANGATE_OFFLOAD_CLUSTER"); cluster != "" {
+		e.Offload = fargate.Config{
+			Cluster: cluster, TaskDefinition: getenv("SCANGATE_OFFLOAD_TASK_DEFINITION"),
+			Container: getenv("SCANGATE_OFFLOAD_CONTAINER"), Subnets: list(getenv("SCANGATE_OFFLOAD_SUBNETS")),
+			SecurityGroups: list(getenv("SCANGATE_OFFLOAD_SECURITY_GROUPS")), CapacityProvider: getenv("SCANGATE_OFFLOAD_CAPACITY_PROVIDER"),
+		}
+	}
+	return e, errors.Join(errs...)
+}
+
+// wire opens and starts what e names: the store, the object backend, the
+// scan engine (a running clamd, or one started here), and the AWS
+// runners. stop undoes it, in reverse; on error wire has already undone
+// what it did.
+func (e Env) wire(ctx context.Context, log *slog.Logger) (_ lambdas.Config, stop func(), err error) {
 	var stops []func()
 	stop = func() {
 		for i := len(stops) - 1; i >= 0; i-- {
@@ -125,149 +209,100 @@ func Config(ctx context.Context, getenv func(string) string, log *slog.Logger) (
 			stop()
 		}
 	}()
-	need := func(k string) (string, error) {
-		v := getenv(k)
-		if v == "" {
-			return "", fmt.Errorf("lambdaenv: %s is not set", k)
-		}
-		return v, nil
-	}
-	storeURL, err := need("SCANGATE_STORE")
+	drv, err := urlopen.Store(ctx, e.StoreURL)
 	if err != nil {
-		return none, stop, err
-	}
-	objURL, err := need("SCANGATE_OBJECTS")
-	if err != nil {
-		return none, stop, err
-	}
-	qBucket, err := need("SCANGATE_QUARANTINE_BUCKET")
-	if err != nil {
-		return none, stop, err
-	}
-	drv, err := urlopen.Store(ctx, storeURL)
-	if err != nil {
-		return none, stop, err
+		return lambdas.Config{}, stop, err
 	}
 	st := store.New(drv, nil)
 	stops = append(stops, func() { st.Close() })
-	objs, err := openObjects(ctx, objURL)
+	objs, err := openObjects(ctx, e.ObjectsURL)
 	if err != nil {
-		return none, stop, err
-	}
-	streamMax, err := intEnv(getenv, "SCANGATE_STREAM_MAX", 100<<20)
-	if err != nil {
-		return none, stop, err
-	}
-	largeMax, err := intEnv(getenv, "SCANGATE_LARGE_STREAM_MAX", 0)
-	if err != nil {
-		return none, stop, err
-	}
-	maxAge, err := durEnv(getenv, "SCANGATE_MAX_DB_AGE", 24*time.Hour)
-	if err != nil {
-		return none, stop, err
-	}
-	lease, err := durEnv(getenv, "SCANGATE_LEASE", 5*time.Minute)
-	if err != nil {
-		return none, stop, err
-	}
-	intents, err := boolEnv(getenv, "SCANGATE_RECORD_INTENTS")
-	if err != nil {
-		return none, stop, err
-	}
-	grace, err := durEnv(getenv, "SCANGATE_INTENT_GRACE", lambdas.DefaultIntentGrace)
-	if err != nil {
-		return none, stop, err
+		return lambdas.Config{}, stop, err
 	}
 	cfg := lambdas.Config{
 		Store: st, Objects: objs, Logger: log,
-		QuarantineBucket: qBucket, QuarantinePrefix: getenv("SCANGATE_QUARANTINE_PREFIX"),
-		UnscannablePolicy: lambdas.Policy(getenv("SCANGATE_UNSCANNABLE_POLICY")), MaxScanBytes: streamMax,
-		SelfPrincipals: list(getenv("SCANGATE_SELF_PRINCIPALS")),
-		LeaseTTL:       lease, Owner: "lambda:" + getenv("AWS_LAMBDA_FUNCTION_NAME"),
+		QuarantineBucket: e.QuarantineBucket, QuarantinePrefix: e.QuarantinePrefix,
+		UnscannablePolicy: e.Policy, MaxScanBytes: e.StreamMax, SelfPrincipals: e.SelfPrincipals,
+		LeaseTTL: e.Lease, Owner: "lambda:" + e.FunctionName,
 		// CloudWatch Embedded Metric Format on stdout: metrics from the
 		// function's log, with no API call.
 		Metrics: metrics.NewEMF(os.Stdout, metrics.EMFOptions{}),
-		Intents: intents, IntentGrace: grace,
+		Intents: e.Intents, IntentGrace: e.IntentGrace,
 	}
-	if addr, db := getenv("SCANGATE_CLAMD"), getenv("SCANGATE_CLAMAV_DB"); addr != "" || db != "" {
-		// In the large-object task, clamd takes streams up to largeMax and
-		// the engine is the LargeScanner.
-		limit := streamMax
-		if largeMax > 0 {
-			limit = largeMax
-		}
-		var scanner lambdas.Scanner
-		if addr == "" {
-			dir := getenv("SCANGATE_CLAMD_DIR")
-			if dir == "" {
-				dir = "/tmp/clamd"
-			}
-			// Started once per execution environment, in the background
-			// (see startingScanner); the supervisor restarts it should it
-			// crash between invocations.
-			s, stopClamd, err := startClamd(ctx,
-				daemon.Config{DatabaseDir: db, Dir: dir, StreamMaxLength: limit, Logger: log},
-				clamd.Options{MaxStreamBytes: limit}, engine.Options{DatabaseDir: db, MaxAge: maxAge}, log)
-			if err != nil {
-				return none, stop, err
-			}
-			stops = append(stops, stopClamd)
-			scanner = s
-		} else {
-			c, err := clamd.New(addr, clamd.Options{MaxStreamBytes: limit})
-			if err != nil {
-				return none, stop, err
-			}
-			eng, err := engine.New(c, engine.Options{DatabaseDir: db, MaxAge: maxAge})
-			if err != nil {
-				return none, stop, err
-			}
-			scanner = eng
-		}
+	scanner, stopScanner, err := e.scanner(ctx, log)
+	if err != nil {
+		return lambdas.Config{}, stop, err
+	}
+	stops = append(stops, stopScanner)
+	if scanner != nil {
 		cfg.Scanner = scanner
-		if largeMax > 0 {
+		if e.LargeMax > 0 {
 			cfg.Owner = "task:" + hostname()
-			cfg.LargeScanner, cfg.LargeMaxBytes = scanner, largeMax
+			cfg.LargeScanner, cfg.LargeMaxBytes = scanner, e.LargeMax
 		}
 	}
-	var awsCfg *aws.Config
-	loadAWS := func() (aws.Config, error) {
-		if awsCfg == nil {
-			c, err := config.LoadDefaultConfig(ctx)
-			if err != nil {
-				return aws.Config{}, fmt.Errorf("lambdaenv: aws config: %w", err)
-			}
-			awsCfg = &c
-		}
-		return *awsCfg, nil
+	if err := e.awsRunners(ctx, &cfg, log); err != nil {
+		return lambdas.Config{}, stop, err
 	}
-	if scanARN, reviewARN := getenv("SCANGATE_SCAN_STATE_MACHINE"), getenv("SCANGATE_REVIEW_STATE_MACHINE"); scanARN != "" || reviewARN != "" {
-		ac, err := loadAWS()
+	return cfg, stop, nil
+}
+
+// scanner returns the scan engine, or nil when the function scans
+// nothing. In the large-object task, clamd takes streams up to LargeMax.
+func (e Env) scanner(ctx context.Context, log *slog.Logger) (lambdas.Scanner, func(), error) {
+	nop := func() {}
+	if e.Clamd == "" && e.ClamAVDB == "" {
+		return nil, nop, nil
+	}
+	limit := e.StreamMax
+	if e.LargeMax > 0 {
+		limit = e.LargeMax
+	}
+	if e.Clamd != "" {
+		c, err := clamd.New(e.Clamd, clamd.Options{MaxStreamBytes: limit})
 		if err != nil {
-			return none, stop, err
+			return nil, nop, err
 		}
-		r, err := stepfunctions.New(sfn.NewFromConfig(ac), scanARN, reviewARN, log)
+		eng, err := engine.New(c, engine.Options{DatabaseDir: e.ClamAVDB, MaxAge: e.MaxDBAge})
+		return eng, nop, err
+	}
+	dir := e.ClamdDir
+	if dir == "" {
+		dir = "/tmp/clamd"
+	}
+	// Started once per execution environment, in the background (see
+	// startingScanner); the supervisor restarts it should it crash
+	// between invocations.
+	return startClamd(ctx,
+		daemon.Config{DatabaseDir: e.ClamAVDB, Dir: dir, StreamMaxLength: limit, Logger: log},
+		clamd.Options{MaxStreamBytes: limit}, engine.Options{DatabaseDir: e.ClamAVDB, MaxAge: e.MaxDBAge}, log)
+}
+
+// awsRunners sets cfg's Step Functions and ECS runners, when e names
+// them; the AWS configuration is loaded only then.
+func (e Env) awsRunners(ctx context.Context, cfg *lambdas.Config, log *slog.Logger) error {
+	if e.ScanStateMachine == "" && e.ReviewStateMachine == "" && e.Offload.Cluster == "" {
+		return nil
+	}
+	ac, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return fmt.Errorf("lambdaenv: aws config: %w", err)
+	}
+	if e.ScanStateMachine != "" || e.ReviewStateMachine != "" {
+		r, err := stepfunctions.New(sfn.NewFromConfig(ac), e.ScanStateMachine, e.ReviewStateMachine, log)
 		if err != nil {
-			return none, stop, err
+			return err
 		}
 		cfg.Starter, cfg.Reviews, cfg.Resumer = r, r, r
 	}
-	if cluster := getenv("SCANGATE_OFFLOAD_CLUSTER"); cluster != "" {
-		ac, err := loadAWS()
+	if e.Offload.Cluster != "" {
+		o, err := fargate.New(ecs.NewFromConfig(ac), e.Offload)
 		if err != nil {
-			return none, stop, err
-		}
-		o, err := fargate.New(ecs.NewFromConfig(ac), fargate.Config{
-			Cluster: cluster, TaskDefinition: getenv("SCANGATE_OFFLOAD_TASK_DEFINITION"),
-			Container: getenv("SCANGATE_OFFLOAD_CONTAINER"), Subnets: list(getenv("SCANGATE_OFFLOAD_SUBNETS")),
-			SecurityGroups: list(getenv("SCANGATE_OFFLOAD_SECURITY_GROUPS")), CapacityProvider: getenv("SCANGATE_OFFLOAD_CAPACITY_PROVIDER"),
-		})
-		if err != nil {
-			return none, stop, fmt.Errorf("lambdaenv: %w", err)
+			return fmt.Errorf("lambdaenv: %w", err)
 		}
 		cfg.Offloader = o
 	}
-	return cfg, stop, nil
+	return nil
 }
 
 // list splits a comma-separated value, dropping empty items.

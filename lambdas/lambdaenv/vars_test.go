@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // The table lists exactly the functions under lambdas/cmd, so a new
@@ -125,5 +126,29 @@ func TestMissing(t *testing.T) {
 	}
 	if Required("nosuch") != nil {
 		t.Error("Required of an unknown function is not nil")
+	}
+}
+
+// A misconfigured function names every bad variable at init, not the
+// first one only.
+func TestParseEnvNamesEveryProblem(t *testing.T) {
+	env := map[string]string{"SCANGATE_STREAM_MAX": "lots", "SCANGATE_LEASE": "-"}
+	_, err := ParseEnv(func(k string) string { return env[k] })
+	if err == nil {
+		t.Fatal("ParseEnv accepted an environment without a store, objects or quarantine bucket")
+	}
+	for _, want := range []string{"SCANGATE_STORE", "SCANGATE_OBJECTS", "SCANGATE_QUARANTINE_BUCKET", "SCANGATE_STREAM_MAX", "SCANGATE_LEASE"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not name %s", err, want)
+		}
+	}
+	env = map[string]string{"SCANGATE_STORE": "bolt:///tmp/x.db", "SCANGATE_OBJECTS": "s3://b", "SCANGATE_QUARANTINE_BUCKET": "q",
+		"SCANGATE_OFFLOAD_CLUSTER": "c", "SCANGATE_OFFLOAD_SUBNETS": "a, b"}
+	e, err := ParseEnv(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.StreamMax != 100<<20 || e.Lease != 5*time.Minute || e.Offload.Cluster != "c" || len(e.Offload.Subnets) != 2 {
+		t.Errorf("ParseEnv = %+v; want the defaults and the offload task", e)
 	}
 }
