@@ -299,3 +299,33 @@ func TestScanRecordsMetrics(t *testing.T) {
 		})
 	}
 }
+
+// lyingChecksum reports a stored SHA-256 that is not the bytes'.
+type lyingChecksum struct{ objects.Driver }
+
+func (l lyingChecksum) Open(ctx context.Context, ref domain.ObjectRef) (io.ReadCloser, objects.Info, error) {
+	rc, info, err := l.Driver.Open(ctx, ref)
+	info.SHA256 = strings.Repeat("0", 64)
+	return rc, info, err
+}
+
+// Drivers leave checking the stored checksum to the reader: the Scan
+// step compares its own hash of the stream with the backend's, and a
+// mismatch is a source error, never a verdict.
+func TestScanChecksDriverChecksum(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	st, err := f.h.Claim(ctx, f.ingest(t, "sum.txt", "the bytes"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := lambdas.New(lambdas.Config{Store: f.st, Objects: lyingChecksum{f.objs}, Scanner: f.scan,
+		QuarantineBucket: "quarantine", DisableVerdictCache: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := h.Scan(ctx, st)
+	if lambdas.TypeOf(err) != lambdas.ErrSourceError || out.Verdict != nil {
+		t.Fatalf("Scan with a checksum that does not match: %v, verdict %+v; want %s and no verdict", err, out.Verdict, lambdas.ErrSourceError)
+	}
+}

@@ -55,7 +55,10 @@ type Driver interface {
 	// Open returns a stream of exactly ref's bytes. ref.VersionID, when set,
 	// pins the version; ref.ETag, when set, must match the stored ETag or
 	// Open returns code Changed. A missing bucket, key or version gives
-	// code NotFound. The reader must not buffer the object in memory.
+	// code NotFound. The reader must not buffer the object in memory. It
+	// need not check the bytes against Info.SHA256: a reader that relies
+	// on them hashes what it reads and compares (the Scan step does), so
+	// that no byte is hashed twice.
 	Open(ctx context.Context, ref domain.ObjectRef) (io.ReadCloser, Info, error)
 
 	// Head describes the version ref names, with the same rules as Open.
