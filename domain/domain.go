@@ -86,6 +86,9 @@ const (
 	ReasonQuarantineFailed = "quarantine-failed"
 	ReasonOffloadFailed    = "offload-failed"
 	ReasonInternal         = "internal"
+	// ReasonBackendUnavailable: the store or another AWS service throttled
+	// or did not answer through every retry.
+	ReasonBackendUnavailable = "backend-unavailable"
 )
 
 // ObjectRef names exactly one version of one object.

@@ -105,7 +105,7 @@ func TypeOf(err error) string {
 func fromBackend(err error) *StepError {
 	switch errcode.Of(err) {
 	case errcode.Throttled, errcode.Unavailable:
-		return stepErr(ErrUnavailable, domain.ReasonInternal, err)
+		return stepErr(ErrUnavailable, domain.ReasonBackendUnavailable, err)
 	case errcode.Invalid:
 		return stepErr(ErrInvalidInput, domain.ReasonInternal, err)
 	}

@@ -71,7 +71,7 @@ func TestSweepRetriesTransientFailures(t *testing.T) {
 	transient, internal := fail("down.bin", domain.ReasonClamdUnavailable), fail("bug.bin", domain.ReasonInternal)
 	sweep := func() lambdas.SweepResult {
 		t.Helper()
-		res, err := h.Sweep(ctx, lambdas.SweepRequest{MinAgeSeconds: 3600, RetryFailedAfterSeconds: 600})
+		res, err := h.Sweep(ctx, lambdas.SweepRequest{MinAgeSeconds: 3600, RetryFailedAfterSeconds: 600, RetryWindowSeconds: 6 * 3600})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -80,29 +80,67 @@ func TestSweepRetriesTransientFailures(t *testing.T) {
 	if res := sweep(); len(res.Retried) != 0 {
 		t.Fatalf("retried %v before the record rested", res.Retried)
 	}
-	for i := range lambdas.MaxAutoRetries {
-		advance(11 * time.Minute)
+	// The rests double: 10m, 20m, 40m, ... while the first failure is
+	// less than the 6 h window ago.
+	rest, waited, retries := 10*time.Minute, time.Duration(0), 0
+	for waited+rest <= 6*time.Hour {
+		advance(rest - time.Minute)
+		if res := sweep(); len(res.Retried) != 0 {
+			t.Fatalf("retry %d: retried %v a minute before its %s rest was over", retries+1, res.Retried, rest)
+		}
+		advance(time.Minute)
+		waited += rest
 		res := sweep()
 		if !slices.Equal(res.Retried, []string{transient}) {
-			t.Fatalf("retry %d: retried %v; want only %s", i+1, res.Retried, transient)
+			t.Fatalf("retry %d after %s: retried %v; want only %s", retries+1, waited, res.Retried, transient)
 		}
+		retries++
 		rec, _ := st.Get(ctx, transient)
 		if rec.State != domain.StatusPending {
-			t.Fatalf("retry %d: state %s; want pending", i+1, rec.State)
+			t.Fatalf("retry %d: state %s; want pending", retries, rec.State)
 		}
 		// The retry fails again, as it would while clamd stays down.
 		if _, err := st.ApplyFresh(ctx, transient, store.Transition{Event: "fail", Actor: "test", Reason: domain.ReasonClamdUnavailable}, nil); err != nil {
 			t.Fatal(err)
 		}
+		rest = min(2*rest, lambdas.MaxRetryRest)
 	}
-	advance(11 * time.Minute)
-	if res := sweep(); len(res.Retried) != 0 {
-		t.Errorf("retried %v after %d automatic retries; want none", res.Retried, lambdas.MaxAutoRetries)
+	if retries != 5 {
+		t.Errorf("%d automatic retries in the 6 h window; want 5 (after 10m, 20m, 40m, 80m, 160m)", retries)
+	}
+	advance(lambdas.MaxRetryRest + time.Hour)
+	if res := sweep(); len(res.Retried) != 0 || res.GivenUp != 1 {
+		t.Errorf("past the window: retried %v, given up %d; want none retried, one given up", res.Retried, res.GivenUp)
 	}
 	if rec, _ := st.Get(ctx, internal); rec.State != domain.StatusFailed {
 		t.Errorf("internal failure: state %s; want it left failed", rec.State)
 	}
-	if len(starter.ids) != lambdas.MaxAutoRetries {
-		t.Errorf("%d workflow starts; want %d", len(starter.ids), lambdas.MaxAutoRetries)
+	if len(starter.ids) != retries {
+		t.Errorf("%d workflow starts; want %d", len(starter.ids), retries)
+	}
+	// A person's rescan starts a new run of failures, with its own window.
+	rec, _ := st.Get(ctx, transient)
+	if _, err := h.Rescan(ctx, rec.ID, "rita", "clamd is back"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.ApplyFresh(ctx, transient, store.Transition{Event: "fail", Actor: "test", Reason: domain.ReasonClamdUnavailable}, nil); err != nil {
+		t.Fatal(err)
+	}
+	advance(10 * time.Minute)
+	if res := sweep(); !slices.Equal(res.Retried, []string{transient}) {
+		t.Errorf("after a person's rescan failed again: retried %v; want %s after the first rest", res.Retried, transient)
+	}
+}
+
+func TestTransient(t *testing.T) {
+	for reason, want := range map[string]bool{
+		domain.ReasonClamdUnavailable: true, domain.ReasonSourceError: true, domain.ReasonBackendUnavailable: true,
+		domain.ReasonTimeout: true, domain.ReasonStaleSignatures: true, domain.ReasonOffloadFailed: true,
+		domain.ReasonQuarantineFailed: true,
+		domain.ReasonInternal:         false, domain.ReasonObjectGone: false, domain.ReasonTooLarge: false, domain.ReasonScanError: false,
+	} {
+		if got := lambdas.Transient(reason); got != want {
+			t.Errorf("Transient(%q) = %v; want %v", reason, got, want)
+		}
 	}
 }

@@ -475,6 +475,13 @@ func reasonFor(typ, cause string) string {
 		return domain.ReasonSourceError
 	case ErrScanError:
 		return domain.ReasonScanError
+	case ErrUnavailable:
+		return domain.ReasonBackendUnavailable
+	}
+	if strings.HasPrefix(typ, "Lambda.") {
+		// Lambda's own service errors (throttling, a service exception)
+		// after the definition's retries: the function never ran.
+		return domain.ReasonBackendUnavailable
 	}
 	return domain.ReasonInternal
 }

@@ -2,9 +2,9 @@ package lambdas
 
 import (
 	"context"
-	"github.com/scangate/scangate/asl"
 	"time"
 
+	"github.com/scangate/scangate/asl"
 	"github.com/scangate/scangate/domain"
 	"github.com/scangate/scangate/domain/errcode"
 	"github.com/scangate/scangate/statemachine"
@@ -21,26 +21,42 @@ type SweepRequest struct {
 	// upload intents settled; 0 means 1000.
 	Limit int `json:"limit"`
 	// RetryFailedAfterSeconds: a record that failed for a passing reason
-	// (clamd down, stale signatures, a source or offload error, a timeout)
-	// is rescanned once it has rested this long, at most MaxAutoRetries
-	// times. 0 means 600; negative turns automatic retries off.
+	// (clamd down, stale signatures, a source, backend or offload error, a
+	// timeout, a quarantine that did not finish) is rescanned once it has
+	// rested this long; each further automatic rescan waits twice as long
+	// as the one before, up to MaxRetryRest. 0 means 600; negative turns
+	// automatic retries off.
 	RetryFailedAfterSeconds int `json:"retryFailedAfterSeconds"`
+	// RetryWindowSeconds: how long after its first failure a record is
+	// still rescanned automatically; past it, a failure that keeps coming
+	// back stays failed, for an operator (SweepResult.GivenUp counts
+	// them). 0 means DefaultRetryWindow.
+	RetryWindowSeconds int `json:"retryWindowSeconds"`
 }
 
-// MaxAutoRetries bounds the sweep's automatic rescans of one record: a
-// failure that keeps coming back is for an operator to look at.
-const MaxAutoRetries = 3
+// DefaultRetryWindow is how long the sweep keeps rescanning a record that
+// failed for a passing reason.
+const DefaultRetryWindow = 24 * time.Hour
+
+// MaxRetryRest caps the backoff between two automatic rescans.
+const MaxRetryRest = 4 * time.Hour
 
 // sweepActor names the sweep in the history of the rescans it makes.
 const sweepActor = "sweep"
 
-// transient are the failure reasons that time can cure.
-var transient = map[string]bool{
-	domain.ReasonClamdUnavailable: true,
-	domain.ReasonStaleSignatures:  true,
-	domain.ReasonSourceError:      true,
-	domain.ReasonTimeout:          true,
-	domain.ReasonOffloadFailed:    true,
+// Transient reports whether time can cure a failure of this reason: an
+// outage of clamd, the source, the store or ECS, stale signatures, a
+// timeout, a quarantine that did not finish. Permanent causes (the object
+// is gone, too large, against policy) are not failures at all but
+// verdicts or gone; internal errors are for an operator.
+func Transient(reason string) bool {
+	switch reason {
+	case domain.ReasonClamdUnavailable, domain.ReasonStaleSignatures, domain.ReasonSourceError,
+		domain.ReasonTimeout, domain.ReasonOffloadFailed, domain.ReasonBackendUnavailable,
+		domain.ReasonQuarantineFailed:
+		return true
+	}
+	return false
 }
 
 // SweepResult reports what a sweep started and settled.
@@ -50,6 +66,9 @@ type SweepResult struct {
 	// Retried names the failed records rescanned automatically (each also
 	// counts in Started).
 	Retried []string `json:"retried,omitempty"`
+	// GivenUp counts records failed for a passing reason that are past
+	// their retry window: they stay failed until an operator acts.
+	GivenUp int `json:"givenUp,omitempty"`
 	// IntentsArrived and IntentsExpired count the upload intents the sweep
 	// settled; Recovered names the records it created for versions whose
 	// event never came (each also counts in IntentsArrived, unless ingest
@@ -87,8 +106,16 @@ func (h *Handlers) Sweep(ctx context.Context, req SweepRequest) (SweepResult, er
 		if after == 0 {
 			after = 10 * time.Minute
 		}
-		if err := h.retryFailed(ctx, now, after, limit, &res); err != nil {
+		window := time.Duration(req.RetryWindowSeconds) * time.Second
+		if window <= 0 {
+			window = DefaultRetryWindow
+		}
+		if err := h.retryFailed(ctx, now, after, window, limit, &res); err != nil {
 			return res, err
+		}
+		if res.GivenUp > 0 {
+			// The alarm on AWS counts this line.
+			h.log.Warn("sweep: failed records past their retry window", "count", res.GivenUp, "window", window)
 		}
 	}
 	err := h.sweepIntents(ctx, now, limit, &res)
@@ -140,11 +167,12 @@ func (h *Handlers) sweepRecords(ctx context.Context, now time.Time, minAge time.
 	return nil
 }
 
-// retryFailed rescans records that failed for a transient reason and have
-// rested for after, at most MaxAutoRetries times each: an outage of clamd
-// or of the source heals without an operator, and a failure that keeps
-// coming back stays visible.
-func (h *Handlers) retryFailed(ctx context.Context, now time.Time, after time.Duration, limit int, res *SweepResult) error {
+// retryFailed rescans records that failed for a transient reason once
+// they have rested, with a backoff that doubles from after up to
+// MaxRetryRest, for as long as their first failure is less than window
+// ago: an outage heals without an operator, and a failure that keeps
+// coming back ends visible.
+func (h *Handlers) retryFailed(ctx context.Context, now time.Time, after, window time.Duration, limit int, res *SweepResult) error {
 	cursor := ""
 	for {
 		recs, next, err := h.cfg.Store.ListByState(ctx, domain.StatusFailed, store.Page{Cursor: cursor, Limit: 200})
@@ -155,7 +183,15 @@ func (h *Handlers) retryFailed(ctx context.Context, now time.Time, after time.Du
 			if len(res.IDs) >= limit {
 				return nil
 			}
-			if !transient[rec.Reason] || now.Sub(rec.UpdatedAt) < after || autoRetries(rec) >= MaxAutoRetries {
+			if !Transient(rec.Reason) {
+				continue
+			}
+			first, retries := failureRun(rec)
+			if now.Sub(first) > window {
+				res.GivenUp++
+				continue
+			}
+			if now.Sub(rec.UpdatedAt) < retryRest(after, retries) {
 				continue
 			}
 			got, err := h.rescan(ctx, rec, sweepActor, "automatic retry after "+rec.Reason)
@@ -168,7 +204,8 @@ func (h *Handlers) retryFailed(ctx context.Context, now time.Time, after time.Du
 			res.Started++
 			res.IDs = append(res.IDs, got.ID)
 			res.Retried = append(res.Retried, got.ID)
-			h.log.Info("sweep retried a failed record", "id", got.ID, "reason", rec.Reason, "retry", autoRetries(got))
+			h.log.Info("sweep retried a failed record", "id", got.ID, "reason", rec.Reason, "retry", retries+1,
+				"failingFor", now.Sub(first).Round(time.Second))
 		}
 		if next == "" {
 			return nil
@@ -177,13 +214,35 @@ func (h *Handlers) retryFailed(ctx context.Context, now time.Time, after time.Du
 	}
 }
 
-// autoRetries counts the sweep's rescans in rec's history.
-func autoRetries(rec *domain.Record) int {
-	n := 0
+// retryRest is how long a record rests before its retries+1st automatic
+// rescan: after, doubled per earlier retry, at most MaxRetryRest.
+func retryRest(after time.Duration, retries int) time.Duration {
+	rest := after
+	for range retries {
+		if rest >= MaxRetryRest/2 {
+			return MaxRetryRest
+		}
+		rest *= 2
+	}
+	return min(rest, MaxRetryRest)
+}
+
+// failureRun reads rec's history for its current run of failures: when
+// the first of them happened, and how many automatic rescans the sweep
+// made since. A person's rescan, or the record's ingest, starts a new run.
+func failureRun(rec *domain.Record) (first time.Time, retries int) {
 	for _, e := range rec.History {
-		if e.Event == string(statemachine.Rescan) && e.Actor == sweepActor {
-			n++
+		switch {
+		case e.Event == "ingest" || (e.Event == string(statemachine.Rescan) && e.Actor != sweepActor):
+			first, retries = time.Time{}, 0
+		case e.Event == string(statemachine.Rescan):
+			retries++
+		case e.Event == string(statemachine.Fail) && first.IsZero():
+			first = e.At
 		}
 	}
-	return n
+	if first.IsZero() {
+		first = rec.UpdatedAt
+	}
+	return first, retries
 }

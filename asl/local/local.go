@@ -32,6 +32,8 @@ type WorkflowOptions struct {
 	TimeScale float64
 	// SweepEvery is how often stranded records are looked for; 0 means 30s.
 	SweepEvery time.Duration
+	// Sweep tunes each sweep; the zero value is the handlers' defaults.
+	Sweep lambdas.SweepRequest
 	// Drain is how long Run lets running executions finish on shutdown
 	// before aborting them; 0 means 20s.
 	Drain time.Duration
@@ -347,7 +349,7 @@ func (w *Workflows) Run(ctx context.Context) error {
 }
 
 func (w *Workflows) sweep(ctx context.Context) {
-	if _, err := w.h.Sweep(ctx, lambdas.SweepRequest{}); err != nil && ctx.Err() == nil {
+	if _, err := w.h.Sweep(ctx, w.opts.Sweep); err != nil && ctx.Err() == nil {
 		w.log.Warn("sweep failed", "err", err)
 	}
 }

@@ -31,7 +31,6 @@ var (
 	flagLease     = flag.Duration("drill.lease", 20*time.Second, "scan lease TTL")
 	flagSweep     = flag.Duration("drill.sweep", time.Second, "how often each fleet sweeps for stranded records")
 	flagWorkers   = flag.Int("drill.workers", 4, "concurrent scans per fleet (two fleets)")
-	flagMaxFailed = flag.Float64("drill.max-failed", 0.04, "largest fraction of versions allowed to end failed (each with a reason)")
 	flagDrain     = flag.Duration("drill.drain", 0, "how long to wait for the pipeline to settle after the load; 0 means 2 leases + 60s")
 	flagSeed      = flag.Uint64("drill.seed", 0, "seed of every random choice; 0 picks one (printed)")
 )
@@ -47,7 +46,6 @@ type config struct {
 	timeScale                float64
 	lease, sweep, drain      time.Duration
 	workers                  int
-	maxFailed                float64
 	seed                     uint64
 }
 
@@ -56,7 +54,7 @@ func configFromFlags() config {
 		objects: *flagObjects, rate: *flagRate, infected: *flagInfected, overwrite: *flagOverwrite, dup: *flagDup,
 		maxDelay: *flagDelay, reset: *flagReset, throttle: *flagThrottle, conflict: *flagConflict, lost: *flagLost,
 		killEvery: *flagKillEvery, timeScale: *flagTimeScale, lease: *flagLease, sweep: *flagSweep, drain: *flagDrain,
-		workers: *flagWorkers, maxFailed: *flagMaxFailed, seed: *flagSeed,
+		workers: *flagWorkers, seed: *flagSeed,
 	}
 	if c.seed == 0 {
 		c.seed = rand.Uint64()

@@ -213,6 +213,9 @@ func newHarness(t *testing.T, cfg config) *harness {
 			Owner: "drill-" + name, Metrics: h.scans,
 		}, local.WorkflowOptions{
 			Workers: cfg.workers, TimeScale: cfg.timeScale, SweepEvery: cfg.sweep, Drain: 10 * time.Second,
+			// Failures of passing causes are retried from a second's rest
+			// on, doubling, as a day's window would retry them in AWS.
+			Sweep:      lambdas.SweepRequest{RetryFailedAfterSeconds: 1},
 			HistoryDir: filepath.Join(dir, "history-"+name), Logger: log.With("fleet", name),
 		})
 		if err != nil {
