@@ -183,7 +183,7 @@ func handler[In, Out any](fn func(context.Context, In) (Out, error)) func(contex
 func functionName(s string) string {
 	if _, after, ok := strings.Cut(s, ":function:"); ok {
 		s = after
-	} else if strings.HasPrefix(s, "function:") {
+	} else {
 		s = strings.TrimPrefix(s, "function:")
 	}
 	name, _, _ := strings.Cut(s, ":")

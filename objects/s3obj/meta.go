@@ -12,9 +12,6 @@ import (
 	"github.com/scangate/scangate/objects"
 )
 
-// maxMetadataBytes is S3's limit on user metadata: names plus values.
-const maxMetadataBytes = 2048
-
 // encodeMetadata checks metadata against S3's rules and returns it as S3's
 // API takes it: names in lowercase, values header-safe (see encodeValue).
 // The size limit is checked on the values as given, as S3 and the
