@@ -67,7 +67,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"reflect"
-	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -279,13 +278,12 @@ func decodeReview(op, id string, item map[string]types.AttributeValue) (*domain.
 	return r, nil
 }
 
-// checkRecord validates what the keys of a record are built from.
+// checkRecord validates what the keys of a record are built from: the
+// port's checks, and the years that this driver's fixed-width sort keys
+// can hold.
 func checkRecord(op, id string, state domain.Status, updated time.Time) error {
-	if id == "" {
-		return errcode.Errorf(errcode.Invalid, op, "", "record has no id")
-	}
-	if !state.Valid() {
-		return errcode.Errorf(errcode.Invalid, op, id, "unknown state %q", state)
+	if err := store.CheckRecord(op, id, state); err != nil {
+		return err
 	}
 	if !sortableYear(updated) {
 		return errcode.Errorf(errcode.Invalid, op, id, "update time %s is outside the years 0000-9999", updated)
@@ -424,13 +422,8 @@ func (e *expr) value(label string, v types.AttributeValue) string {
 // updateInput builds the one conditional UpdateItem that Update sends.
 func (d *Driver) updateInput(id string, cond store.Condition, m store.Mutation) (*dynamodb.UpdateItemInput, error) {
 	const op = "dynamo: update"
-	if len(cond.States) == 0 {
-		return nil, errcode.Errorf(errcode.Invalid, op, id, "condition names no states")
-	}
-	for _, st := range cond.States {
-		if !st.Valid() {
-			return nil, errcode.Errorf(errcode.Invalid, op, id, "condition names unknown state %q", st)
-		}
+	if err := cond.Check(op, id); err != nil {
+		return nil, err
 	}
 	if err := checkRecord(op, id, m.State, m.UpdatedAt); err != nil {
 		return nil, err
@@ -561,7 +554,7 @@ func (d *Driver) Update(ctx context.Context, id string, cond store.Condition, m 
 		if attempts > 1 && ownWrite(rec, cond, m) {
 			return rec, nil
 		}
-		why := unmet(rec, cond)
+		why := cond.Unmet(rec)
 		if why == "" {
 			why = "the record changed meanwhile"
 		}
@@ -595,29 +588,6 @@ func ownWrite(rec *domain.Record, cond store.Condition, m store.Mutation) bool {
 		}
 	}
 	return true
-}
-
-// unmet says which part of cond rec fails, or "".
-func unmet(rec *domain.Record, cond store.Condition) string {
-	if !slices.Contains(cond.States, rec.State) {
-		return fmt.Sprintf("state is %s, want one of %v", rec.State, cond.States)
-	}
-	if cond.Version != 0 && rec.Version != cond.Version {
-		return fmt.Sprintf("version is %d, want %d", rec.Version, cond.Version)
-	}
-	if cond.LeaseToken != "" {
-		if rec.Lease == nil {
-			return "lease token given but the record holds no lease"
-		}
-		if rec.Lease.Token != cond.LeaseToken {
-			return "lease token does not match the record's lease"
-		}
-	}
-	if !cond.LeaseExpiredBy.IsZero() && rec.Lease != nil && rec.Lease.Expires.UnixMilli() > cond.LeaseExpiredBy.UnixMilli() {
-		return fmt.Sprintf("lease held until %s, not expired by %s",
-			rec.Lease.Expires.UTC().Format(time.RFC3339Nano), cond.LeaseExpiredBy.UTC().Format(time.RFC3339Nano))
-	}
-	return ""
 }
 
 // cursor encodes a listing position: the listing's name and the last key

@@ -31,16 +31,13 @@ func decodeIntent(op, id string, item map[string]types.AttributeValue) (*domain.
 	return in, nil
 }
 
-// checkIntent validates what an intent's keys are built from.
+// checkIntent validates what an intent's keys are built from: the port's
+// checks, and the years that this driver's fixed-width sort keys can hold.
 func checkIntent(op string, in *domain.UploadIntent) error {
-	switch {
-	case in.ID == "":
-		return errcode.Errorf(errcode.Invalid, op, "", "intent has no id")
-	case !in.State.Valid():
-		return errcode.Errorf(errcode.Invalid, op, in.ID, "unknown intent state %q", in.State)
-	case in.Bucket == "" || in.Key == "":
-		return errcode.Errorf(errcode.Invalid, op, in.ID, "intent has no bucket or key")
-	case !sortableYear(in.IssuedAt) || !sortableYear(in.ExpiresAt):
+	if err := store.CheckIntent(op, in); err != nil {
+		return err
+	}
+	if !sortableYear(in.IssuedAt) || !sortableYear(in.ExpiresAt) {
 		return errcode.Errorf(errcode.Invalid, op, in.ID, "issue or expiry time is outside the years 0000-9999")
 	}
 	return nil
