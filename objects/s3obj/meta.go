@@ -142,22 +142,3 @@ func isASCII(s string) bool {
 	}
 	return true
 }
-
-// shortKey makes a key fit for an error message: at most 80 bytes, valid
-// UTF-8, with control characters shown as '?'.
-func shortKey(key string) string {
-	if len(key) > 80 {
-		cut := 80
-		for cut > 0 && !utf8.RuneStart(key[cut]) {
-			cut--
-		}
-		key = key[:cut] + "…"
-	}
-	key = strings.ToValidUTF8(key, "?")
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return '?'
-		}
-		return r
-	}, key)
-}
