@@ -245,37 +245,12 @@ func (d *Driver) getItem(ctx context.Context, op string, key map[string]types.At
 	return out.Item, nil
 }
 
-// decodeItem unmarshals a stored item into T.
-func decodeItem[T any](op, id string, item map[string]types.AttributeValue) (*T, error) {
-	v := new(T)
-	if err := attributevalue.UnmarshalMap(item, v); err != nil {
-		return nil, errcode.Errorf(errcode.Unknown, op, id, "stored item does not decode: %w", err)
-	}
-	return v, nil
-}
-
 func decodeRecord(op, id string, item map[string]types.AttributeValue) (*domain.Record, error) {
-	it, err := decodeItem[recordItem](op, id, item)
-	if err != nil {
-		return nil, err
-	}
-	rec, err := it.domain()
-	if err != nil {
-		return nil, errcode.Errorf(errcode.Unknown, op, id, "stored record does not decode: %w", err)
-	}
-	return rec, nil
+	return decodeAs(op, id, item, (*recordItem).domain)
 }
 
 func decodeReview(op, id string, item map[string]types.AttributeValue) (*domain.ReviewItem, error) {
-	it, err := decodeItem[reviewItem](op, id, item)
-	if err != nil {
-		return nil, err
-	}
-	r, err := it.domain()
-	if err != nil {
-		return nil, errcode.Errorf(errcode.Unknown, op, id, "stored review item does not decode: %w", err)
-	}
-	return r, nil
+	return decodeAs(op, id, item, (*reviewItem).domain)
 }
 
 // checkRecord validates what the keys of a record are built from: the
@@ -304,34 +279,7 @@ func (d *Driver) Create(ctx context.Context, rec *domain.Record) error {
 	if err := checkRecord(op, rec.ID, rec.State, rec.UpdatedAt); err != nil {
 		return err
 	}
-	item, err := attributevalue.MarshalMap(toRecordItem(rec))
-	if err != nil {
-		return errcode.Errorf(errcode.Invalid, op, rec.ID, "encode record: %w", err)
-	}
-	var attempts int32
-	out, err := d.client.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName:                           aws.String(d.table),
-		Item:                                item,
-		ConditionExpression:                 aws.String("attribute_not_exists(#pk)"),
-		ExpressionAttributeNames:            map[string]string{"#pk": attrPK},
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-		ReturnConsumedCapacity:              d.returnConsumed(),
-	}, countAttempts(&attempts))
-	if ccf, ok := isConditionFailed(err); ok {
-		if attempts > 1 {
-			// An earlier attempt of this call may be what is stored.
-			stored, gerr := d.storedAfterFailure(ctx, op, ccf, recordKey(rec.ID))
-			if gerr == nil && sameItem[recordItem](op, rec.ID, stored, item) {
-				return nil
-			}
-		}
-		return errcode.Errorf(errcode.AlreadyExists, op, rec.ID, "a record with this id exists")
-	}
-	if err != nil {
-		return d.wrap(ctx, op, rec.ID, err)
-	}
-	d.consumed("create", true, out.ConsumedCapacity)
-	return nil
+	return createItem(ctx, d, op, "create", rec.ID, recordKey(rec.ID), toRecordItem(rec), noItem)
 }
 
 // sameItem reports whether stored is the item sent, both normalised
@@ -370,21 +318,7 @@ func (d *Driver) storedAfterFailure(ctx context.Context, op string, ccf *types.C
 
 // Get implements store.Driver.
 func (d *Driver) Get(ctx context.Context, id string) (*domain.Record, error) {
-	const op = "dynamo: get"
-	if err := d.start(ctx, op, id); err != nil {
-		return nil, err
-	}
-	if id == "" {
-		return nil, errcode.Errorf(errcode.Invalid, op, "", "empty id")
-	}
-	item, err := d.getItem(ctx, "get", recordKey(id), d.consistent)
-	if err != nil {
-		return nil, d.wrap(ctx, op, id, err)
-	}
-	if item == nil {
-		return nil, errcode.Errorf(errcode.NotFound, op, id, "no such record")
-	}
-	return decodeRecord(op, id, item)
+	return getAs(ctx, d, "dynamo: get", "get", id, recordKey(id), (*recordItem).domain)
 }
 
 // expr collects the placeholders of one request's expressions, so that
@@ -777,32 +711,23 @@ func (d *Driver) put(ctx context.Context, op, short, id string, v any) error {
 // GetAllowlist implements store.Driver.
 func (d *Driver) GetAllowlist(ctx context.Context, sha256 string) (*domain.AllowlistEntry, error) {
 	const op = "dynamo: get allowlist"
-	if err := d.start(ctx, op, sha256); err != nil {
-		return nil, err
-	}
 	if sha256 == "" {
+		// NotFound, not Invalid: whether the empty hash is allowed has an
+		// answer.
+		if err := d.start(ctx, op, sha256); err != nil {
+			return nil, err
+		}
 		return nil, errcode.Errorf(errcode.NotFound, op, "", "no entry has an empty sha256")
 	}
-	item, err := d.getItem(ctx, "get allowlist", map[string]types.AttributeValue{attrPK: s(pkAllowlist), attrSK: s(sha256)}, d.consistent)
-	if err != nil {
-		return nil, d.wrap(ctx, op, sha256, err)
-	}
-	if item == nil {
-		return nil, errcode.Errorf(errcode.NotFound, op, sha256, "not on the allowlist")
-	}
-	return decodeAllowlist(op, sha256, item)
+	return getAs(ctx, d, op, "get allowlist", sha256, allowlistKey(sha256), (*allowlistItem).domain)
 }
 
 func decodeAllowlist(op, id string, item map[string]types.AttributeValue) (*domain.AllowlistEntry, error) {
-	it, err := decodeItem[allowlistItem](op, id, item)
-	if err != nil {
-		return nil, err
-	}
-	e, err := it.domain()
-	if err != nil {
-		return nil, errcode.Errorf(errcode.Unknown, op, id, "stored entry does not decode: %w", err)
-	}
-	return e, nil
+	return decodeAs(op, id, item, (*allowlistItem).domain)
+}
+
+func allowlistKey(sha256 string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{attrPK: s(pkAllowlist), attrSK: s(sha256)}
 }
 
 // DeleteAllowlist implements store.Driver.
@@ -816,7 +741,7 @@ func (d *Driver) DeleteAllowlist(ctx context.Context, sha256 string) error {
 	}
 	out, err := d.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
 		TableName:              aws.String(d.table),
-		Key:                    map[string]types.AttributeValue{attrPK: s(pkAllowlist), attrSK: s(sha256)},
+		Key:                    allowlistKey(sha256),
 		ReturnConsumedCapacity: d.returnConsumed(),
 	})
 	if err != nil {
@@ -890,52 +815,12 @@ func (d *Driver) CreateReview(ctx context.Context, item *domain.ReviewItem) erro
 	if !sortableYear(item.OpenedAt) {
 		return errcode.Errorf(errcode.Invalid, op, item.ID, "open time %s is outside the years 0000-9999", item.OpenedAt)
 	}
-	av, err := attributevalue.MarshalMap(toReviewItem(item))
-	if err != nil {
-		return errcode.Errorf(errcode.Invalid, op, item.ID, "encode review item: %w", err)
-	}
-	var attempts int32
-	out, err := d.client.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName:                           aws.String(d.table),
-		Item:                                av,
-		ConditionExpression:                 aws.String("attribute_not_exists(#pk) OR attribute_exists(#decision)"),
-		ExpressionAttributeNames:            map[string]string{"#pk": attrPK, "#decision": attrDecision},
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-		ReturnConsumedCapacity:              d.returnConsumed(),
-	}, countAttempts(&attempts))
-	if ccf, ok := isConditionFailed(err); ok {
-		if attempts > 1 {
-			stored, gerr := d.storedAfterFailure(ctx, op, ccf, reviewKey(item.ID))
-			if gerr == nil && sameItem[reviewItem](op, item.ID, stored, av) {
-				return nil
-			}
-		}
-		return errcode.Errorf(errcode.AlreadyExists, op, item.ID, "an open review item with this id exists")
-	}
-	if err != nil {
-		return d.wrap(ctx, op, item.ID, err)
-	}
-	d.consumed("create review", true, out.ConsumedCapacity)
-	return nil
+	return createItem(ctx, d, op, "create review", item.ID, reviewKey(item.ID), toReviewItem(item), noOpenReview)
 }
 
 // GetReview implements store.Driver.
 func (d *Driver) GetReview(ctx context.Context, id string) (*domain.ReviewItem, error) {
-	const op = "dynamo: get review"
-	if err := d.start(ctx, op, id); err != nil {
-		return nil, err
-	}
-	if id == "" {
-		return nil, errcode.Errorf(errcode.Invalid, op, "", "empty id")
-	}
-	item, err := d.getItem(ctx, "get review", reviewKey(id), d.consistent)
-	if err != nil {
-		return nil, d.wrap(ctx, op, id, err)
-	}
-	if item == nil {
-		return nil, errcode.Errorf(errcode.NotFound, op, id, "no such review item")
-	}
-	return decodeReview(op, id, item)
+	return getAs(ctx, d, "dynamo: get review", "get review", id, reviewKey(id), (*reviewItem).domain)
 }
 
 // DecideReview implements store.Driver: one UpdateItem conditional on an
@@ -1119,27 +1004,7 @@ func (d *Driver) PutCachedVerdict(ctx context.Context, sha256, dbVersion string,
 
 // GetCachedVerdict implements store.Driver.
 func (d *Driver) GetCachedVerdict(ctx context.Context, sha256, dbVersion string) (*domain.Verdict, error) {
-	const op = "dynamo: get verdict"
-	if err := d.start(ctx, op, sha256); err != nil {
-		return nil, err
-	}
-	if sha256 == "" {
-		return nil, errcode.Errorf(errcode.Invalid, op, "", "empty sha256")
-	}
-	item, err := d.getItem(ctx, "get verdict", map[string]types.AttributeValue{attrPK: s(verdictPK(sha256)), attrSK: s(verdictSK(dbVersion))}, d.consistent)
-	if err != nil {
-		return nil, d.wrap(ctx, op, sha256, err)
-	}
-	if item == nil {
-		return nil, errcode.Errorf(errcode.NotFound, op, sha256, "no cached verdict for database %q", dbVersion)
-	}
-	it, err := decodeItem[cachedVerdictItem](op, sha256, item)
-	if err != nil {
-		return nil, err
-	}
-	v, err := it.Verdict.domain()
-	if err != nil {
-		return nil, errcode.Errorf(errcode.Unknown, op, sha256, "stored verdict does not decode: %w", err)
-	}
-	return v, nil
+	key := map[string]types.AttributeValue{attrPK: s(verdictPK(sha256)), attrSK: s(verdictSK(dbVersion))}
+	return getAs(ctx, d, "dynamo: get verdict", "get verdict", sha256, key,
+		func(it *cachedVerdictItem) (*domain.Verdict, error) { return it.Verdict.domain() })
 }

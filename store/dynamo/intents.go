@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -20,15 +19,7 @@ func intentKey(id string) map[string]types.AttributeValue {
 }
 
 func decodeIntent(op, id string, item map[string]types.AttributeValue) (*domain.UploadIntent, error) {
-	it, err := decodeItem[intentItem](op, id, item)
-	if err != nil {
-		return nil, err
-	}
-	in, err := it.domain()
-	if err != nil {
-		return nil, errcode.Errorf(errcode.Unknown, op, id, "stored intent does not decode: %w", err)
-	}
-	return in, nil
+	return decodeAs(op, id, item, (*intentItem).domain)
 }
 
 // checkIntent validates what an intent's keys are built from: the port's
@@ -57,52 +48,12 @@ func (d *Driver) CreateIntent(ctx context.Context, in *domain.UploadIntent) erro
 	if err := checkIntent(op, in); err != nil {
 		return err
 	}
-	item, err := attributevalue.MarshalMap(toIntentItem(in))
-	if err != nil {
-		return errcode.Errorf(errcode.Invalid, op, in.ID, "encode intent: %w", err)
-	}
-	var attempts int32
-	out, err := d.client.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName:                           aws.String(d.table),
-		Item:                                item,
-		ConditionExpression:                 aws.String("attribute_not_exists(#pk)"),
-		ExpressionAttributeNames:            map[string]string{"#pk": attrPK},
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-		ReturnConsumedCapacity:              d.returnConsumed(),
-	}, countAttempts(&attempts))
-	if ccf, ok := isConditionFailed(err); ok {
-		if attempts > 1 {
-			stored, gerr := d.storedAfterFailure(ctx, op, ccf, intentKey(in.ID))
-			if gerr == nil && sameItem[intentItem](op, in.ID, stored, item) {
-				return nil // our own earlier attempt
-			}
-		}
-		return errcode.Errorf(errcode.AlreadyExists, op, in.ID, "an intent with this id exists")
-	}
-	if err != nil {
-		return d.wrap(ctx, op, in.ID, err)
-	}
-	d.consumed("create intent", true, out.ConsumedCapacity)
-	return nil
+	return createItem(ctx, d, op, "create intent", in.ID, intentKey(in.ID), toIntentItem(in), noItem)
 }
 
 // GetIntent implements store.Driver.
 func (d *Driver) GetIntent(ctx context.Context, id string) (*domain.UploadIntent, error) {
-	const op = "dynamo: get intent"
-	if err := d.start(ctx, op, id); err != nil {
-		return nil, err
-	}
-	if id == "" {
-		return nil, errcode.Errorf(errcode.Invalid, op, "", "empty id")
-	}
-	item, err := d.getItem(ctx, "get intent", intentKey(id), d.consistent)
-	if err != nil {
-		return nil, d.wrap(ctx, op, id, err)
-	}
-	if item == nil {
-		return nil, errcode.Errorf(errcode.NotFound, op, id, "no such intent")
-	}
-	return decodeIntent(op, id, item)
+	return getAs(ctx, d, "dynamo: get intent", "get intent", id, intentKey(id), (*intentItem).domain)
 }
 
 // ResolveIntent implements store.Driver: one UpdateItem conditional on
