@@ -245,14 +245,6 @@ func (d *Driver) getItem(ctx context.Context, op string, key map[string]types.At
 	return out.Item, nil
 }
 
-func decodeRecord(op, id string, item map[string]types.AttributeValue) (*domain.Record, error) {
-	return decodeAs(op, id, item, (*recordItem).domain)
-}
-
-func decodeReview(op, id string, item map[string]types.AttributeValue) (*domain.ReviewItem, error) {
-	return decodeAs(op, id, item, (*reviewItem).domain)
-}
-
 // checkRecord validates what the keys of a record are built from: the
 // port's checks, and the years that this driver's fixed-width sort keys
 // can hold.
@@ -471,34 +463,14 @@ func (d *Driver) Update(ctx context.Context, id string, cond store.Condition, m 
 	if err != nil {
 		return nil, err
 	}
-	var attempts int32
-	out, err := d.client.UpdateItem(ctx, in, countAttempts(&attempts))
-	if ccf, ok := isConditionFailed(err); ok {
-		stored, gerr := d.storedAfterFailure(ctx, op, ccf, recordKey(id))
-		if gerr != nil {
-			return nil, gerr
-		}
-		if stored == nil {
-			return nil, errcode.Errorf(errcode.NotFound, op, id, "no such record")
-		}
-		rec, derr := decodeRecord(op, id, stored)
-		if derr != nil {
-			return nil, derr
-		}
-		if attempts > 1 && ownWrite(rec, cond, m) {
-			return rec, nil
-		}
-		why := cond.Unmet(rec)
-		if why == "" {
-			why = "the record changed meanwhile"
-		}
-		return nil, errcode.Errorf(errcode.ConditionFailed, op, id, "%s", why)
-	}
-	if err != nil {
-		return nil, d.wrap(ctx, op, id, err)
-	}
-	d.consumed("update", true, out.ConsumedCapacity)
-	return decodeRecord(op, id, out.Attributes)
+	return updateItem(ctx, d, op, "update", id, in, (*recordItem).domain,
+		func(rec *domain.Record) bool { return ownWrite(rec, cond, m) },
+		func(rec *domain.Record) string {
+			if why := cond.Unmet(rec); why != "" {
+				return why
+			}
+			return "the record changed meanwhile"
+		})
 }
 
 // ownWrite reports whether rec is what this Update writes: after a lost
@@ -851,41 +823,20 @@ func (d *Driver) DecideReview(ctx context.Context, id string, dec store.ReviewDe
 		}
 	}
 	cond := "attribute_exists(" + e.name(attrPK) + ") AND attribute_not_exists(" + e.name(attrDecision) + ")"
-	var attempts int32
-	out, err := d.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                           aws.String(d.table),
-		Key:                                 reviewKey(id),
-		UpdateExpression:                    aws.String("SET " + strings.Join(set, ", ") + " REMOVE " + strings.Join(remove, ", ")),
-		ConditionExpression:                 aws.String(cond),
-		ExpressionAttributeNames:            e.names,
-		ExpressionAttributeValues:           e.values,
-		ReturnValues:                        types.ReturnValueAllNew,
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-		ReturnConsumedCapacity:              d.returnConsumed(),
-	}, countAttempts(&attempts))
-	if ccf, ok := isConditionFailed(err); ok {
-		stored, gerr := d.storedAfterFailure(ctx, op, ccf, reviewKey(id))
-		if gerr != nil {
-			return nil, gerr
-		}
-		if stored == nil {
-			return nil, errcode.Errorf(errcode.NotFound, op, id, "no such review item")
-		}
-		item, derr := decodeReview(op, id, stored)
-		if derr != nil {
-			return nil, derr
-		}
-		if attempts > 1 && item.Decision == dec.Decision && item.Reviewer == dec.Reviewer &&
-			item.Comment == dec.Comment && fmtTime(item.DecidedAt) == fmtTime(dec.DecidedAt) {
-			return item, nil // our own earlier attempt
-		}
-		return nil, errcode.Errorf(errcode.ConditionFailed, op, id, "already decided (%s by %s)", item.Decision, item.Reviewer)
-	}
-	if err != nil {
-		return nil, d.wrap(ctx, op, id, err)
-	}
-	d.consumed("decide review", true, out.ConsumedCapacity)
-	return decodeReview(op, id, out.Attributes)
+	return updateItem(ctx, d, op, "decide review", id, &dynamodb.UpdateItemInput{
+		Key:                       reviewKey(id),
+		UpdateExpression:          aws.String("SET " + strings.Join(set, ", ") + " REMOVE " + strings.Join(remove, ", ")),
+		ConditionExpression:       aws.String(cond),
+		ExpressionAttributeNames:  e.names,
+		ExpressionAttributeValues: e.values,
+	}, (*reviewItem).domain,
+		func(item *domain.ReviewItem) bool {
+			return item.Decision == dec.Decision && item.Reviewer == dec.Reviewer &&
+				item.Comment == dec.Comment && fmtTime(item.DecidedAt) == fmtTime(dec.DecidedAt)
+		},
+		func(item *domain.ReviewItem) string {
+			return fmt.Sprintf("already decided (%s by %s)", item.Decision, item.Reviewer)
+		})
 }
 
 // SetReviewToken implements store.Driver: an UpdateItem conditional on

@@ -113,3 +113,41 @@ func getAs[T any, D any](ctx context.Context, d *Driver, op, short, id string, k
 	}
 	return decodeAs(op, id, item, conv)
 }
+
+// updateItem sends in, one conditional UpdateItem, and returns the item as
+// written. A refused write is told apart from the stored item: none gives
+// NotFound; our own earlier attempt (own, when the call was retried after
+// its answer was lost) is success; anything else gives ConditionFailed,
+// with refused saying why.
+func updateItem[T any, D any](ctx context.Context, d *Driver, op, short, id string, in *dynamodb.UpdateItemInput,
+	conv func(*T) (D, error), own func(D) bool, refused func(D) string) (D, error) {
+	var zero D
+	in.TableName = aws.String(d.table)
+	in.ReturnValues = types.ReturnValueAllNew
+	in.ReturnValuesOnConditionCheckFailure = types.ReturnValuesOnConditionCheckFailureAllOld
+	in.ReturnConsumedCapacity = d.returnConsumed()
+	var attempts int32
+	out, err := d.client.UpdateItem(ctx, in, countAttempts(&attempts))
+	if ccf, ok := isConditionFailed(err); ok {
+		stored, gerr := d.storedAfterFailure(ctx, op, ccf, in.Key)
+		if gerr != nil {
+			return zero, gerr
+		}
+		if stored == nil {
+			return zero, errcode.Errorf(errcode.NotFound, op, id, "not found")
+		}
+		v, derr := decodeAs(op, id, stored, conv)
+		if derr != nil {
+			return zero, derr
+		}
+		if attempts > 1 && own(v) {
+			return v, nil
+		}
+		return zero, errcode.Errorf(errcode.ConditionFailed, op, id, "%s", refused(v))
+	}
+	if err != nil {
+		return zero, d.wrap(ctx, op, id, err)
+	}
+	d.consumed(short, true, out.ConsumedCapacity)
+	return decodeAs(op, id, out.Attributes, conv)
+}

@@ -2,6 +2,7 @@ package dynamo
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 
@@ -16,10 +17,6 @@ import (
 
 func intentKey(id string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{attrPK: s(intentPK(id)), attrSK: s(skIntent)}
-}
-
-func decodeIntent(op, id string, item map[string]types.AttributeValue) (*domain.UploadIntent, error) {
-	return decodeAs(op, id, item, (*intentItem).domain)
 }
 
 // checkIntent validates what an intent's keys are built from: the port's
@@ -89,41 +86,18 @@ func (d *Driver) ResolveIntent(ctx context.Context, id string, r store.IntentRes
 	}
 	cond := "attribute_exists(" + e.name(attrPK) + ") AND " + e.name(attrState) + " = " +
 		e.value("expected", s(intentStatePK(domain.IntentExpected)))
-	var attempts int32
-	out, err := d.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                           aws.String(d.table),
-		Key:                                 intentKey(id),
-		UpdateExpression:                    aws.String(update),
-		ConditionExpression:                 aws.String(cond),
-		ExpressionAttributeNames:            e.names,
-		ExpressionAttributeValues:           e.values,
-		ReturnValues:                        types.ReturnValueAllNew,
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-		ReturnConsumedCapacity:              d.returnConsumed(),
-	}, countAttempts(&attempts))
-	if ccf, ok := isConditionFailed(err); ok {
-		stored, gerr := d.storedAfterFailure(ctx, op, ccf, intentKey(id))
-		if gerr != nil {
-			return nil, gerr
-		}
-		if stored == nil {
-			return nil, errcode.Errorf(errcode.NotFound, op, id, "no such intent")
-		}
-		in, derr := decodeIntent(op, id, stored)
-		if derr != nil {
-			return nil, derr
-		}
-		if attempts > 1 && in.State == r.State && in.RecordID == r.RecordID && in.ResolvedBy == r.By &&
-			fmtTime(in.ResolvedAt) == fmtTime(r.At) {
-			return in, nil // our own earlier attempt
-		}
-		return nil, errcode.Errorf(errcode.ConditionFailed, op, id, "intent is %s, not expected", in.State)
-	}
-	if err != nil {
-		return nil, d.wrap(ctx, op, id, err)
-	}
-	d.consumed("resolve intent", true, out.ConsumedCapacity)
-	return decodeIntent(op, id, out.Attributes)
+	return updateItem(ctx, d, op, "resolve intent", id, &dynamodb.UpdateItemInput{
+		Key:                       intentKey(id),
+		UpdateExpression:          aws.String(update),
+		ConditionExpression:       aws.String(cond),
+		ExpressionAttributeNames:  e.names,
+		ExpressionAttributeValues: e.values,
+	}, (*intentItem).domain,
+		func(in *domain.UploadIntent) bool {
+			return in.State == r.State && in.RecordID == r.RecordID && in.ResolvedBy == r.By &&
+				fmtTime(in.ResolvedAt) == fmtTime(r.At)
+		},
+		func(in *domain.UploadIntent) string { return fmt.Sprintf("intent is %s, not expected", in.State) })
 }
 
 // checkResolution validates a resolution as every driver does, and that
