@@ -49,6 +49,8 @@ type fixture struct {
 	st   *store.Store
 	objs *localdir.Driver
 	scan *fakeScanner
+	// clock is the store's: it decides when leases expire.
+	clock *skipClock
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -58,7 +60,8 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := store.New(drv, nil)
+	clock := &skipClock{}
+	st := store.New(drv, &store.Options{Now: clock.now})
 	t.Cleanup(func() { st.Close() })
 	objs, err := localdir.Open(filepath.Join(dir, "b"), &localdir.Options{NoSync: true})
 	if err != nil {
@@ -70,7 +73,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{h: h, st: st, objs: objs, scan: sc}
+	return &fixture{h: h, st: st, objs: objs, scan: sc, clock: clock}
 }
 
 func (f *fixture) ingest(t *testing.T, key, body string) lambdas.State {
