@@ -260,14 +260,14 @@ func TestScanRecordsMetrics(t *testing.T) {
 		name    string
 		res     clamd.Result
 		err     error
-		outcome string
+		outcome domain.Outcome
 		reason  string
 		bytes   int64
 		up      bool
 	}{
-		{"clean", clamd.Result{Status: clamd.StatusClean, Raw: "stream: OK"}, nil, metrics.OutcomeClean, "", 4, true},
-		{"found", clamd.Result{Status: clamd.StatusFound, Signatures: []string{"X"}}, nil, metrics.OutcomeInfected, "", 4, true},
-		{"limit", clamd.Result{Status: clamd.StatusLimit, Limit: "MaxFiles"}, nil, metrics.OutcomeUnscannable, "limit-exceeded:MaxFiles", 4, true},
+		{"clean", clamd.Result{Status: clamd.StatusClean, Raw: "stream: OK"}, nil, domain.OutcomeClean, "", 4, true},
+		{"found", clamd.Result{Status: clamd.StatusFound, Signatures: []string{"X"}}, nil, domain.OutcomeInfected, "", 4, true},
+		{"limit", clamd.Result{Status: clamd.StatusLimit, Limit: "MaxFiles"}, nil, domain.OutcomeUnscannable, "limit-exceeded:MaxFiles", 4, true},
 		{"clamd down", clamd.Result{}, clamd.ErrUnavailable, metrics.OutcomeError, domain.ReasonClamdUnavailable, 4, false},
 	}
 	for _, tt := range tests {

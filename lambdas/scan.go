@@ -172,7 +172,7 @@ func (h *Handlers) recordScan(st State, info engine.Info, scanned int64, d time.
 		Bucket: st.Object.Bucket, Key: st.Object.Key, VersionID: st.Object.VersionID,
 	}
 	if v := st.Verdict; err == nil && v != nil {
-		r.Outcome, r.Reason = string(v.Outcome), v.Reason
+		r.Outcome, r.Reason = v.Outcome, v.Reason
 	}
 	var se *StepError
 	if errors.As(err, &se) {
