@@ -11,7 +11,7 @@ ARGS  ?=
 # the clamscan-per-file design the benchmark harness compares with.
 APT_PACKAGES := clamav-daemon clamdscan clamav-testfiles p7zip-full clamav
 
-.PHONY: run test drill deps tools versitygw goaws lint vet build install fuzz bench clean lambda-assets synth cdk-test
+.PHONY: run test drill deps tools versitygw goaws staticcheck lint vet build install fuzz bench clean lambda-assets synth cdk-test
 
 build:
 	$(GO) build -o bin/scangate ./cmd/scangate
@@ -55,14 +55,28 @@ goaws: .cache/bin/cmd
 .cache/bin/cmd:
 	GOBIN=$(CURDIR)/.cache/bin $(GO) install github.com/Admiral-Piett/goaws/app/cmd@$(GOAWS_VERSION)
 
+## staticcheck: the linter, built once at a pinned version (2026.2.2, which
+## knows Go 1.26). The stamp names the version, so changing the pin rebuilds.
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK := $(CURDIR)/.cache/bin/staticcheck
+staticcheck: .cache/staticcheck-$(STATICCHECK_VERSION)
+.cache/staticcheck-$(STATICCHECK_VERSION):
+	GOBIN=$(CURDIR)/.cache/bin $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	touch $@
+
 run: deps build
 	./bin/scangate run $(ARGS)
 
 vet:
 	$(GO) vet ./...
 
-lint: vet
+## lint: go vet, staticcheck (staticcheck.conf; narrower exceptions are
+## //lint:file-ignore lines with their reason) and gofmt, in the root module
+## and in cdk/, which is a module of its own.
+lint: vet staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(STATICCHECK) ./...
+	cd cdk && $(GO) vet ./... && $(STATICCHECK) ./...
 
 test: deps tools versitygw goaws lint cdk-test
 	$(GO) test -race -timeout 20m ./...
@@ -114,10 +128,10 @@ synth: tools lambda-assets
 	cd cdk && $(CDK_ENV) ../tools/node_modules/.bin/cdk synth --app 'go run .' --output ../cdk.out \
 		--no-notices --no-version-reporting --quiet $(CDK_CONTEXT)
 
-## cdk-test: the CDK app's tests (assertions, cdk-nag, cfn-guard) and vet,
-## in its own module. cfn-guard comes from the npm tools.
+## cdk-test: the CDK app's tests (assertions, cdk-nag, cfn-guard), in its
+## own module; lint vets it. cfn-guard comes from the npm tools.
 cdk-test: tools
-	cd cdk && $(GO) vet ./... && $(CDK_ENV) $(GO) test -count=1 -timeout 15m ./...
+	cd cdk && $(CDK_ENV) $(GO) test -count=1 -timeout 15m ./...
 
 clean:
 	rm -rf bin scangate-data cdk.out

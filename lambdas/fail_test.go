@@ -3,6 +3,7 @@ package lambdas_test
 import (
 	"context"
 	"github.com/scangate/scangate/asl"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -11,16 +12,23 @@ import (
 	"github.com/scangate/scangate/lambdas"
 )
 
-// shortLease returns handlers over f's store and bucket whose leases
-// expire after 50ms, and a wait that outlasts one.
+// skipClock is the real time plus a skip: a test moves it past a lease's
+// expiry instead of waiting the lease out, and otherwise time flows.
+type skipClock struct{ skip atomic.Int64 }
+
+func (c *skipClock) now() time.Time { return time.Now().Add(time.Duration(c.skip.Load())) }
+
+// shortLease returns handlers over f's store and bucket whose leases last
+// a minute, and a function that moves f's store clock past one.
 func shortLease(t *testing.T, f *fixture, owner string) (*lambdas.Handlers, func()) {
 	t.Helper()
+	const ttl = time.Minute
 	h, err := lambdas.New(lambdas.Config{Store: f.st, Objects: f.objs, Scanner: f.scan, QuarantineBucket: "quarantine",
-		DisableVerdictCache: true, LeaseTTL: 50 * time.Millisecond, Owner: owner})
+		DisableVerdictCache: true, LeaseTTL: ttl, Owner: owner})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return h, func() { time.Sleep(100 * time.Millisecond) }
+	return h, func() { f.clock.skip.Add(int64(2 * ttl)) }
 }
 
 // failed hands err to Fail as the workflow's Catch does, with st as the

@@ -50,6 +50,8 @@ type fixture struct {
 	st   *store.Store
 	objs *localdir.Driver
 	scan *fakeScanner
+	// clock is the store's: it decides when leases expire.
+	clock *skipClock
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -59,7 +61,8 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := store.New(drv, nil)
+	clock := &skipClock{}
+	st := store.New(drv, &store.Options{Now: clock.now})
 	t.Cleanup(func() { st.Close() })
 	objs, err := localdir.Open(filepath.Join(dir, "b"), &localdir.Options{NoSync: true})
 	if err != nil {
@@ -71,7 +74,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{h: h, st: st, objs: objs, scan: sc}
+	return &fixture{h: h, st: st, objs: objs, scan: sc, clock: clock}
 }
 
 func (f *fixture) ingest(t *testing.T, key, body string) asl.Document {
@@ -258,14 +261,14 @@ func TestScanRecordsMetrics(t *testing.T) {
 		name    string
 		res     clamd.Result
 		err     error
-		outcome string
+		outcome domain.Outcome
 		reason  string
 		bytes   int64
 		up      bool
 	}{
-		{"clean", clamd.Result{Status: clamd.StatusClean, Raw: "stream: OK"}, nil, metrics.OutcomeClean, "", 4, true},
-		{"found", clamd.Result{Status: clamd.StatusFound, Signatures: []string{"X"}}, nil, metrics.OutcomeInfected, "", 4, true},
-		{"limit", clamd.Result{Status: clamd.StatusLimit, Limit: "MaxFiles"}, nil, metrics.OutcomeUnscannable, "limit-exceeded:MaxFiles", 4, true},
+		{"clean", clamd.Result{Status: clamd.StatusClean, Raw: "stream: OK"}, nil, domain.OutcomeClean, "", 4, true},
+		{"found", clamd.Result{Status: clamd.StatusFound, Signatures: []string{"X"}}, nil, domain.OutcomeInfected, "", 4, true},
+		{"limit", clamd.Result{Status: clamd.StatusLimit, Limit: "MaxFiles"}, nil, domain.OutcomeUnscannable, "limit-exceeded:MaxFiles", 4, true},
 		{"clamd down", clamd.Result{}, clamd.ErrUnavailable, metrics.OutcomeError, domain.ReasonClamdUnavailable, 4, false},
 	}
 	for _, tt := range tests {

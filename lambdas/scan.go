@@ -173,7 +173,7 @@ func (h *Handlers) recordScan(st asl.Document, info engine.Info, scanned int64, 
 		Bucket: st.Object.Bucket, Key: st.Object.Key, VersionID: st.Object.VersionID,
 	}
 	if v := st.Verdict; err == nil && v != nil {
-		r.Outcome, r.Reason = string(v.Outcome), v.Reason
+		r.Outcome, r.Reason = v.Outcome, v.Reason
 	}
 	var se *StepError
 	if errors.As(err, &se) {

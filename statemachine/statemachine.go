@@ -1,7 +1,13 @@
 // Package statemachine is the one place that says which lifecycle
-// transitions are legal. The store turns each transition into a conditional
-// write whose condition is taken from this table; the workflow and the admin
-// UI read the same table.
+// transitions are legal: a table of events, each with the statuses it may
+// start from and the status it leads to, run through looplab/fsm.
+//
+// Package store checks every transition with Next and writes it as one
+// conditional write whose condition is the event's Sources plus the
+// record's version or lease, so no driver can apply an illegal one. The
+// handlers in package lambdas ask Can before a transition a stale step may
+// no longer be entitled to (a failure, a rescan). Mermaid draws the table
+// for ARCHITECTURE.md, and a test fails when the diagram there is stale.
 package statemachine
 
 import (
@@ -151,8 +157,7 @@ func Events() []Event {
 	return evs
 }
 
-// Available lists the events legal from status from, in table order. The
-// admin UI offers exactly these.
+// Available lists the events legal from status from, in table order.
 func Available(from domain.Status) []Event {
 	var evs []Event
 	for _, t := range table {

@@ -2,9 +2,12 @@ package store
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"time"
 
 	"github.com/scangate/scangate/domain"
+	"github.com/scangate/scangate/domain/errcode"
 )
 
 // Driver is what a storage backend implements. Error codes are those of
@@ -165,6 +168,75 @@ type Condition struct {
 	// LeaseExpiredBy: if non-zero, the record's lease must have expired at
 	// this time (Lease.Expires <= LeaseExpiredBy), or be absent.
 	LeaseExpiredBy time.Time
+}
+
+// Check validates c as Driver.Update requires, with code Invalid: it
+// names states, and only known ones. Drivers call it, so that every
+// backend refuses the same conditions.
+func (c Condition) Check(op, id string) error {
+	if len(c.States) == 0 {
+		return errcode.Errorf(errcode.Invalid, op, id, "condition names no states")
+	}
+	for _, st := range c.States {
+		if !st.Valid() {
+			return errcode.Errorf(errcode.Invalid, op, id, "condition names unknown state %q", st)
+		}
+	}
+	return nil
+}
+
+// Unmet says which part of c rec fails, or "" when rec satisfies it. A
+// driver that evaluates c itself uses it as the condition; one whose
+// backend evaluates c uses it to say why a write was refused. Lease
+// expiry is compared in whole milliseconds, the precision every driver
+// keeps, so that both kinds decide alike.
+func (c Condition) Unmet(rec *domain.Record) string {
+	if !slices.Contains(c.States, rec.State) {
+		return fmt.Sprintf("state is %s, want one of %v", rec.State, c.States)
+	}
+	if c.Version != 0 && rec.Version != c.Version {
+		return fmt.Sprintf("version is %d, want %d", rec.Version, c.Version)
+	}
+	if c.LeaseToken != "" {
+		if rec.Lease == nil {
+			return "lease token given but the record holds no lease"
+		}
+		if rec.Lease.Token != c.LeaseToken {
+			return "lease token does not match the record's lease"
+		}
+	}
+	if !c.LeaseExpiredBy.IsZero() && rec.Lease != nil && rec.Lease.Expires.UnixMilli() > c.LeaseExpiredBy.UnixMilli() {
+		return fmt.Sprintf("lease held until %s, not expired by %s",
+			rec.Lease.Expires.UTC().Format(time.RFC3339Nano), c.LeaseExpiredBy.UTC().Format(time.RFC3339Nano))
+	}
+	return ""
+}
+
+// CheckRecord validates, with code Invalid, what every driver builds a
+// record's keys from: its ID and its state. Drivers call it on the record
+// of a Create and on the new state of an Update.
+func CheckRecord(op, id string, state domain.Status) error {
+	if id == "" {
+		return errcode.Errorf(errcode.Invalid, op, "", "record has no id")
+	}
+	if !state.Valid() {
+		return errcode.Errorf(errcode.Invalid, op, id, "unknown state %q", state)
+	}
+	return nil
+}
+
+// CheckIntent validates, with code Invalid, what every driver builds an
+// upload intent's keys from: its ID, state, bucket and key.
+func CheckIntent(op string, in *domain.UploadIntent) error {
+	switch {
+	case in.ID == "":
+		return errcode.Errorf(errcode.Invalid, op, "", "intent has no id")
+	case !in.State.Valid():
+		return errcode.Errorf(errcode.Invalid, op, in.ID, "unknown intent state %q", in.State)
+	case in.Bucket == "" || in.Key == "":
+		return errcode.Errorf(errcode.Invalid, op, in.ID, "intent has no bucket or key")
+	}
+	return nil
 }
 
 // Mutation is the new value of every mutable field plus the history entry to

@@ -1,6 +1,7 @@
-// The npm test tools live in their own (empty) Go module, so that Go
-// files inside node_modules (aws-cdk ships Go templates) are not part of
-// the scangate module and `go test ./...` does not see them.
+// The npm test tools are not Go code, but node_modules carries Go files
+// (aws-cdk's init templates, named "%name%.template.go") that break
+// `go list ./...` from the root. A module boundary here keeps them out of
+// the root module's ./... pattern.
 module github.com/scangate/scangate/tools
 
-go 1.26.8
+go 1.26

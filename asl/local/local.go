@@ -181,22 +181,6 @@ func (w *Workflows) sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// typed adapts a handler to the interpreter: JSON in, JSON out, errors as
-// they are (a *lambdas.StepError names itself through ErrorType).
-func typed[In, Out any](fn func(context.Context, In) (Out, error)) workflow.Handler {
-	return func(ctx context.Context, raw json.RawMessage) (json.RawMessage, error) {
-		var in In
-		if err := json.Unmarshal(raw, &in); err != nil {
-			return nil, &lambdas.StepError{Type: lambdas.ErrInvalidInput, Msg: "step input: " + err.Error(), Err: err}
-		}
-		out, err := fn(ctx, in)
-		if err != nil {
-			return nil, err
-		}
-		return json.Marshal(out)
-	}
-}
-
 // bounded lets at most Workers scans stream at once.
 func (w *Workflows) bounded(fn workflow.Handler) workflow.Handler {
 	return func(ctx context.Context, raw json.RawMessage) (json.RawMessage, error) {

@@ -161,25 +161,13 @@ func (s *LambdaServer) Run(t testing.TB, def []byte, input any, opts ...Options)
 	return s.Start(t, def, input, opts...).Wait(t)
 }
 
-// handler adapts a handler to raw JSON in and out, as the Lambda runtime
-// does.
-func handler[In, Out any](fn func(context.Context, In) (Out, error)) func(context.Context, []byte) (any, error) {
-	return func(ctx context.Context, payload []byte) (any, error) {
-		var in In
-		if err := json.Unmarshal(payload, &in); err != nil {
-			return nil, &lambdas.StepError{Type: lambdas.ErrInvalidInput, Reason: domain.ReasonInternal, Msg: "decode payload: " + err.Error(), Err: err}
-		}
-		return fn(ctx, in)
-	}
-}
-
 // functionName reads a function name from what Invoke accepts: a name, a
 // partial ARN (123456789012:function:name) or an ARN, each optionally with
 // a :qualifier.
 func functionName(s string) string {
 	if _, after, ok := strings.Cut(s, ":function:"); ok {
 		s = after
-	} else if strings.HasPrefix(s, "function:") {
+	} else {
 		s = strings.TrimPrefix(s, "function:")
 	}
 	name, _, _ := strings.Cut(s, ":")

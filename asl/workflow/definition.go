@@ -1,5 +1,7 @@
 package workflow
 
+//lint:file-ignore ST1005 errors begin with the case-sensitive ASL field at fault (Retry[2]: …, Next must …)
+
 import (
 	"encoding/json"
 	"fmt"

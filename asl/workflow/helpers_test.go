@@ -38,13 +38,6 @@ func (h handlers) resolve(resource, _ string) (workflow.Handler, error) {
 	return fn, nil
 }
 
-// constant returns a handler that always returns out.
-func constant(out string) workflow.Handler {
-	return func(context.Context, json.RawMessage) (json.RawMessage, error) {
-		return json.RawMessage(out), nil
-	}
-}
-
 // echo returns its input.
 func echo(_ context.Context, in json.RawMessage) (json.RawMessage, error) { return in, nil }
 

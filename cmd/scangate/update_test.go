@@ -143,16 +143,19 @@ func TestUpdateRefusesBadFlags(t *testing.T) {
 }
 
 // slowReader yields n bytes of 'a', chunk bytes at a time, one chunk every
-// interval; started is closed at its first read.
+// interval; streaming is closed once it has yielded after bytes.
 type slowReader struct {
-	n, chunk int
-	every    time.Duration
-	started  chan struct{}
-	once     sync.Once
+	n, chunk, after int
+	every           time.Duration
+	streaming       chan struct{}
+	read            int
+	once            sync.Once
 }
 
 func (r *slowReader) Read(p []byte) (int, error) {
-	r.once.Do(func() { close(r.started) })
+	if r.read >= r.after {
+		r.once.Do(func() { close(r.streaming) })
+	}
 	if r.n == 0 {
 		return 0, io.EOF
 	}
@@ -162,6 +165,7 @@ func (r *slowReader) Read(p []byte) (int, error) {
 		p[i] = 'a'
 	}
 	r.n -= k
+	r.read += k
 	return k, nil
 }
 
@@ -196,7 +200,8 @@ func TestReloadPicksUpNewSignature(t *testing.T) {
 	}
 
 	// A scan in flight across the reload: about 1.5 s of slow source.
-	slow := &slowReader{n: 300 << 10, chunk: 4 << 10, every: 20 * time.Millisecond, started: make(chan struct{})}
+	slow := &slowReader{n: 300 << 10, chunk: 4 << 10, every: 20 * time.Millisecond,
+		after: 68 << 10, streaming: make(chan struct{})}
 	type result struct {
 		res clamd.Result
 		err error
@@ -206,8 +211,9 @@ func TestReloadPicksUpNewSignature(t *testing.T) {
 		r, err := c.Instream(ctx, slow)
 		inflight <- result{r, err}
 	}()
-	<-slow.started
-	time.Sleep(200 * time.Millisecond)
+	// The client fills 64 KiB chunks and reads on only after writing one:
+	// past 68 KiB read, clamd holds the first chunk of a stream in flight.
+	<-slow.streaming
 
 	ndb := name + ":0:*:" + hex.EncodeToString(marker) + "\n"
 	if err := os.WriteFile(filepath.Join(db, "scangate-reload.ndb"), []byte(ndb), 0o644); err != nil {

@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -50,9 +49,11 @@ type rssTools struct {
 // buildRSSTools builds cmd/scanstep and cmd/maxrss, without the race
 // detector whatever the test runs with, and measures the floors.
 func (h *harness) buildRSSTools(ctx context.Context) (*rssTools, error) {
+	// go test puts its own GOROOT/bin first on PATH, so this is the go
+	// that runs the test.
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+		return nil, fmt.Errorf("finding go to build the RSS tools: %w", err)
 	}
 	tools := &rssTools{scanstep: filepath.Join(h.work, "scanstep"), maxrss: filepath.Join(h.work, "maxrss")}
 	for bin, pkg := range map[string]string{tools.scanstep: "./internal/bench/cmd/scanstep", tools.maxrss: "./internal/bench/cmd/maxrss"} {

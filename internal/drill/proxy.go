@@ -41,8 +41,6 @@ type ResetProxy struct {
 	target string
 	opts   ProxyOptions
 
-	prob atomic.Uint64 // math.Float64bits of the reset probability
-
 	mu     sync.Mutex
 	rng    *rand.Rand
 	conns  map[net.Conn]struct{}

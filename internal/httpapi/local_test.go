@@ -308,6 +308,34 @@ func (e *env) assertQuarantined(rec *domain.Record) {
 	}
 }
 
+// waitExecutionsEnded waits until every execution of the record's
+// workflows that has started has also ended.
+func (e *env) waitExecutionsEnded(id string) {
+	e.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		hist, err := e.flows.History(id)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		running := 0
+		for _, x := range hist {
+			if !slices.ContainsFunc(x.Events, func(ev local.HistoryEvent) bool {
+				return strings.HasPrefix(ev.Type, "Execution") && ev.Type != "ExecutionStarted"
+			}) {
+				running++
+			}
+		}
+		if running == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("%d executions of %s still running", running, id)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // lastHistory is the record's newest history entry, which says why a test
 // found it in an unexpected state.
 func lastHistory(rec *domain.Record) any {
@@ -604,8 +632,9 @@ func TestDuplicateEventsHaveOneEffect(t *testing.T) {
 	wg.Wait()
 	rec := e.wait(ref.ID())
 	e.assertClean(rec)
-	// Let any stray execution run before counting.
-	time.Sleep(300 * time.Millisecond)
+	// Every Ingest that started an execution did so before it returned:
+	// once those have ended, the counts below are final.
+	e.waitExecutionsEnded(ref.ID())
 	rec, _ = e.st.Get(ctx, ref.ID())
 	want := map[string]int{"ingest": 1, "claim": 1, "pass": 1}
 	if got := countEvents(rec); fmt.Sprint(got) != fmt.Sprint(want) {

@@ -207,7 +207,7 @@ func (h *scanHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		code, resp.Limit = http.StatusUnprocessableEntity, res.Limit
 	}
 	h.log.Info("scan", "outcome", outcome, "signatures", res.Signatures, "reason", reason, "bytes", res.Bytes, "duration", took)
-	h.record(string(outcome), resp, took)
+	h.record(outcome, resp, took)
 	writeJSON(w, code, resp)
 }
 
@@ -264,10 +264,10 @@ func (h *scanHandler) tooLarge(w http.ResponseWriter, took time.Duration, msg st
 		Reason: domain.ReasonTooLarge, Limit: "MaxSyncBytes", MaxBytes: h.opts.MaxSyncBytes, Error: msg,
 		DurationMs: float64(took) / float64(time.Millisecond),
 	}
-	h.record(metrics.OutcomeUnscannable, resp, took)
+	h.record(domain.OutcomeUnscannable, resp, took)
 	writeJSON(w, http.StatusRequestEntityTooLarge, resp)
 }
 
-func (h *scanHandler) record(outcome string, resp ScanResponse, d time.Duration) {
+func (h *scanHandler) record(outcome domain.Outcome, resp ScanResponse, d time.Duration) {
 	h.rec.Scan(metrics.ScanResult{Outcome: outcome, Bytes: resp.Bytes, Duration: d, Reason: resp.Reason})
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/scangate/scangate/domain"
 	"github.com/scangate/scangate/internal/metrics"
 )
 
@@ -256,7 +257,7 @@ func TestEMFScan(t *testing.T) {
 	var buf bytes.Buffer
 	e := metrics.NewEMF(&buf, metrics.EMFOptions{Now: fixedClock})
 	e.Scan(metrics.ScanResult{
-		Outcome: metrics.OutcomeInfected, Bytes: 68, Duration: 12500 * time.Microsecond,
+		Outcome: domain.OutcomeInfected, Bytes: 68, Duration: 12500 * time.Microsecond,
 		Bucket: "uploads", Key: "in/eicar.com", VersionID: "v1",
 	})
 	e.Scan(metrics.ScanResult{Outcome: "bogus", Reason: "clamd-unavailable"})
@@ -330,7 +331,7 @@ func TestEMFConcurrent(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			e.Scan(metrics.ScanResult{Outcome: metrics.OutcomeClean, Bytes: int64(i),
+			e.Scan(metrics.ScanResult{Outcome: domain.OutcomeClean, Bytes: int64(i),
 				Key: fmt.Sprintf("k\"ey\n%d</script>", i), Duration: time.Duration(i) * time.Millisecond})
 			e.Engine(metrics.EngineStatus{Up: true, DBTime: time.Now()})
 		}()
@@ -348,7 +349,7 @@ func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("stdout c
 func TestEMFWriteError(t *testing.T) {
 	t.Parallel()
 	e := metrics.NewEMF(failingWriter{}, metrics.EMFOptions{})
-	e.Scan(metrics.ScanResult{Outcome: metrics.OutcomeClean})
+	e.Scan(metrics.ScanResult{Outcome: domain.OutcomeClean})
 	if err := e.Err(); err == nil || !strings.Contains(err.Error(), "stdout closed") {
 		t.Fatalf("Err() = %v; want the write error", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/scangate/scangate/domain"
 	"github.com/scangate/scangate/internal/metrics"
 )
 
@@ -13,7 +14,7 @@ func ExampleEMF() {
 	now := func() time.Time { return time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC) }
 	rec := metrics.NewEMF(os.Stdout, metrics.EMFOptions{Now: now})
 	rec.Scan(metrics.ScanResult{
-		Outcome: metrics.OutcomeClean, Bytes: 1024, Duration: 42 * time.Millisecond,
+		Outcome: domain.OutcomeClean, Bytes: 1024, Duration: 42 * time.Millisecond,
 		Bucket: "uploads", Key: "reports/q3.pdf", VersionID: "3HL4kqtJlcpXroDTDmJ",
 	})
 	// Output:

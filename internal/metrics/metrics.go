@@ -29,35 +29,33 @@
 // SignatureAge (Seconds).
 package metrics
 
-import "time"
+import (
+	"time"
 
-// Outcomes: the only values of the outcome label. They match
-// domain.Outcome's, plus OutcomeError for a scan that gave no verdict.
-const (
-	OutcomeClean       = "clean"
-	OutcomeInfected    = "infected"
-	OutcomeUnscannable = "unscannable"
-	OutcomeAllowlisted = "allowlisted"
-	OutcomeError       = "error"
+	"github.com/scangate/scangate/domain"
 )
 
-// Outcomes lists every outcome, in a fixed order.
-var Outcomes = []string{OutcomeClean, OutcomeInfected, OutcomeUnscannable, OutcomeAllowlisted, OutcomeError}
+// OutcomeError is the outcome label of a scan that gave no verdict. The
+// other labels are domain.Outcome's values.
+const OutcomeError domain.Outcome = "error"
+
+// Outcomes lists every outcome label, in a fixed order.
+var Outcomes = []domain.Outcome{domain.OutcomeClean, domain.OutcomeInfected, domain.OutcomeUnscannable, domain.OutcomeAllowlisted, OutcomeError}
 
 // outcome keeps the label set closed: anything unknown is an error.
-func outcome(s string) string {
-	switch s {
-	case OutcomeClean, OutcomeInfected, OutcomeUnscannable, OutcomeAllowlisted:
-		return s
+func outcome(o domain.Outcome) string {
+	switch o {
+	case domain.OutcomeClean, domain.OutcomeInfected, domain.OutcomeUnscannable, domain.OutcomeAllowlisted:
+		return string(o)
 	}
-	return OutcomeError
+	return string(OutcomeError)
 }
 
 // ScanResult is one finished scan, whatever its outcome.
 type ScanResult struct {
-	// Outcome is one of the Outcome constants; any other value counts as
-	// OutcomeError.
-	Outcome string
+	// Outcome is the verdict's outcome, or OutcomeError for a scan that
+	// gave none; any other value counts as OutcomeError.
+	Outcome domain.Outcome
 	// Bytes is how many bytes were streamed to clamd.
 	Bytes int64
 	// Duration is how long the scan took.

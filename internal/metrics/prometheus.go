@@ -63,7 +63,7 @@ func newPrometheus(reg prometheus.Registerer, now func() time.Time) (*Prometheus
 	}
 	// Every outcome exists from the start, so that rates over it work.
 	for _, o := range Outcomes {
-		p.scans.WithLabelValues(o)
+		p.scans.WithLabelValues(string(o))
 	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{p.scans, p.scanBytes, p.duration, p.clamdUp, p.breakerOpen, p.age} {

@@ -7,6 +7,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/scangate/scangate/domain"
 )
 
 func TestPrometheus(t *testing.T) {
@@ -30,8 +32,8 @@ scangate_scans_total{outcome="unscannable"} 0
 		t.Fatal(err)
 	}
 
-	p.Scan(ScanResult{Outcome: OutcomeClean, Bytes: 1000, Duration: 3 * time.Millisecond})
-	p.Scan(ScanResult{Outcome: OutcomeInfected, Bytes: 68, Duration: 40 * time.Millisecond})
+	p.Scan(ScanResult{Outcome: domain.OutcomeClean, Bytes: 1000, Duration: 3 * time.Millisecond})
+	p.Scan(ScanResult{Outcome: domain.OutcomeInfected, Bytes: 68, Duration: 40 * time.Millisecond})
 	p.Scan(ScanResult{Outcome: "something new", Duration: 2 * time.Minute})
 	p.Engine(EngineStatus{Up: true, DBTime: now.Add(-2 * time.Hour)})
 	p.Engine(EngineStatus{Up: false, BreakerOpen: true}) // age unknown: keeps the last
@@ -95,7 +97,7 @@ func TestPrometheusCollectAndCompare(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.Scan(ScanResult{Outcome: OutcomeUnscannable, Bytes: 5})
+	p.Scan(ScanResult{Outcome: domain.OutcomeUnscannable, Bytes: 5})
 	if err := testutil.CollectAndCompare(p.scans, strings.NewReader(`
 # HELP scangate_scans_total Scans by outcome: clean, infected, unscannable, allowlisted or error (no verdict).
 # TYPE scangate_scans_total counter

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -213,28 +214,38 @@ func TestOptionsValidate(t *testing.T) {
 	}
 }
 
+// TestDrainContext runs in a synctest bubble: the drain is a timer, and
+// the bubble's clock shows it ends the work exactly at the timeout.
 func TestDrainContext(t *testing.T) {
-	// A batch goes on after its parent is done...
-	ctx, cancel := context.WithCancel(context.Background())
-	wctx, release := drainContext(ctx, time.Hour)
-	cancel()
-	time.Sleep(20 * time.Millisecond)
-	if err := wctx.Err(); err != nil {
-		t.Errorf("the work context ended with its parent: %v", err)
-	}
-	release()
-	if !errors.Is(wctx.Err(), context.Canceled) {
-		t.Errorf("after release: %v", wctx.Err())
-	}
+	synctest.Test(t, func(t *testing.T) {
+		// A batch goes on after its parent is done...
+		ctx, cancel := context.WithCancel(context.Background())
+		wctx, release := drainContext(ctx, time.Hour)
+		cancel()
+		synctest.Wait()
+		if err := wctx.Err(); err != nil {
+			t.Errorf("the work context ended with its parent: %v", err)
+		}
+		release()
+		if !errors.Is(wctx.Err(), context.Canceled) {
+			t.Errorf("after release: %v", wctx.Err())
+		}
 
-	// ...until the drain timeout.
-	ctx, cancel = context.WithCancel(context.Background())
-	wctx, release = drainContext(ctx, 20*time.Millisecond)
-	defer release()
-	cancel()
-	select {
-	case <-wctx.Done():
-	case <-time.After(5 * time.Second):
-		t.Fatal("the work context outlived its drain timeout")
-	}
+		// ...until the drain timeout.
+		const drain = 20 * time.Second
+		ctx, cancel = context.WithCancel(context.Background())
+		wctx, release = drainContext(ctx, drain)
+		defer release()
+		cancel()
+		time.Sleep(drain - time.Nanosecond)
+		synctest.Wait()
+		if err := wctx.Err(); err != nil {
+			t.Errorf("the work context ended before its drain timeout: %v", err)
+		}
+		time.Sleep(time.Nanosecond)
+		synctest.Wait()
+		if !errors.Is(wctx.Err(), context.Canceled) {
+			t.Errorf("at the drain timeout: %v; want canceled", wctx.Err())
+		}
+	})
 }

@@ -189,7 +189,7 @@ type version struct {
 // A concurrent Delete does not cut a stream that is already open.
 func (d *Driver) Open(ctx context.Context, ref domain.ObjectRef) (io.ReadCloser, objects.Info, error) {
 	const op = "localdir: open"
-	if err := ctxErr(ctx, op, refID(ref)); err != nil {
+	if err := ctxErr(ctx, op, objects.RefID(ref)); err != nil {
 		return nil, objects.Info{}, err
 	}
 	f, v, err := d.openData(op, ref)
@@ -212,7 +212,7 @@ func (d *Driver) openData(op string, ref domain.ObjectRef) (*os.File, version, e
 			continue
 		}
 		if err != nil {
-			return nil, version{}, osError(op, refID(ref), err)
+			return nil, version{}, osError(op, objects.RefID(ref), err)
 		}
 		st, err := f.Stat()
 		if err == nil && st.Size() != v.meta.Size {
@@ -220,7 +220,7 @@ func (d *Driver) openData(op string, ref domain.ObjectRef) (*os.File, version, e
 		}
 		if err != nil {
 			f.Close()
-			return nil, version{}, osError(op, refID(ref), err)
+			return nil, version{}, osError(op, objects.RefID(ref), err)
 		}
 		return f, v, nil
 	}
@@ -229,7 +229,7 @@ func (d *Driver) openData(op string, ref domain.ObjectRef) (*os.File, version, e
 // Head describes the version ref names.
 func (d *Driver) Head(ctx context.Context, ref domain.ObjectRef) (objects.Info, error) {
 	const op = "localdir: head"
-	if err := ctxErr(ctx, op, refID(ref)); err != nil {
+	if err := ctxErr(ctx, op, objects.RefID(ref)); err != nil {
 		return objects.Info{}, err
 	}
 	v, err := d.resolve(op, ref)
@@ -242,7 +242,7 @@ func (d *Driver) Head(ctx context.Context, ref domain.ObjectRef) (objects.Info, 
 // Tags returns the tags of exactly ref's version, never nil.
 func (d *Driver) Tags(ctx context.Context, ref domain.ObjectRef) (map[string]string, error) {
 	const op = "localdir: tags"
-	if err := ctxErr(ctx, op, refID(ref)); err != nil {
+	if err := ctxErr(ctx, op, objects.RefID(ref)); err != nil {
 		return nil, err
 	}
 	v, err := d.resolve(op, ref)
@@ -260,7 +260,7 @@ func (d *Driver) Tags(ctx context.Context, ref domain.ObjectRef) (map[string]str
 // replaced in one rename, so readers see the old tags or the new ones.
 func (d *Driver) SetTags(ctx context.Context, ref domain.ObjectRef, tags map[string]string) error {
 	const op = "localdir: set tags"
-	id := refID(ref)
+	id := objects.RefID(ref)
 	if err := ctxErr(ctx, op, id); err != nil {
 		return err
 	}
@@ -304,7 +304,7 @@ func (d *Driver) Copy(ctx context.Context, src domain.ObjectRef, dstBucket, dstK
 	if err != nil {
 		return domain.ObjectRef{}, err
 	}
-	if err := ctxErr(ctx, op, refID(src)); err != nil {
+	if err := ctxErr(ctx, op, objects.RefID(src)); err != nil {
 		return domain.ObjectRef{}, err
 	}
 	f, v, err := d.openData(op, src)
@@ -323,7 +323,7 @@ func (d *Driver) Copy(ctx context.Context, src domain.ObjectRef, dstBucket, dstK
 // When the latest version is deleted, the one before it becomes the latest.
 func (d *Driver) Delete(ctx context.Context, ref domain.ObjectRef) error {
 	const op = "localdir: delete"
-	if err := ctxErr(ctx, op, refID(ref)); err != nil {
+	if err := ctxErr(ctx, op, objects.RefID(ref)); err != nil {
 		return err
 	}
 	trash, err := d.unlink(op, ref)
@@ -339,7 +339,7 @@ func (d *Driver) Delete(ctx context.Context, ref domain.ObjectRef) error {
 // unlink moves ref's version folder to the bucket's tmp folder and returns
 // where it went, or "" when there is no such version.
 func (d *Driver) unlink(op string, ref domain.ObjectRef) (string, error) {
-	id := refID(ref)
+	id := objects.RefID(ref)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	v, err := d.resolve(op, ref)
@@ -369,7 +369,7 @@ func (d *Driver) unlink(op string, ref domain.ObjectRef) (string, error) {
 // no versions gives an empty list; a missing bucket gives NotFound.
 func (d *Driver) Versions(ctx context.Context, bucket, key string) ([]objects.Info, error) {
 	const op = "localdir: versions"
-	id := objID(bucket, key)
+	id := objects.KeyID(bucket, key)
 	if err := d.checkBucketExists(op, id, bucket); err != nil {
 		return nil, err
 	}
@@ -403,7 +403,7 @@ func (d *Driver) Versions(ctx context.Context, bucket, key string) ([]objects.In
 // which suits the local runtime, not millions of keys.
 func (d *Driver) List(ctx context.Context, bucket, prefix string) ([]objects.Info, error) {
 	const op = "localdir: list"
-	id := "s3://" + bucket + "/" + shortKey(prefix)
+	id := "s3://" + bucket + "/" + objects.ShortKey(prefix)
 	if err := d.checkBucketExists(op, id, bucket); err != nil {
 		return nil, err
 	}
@@ -435,7 +435,7 @@ func (d *Driver) List(ctx context.Context, bucket, prefix string) ([]objects.Inf
 
 // resolve finds the version ref names and checks its ETag.
 func (d *Driver) resolve(op string, ref domain.ObjectRef) (version, error) {
-	id := refID(ref)
+	id := objects.RefID(ref)
 	if err := checkBucket(op, id, ref.Bucket); err != nil {
 		return version{}, err
 	}
@@ -603,7 +603,7 @@ type pending struct {
 }
 
 func (d *Driver) checkWrite(op, bucket, key string, opts objects.PutOptions) (*pending, error) {
-	id := objID(bucket, key)
+	id := objects.KeyID(bucket, key)
 	if err := checkBucket(op, id, bucket); err != nil {
 		return nil, err
 	}
@@ -630,7 +630,7 @@ func (d *Driver) checkWrite(op, bucket, key string, opts objects.PutOptions) (*p
 // write streams r into a staging folder and commits it as a new version.
 // On any failure the staging folder is removed and no version appears.
 func (d *Driver) write(ctx context.Context, op string, w *pending, r io.Reader) (ref domain.ObjectRef, err error) {
-	id := objID(w.bucket, w.key)
+	id := objects.KeyID(w.bucket, w.key)
 	if err := ctxErr(ctx, op, id); err != nil {
 		return domain.ObjectRef{}, err
 	}
@@ -893,30 +893,3 @@ type opError struct {
 
 func (e *opError) Error() string { return e.op + ": " + e.err.Error() }
 func (e *opError) Unwrap() error { return e.err }
-
-// refID names ref in errors, with a long key shortened.
-func refID(ref domain.ObjectRef) string {
-	ref.Key = shortKey(ref.Key)
-	return ref.String()
-}
-
-func objID(bucket, key string) string { return "s3://" + bucket + "/" + shortKey(key) }
-
-// shortKey makes a key fit for an error message: at most 80 bytes, valid
-// UTF-8, with control characters shown as '?'.
-func shortKey(key string) string {
-	if len(key) > 80 {
-		cut := 80
-		for cut > 0 && !utf8.RuneStart(key[cut]) {
-			cut--
-		}
-		key = key[:cut] + "…"
-	}
-	key = strings.ToValidUTF8(key, "?")
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return '?'
-		}
-		return r
-	}, key)
-}

@@ -12,9 +12,6 @@ import (
 	"github.com/scangate/scangate/objects"
 )
 
-// maxMetadataBytes is S3's limit on user metadata: names plus values.
-const maxMetadataBytes = 2048
-
 // encodeMetadata checks metadata against S3's rules and returns it as S3's
 // API takes it: names in lowercase, values header-safe (see encodeValue).
 // The size limit is checked on the values as given, as S3 and the
@@ -144,23 +141,4 @@ func isASCII(s string) bool {
 		}
 	}
 	return true
-}
-
-// shortKey makes a key fit for an error message: at most 80 bytes, valid
-// UTF-8, with control characters shown as '?'.
-func shortKey(key string) string {
-	if len(key) > 80 {
-		cut := 80
-		for cut > 0 && !utf8.RuneStart(key[cut]) {
-			cut--
-		}
-		key = key[:cut] + "…"
-	}
-	key = strings.ToValidUTF8(key, "?")
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return '?'
-		}
-		return r
-	}, key)
 }

@@ -246,7 +246,7 @@ func orDefault(v, def int64) int64 {
 // corrupted transfer fails the last Read instead of returning wrong bytes.
 func (d *Driver) Open(ctx context.Context, ref domain.ObjectRef) (io.ReadCloser, objects.Info, error) {
 	const op = "s3obj: open"
-	if err := ctxErr(ctx, op, refID(ref)); err != nil {
+	if err := ctxErr(ctx, op, objects.RefID(ref)); err != nil {
 		return nil, objects.Info{}, err
 	}
 	in := &s3.GetObjectInput{
@@ -260,19 +260,19 @@ func (d *Driver) Open(ctx context.Context, ref domain.ObjectRef) (io.ReadCloser,
 	}
 	out, err := d.c.GetObject(ctx, in, quietChecksums, callerHashes)
 	if err != nil {
-		return nil, objects.Info{}, d.confirmGone(ctx, op, ref.VersionID, ref, mapError(ctx, op, refID(ref), err))
+		return nil, objects.Info{}, d.confirmGone(ctx, op, ref.VersionID, ref, mapError(ctx, op, objects.RefID(ref), err))
 	}
 	if ref.ETag != "" && !etagMatch(ref.ETag, aws.ToString(out.ETag)) {
 		// A store that ignored If-Match.
 		out.Body.Close()
-		return nil, objects.Info{}, errcode.Errorf(errcode.Changed, op, refID(ref), "etag is %s", aws.ToString(out.ETag))
+		return nil, objects.Info{}, errcode.Errorf(errcode.Changed, op, objects.RefID(ref), "etag is %s", aws.ToString(out.ETag))
 	}
 	info := makeInfo(ref.Bucket, ref.Key, objectAttrs{
 		etag: out.ETag, versionID: out.VersionId, size: out.ContentLength,
 		contentType: out.ContentType, metadata: out.Metadata, lastModified: out.LastModified,
 		sha256: out.ChecksumSHA256, checksumType: out.ChecksumType,
 	})
-	return &body{rc: out.Body, id: refID(ref)}, info, nil
+	return &body{rc: out.Body, id: objects.RefID(ref)}, info, nil
 }
 
 // callerHashes removes the SDK's own check of a GetObject's response
@@ -299,7 +299,7 @@ func quietChecksums(o *s3.Options) { o.DisableLogOutputChecksumValidationSkipped
 // Head describes the version ref names.
 func (d *Driver) Head(ctx context.Context, ref domain.ObjectRef) (objects.Info, error) {
 	const op = "s3obj: head"
-	if err := ctxErr(ctx, op, refID(ref)); err != nil {
+	if err := ctxErr(ctx, op, objects.RefID(ref)); err != nil {
 		return objects.Info{}, err
 	}
 	out, err := d.head(ctx, op, ref)
@@ -322,10 +322,10 @@ func (d *Driver) head(ctx context.Context, op string, ref domain.ObjectRef) (*s3
 	}
 	out, err := d.c.HeadObject(ctx, in)
 	if err != nil {
-		return nil, d.confirmGone(ctx, op, ref.VersionID, ref, mapError(ctx, op, refID(ref), err))
+		return nil, d.confirmGone(ctx, op, ref.VersionID, ref, mapError(ctx, op, objects.RefID(ref), err))
 	}
 	if ref.ETag != "" && !etagMatch(ref.ETag, aws.ToString(out.ETag)) {
-		return nil, errcode.Errorf(errcode.Changed, op, refID(ref), "etag is %s", aws.ToString(out.ETag))
+		return nil, errcode.Errorf(errcode.Changed, op, objects.RefID(ref), "etag is %s", aws.ToString(out.ETag))
 	}
 	return out, nil
 }
@@ -359,7 +359,7 @@ func (d *Driver) pin(ctx context.Context, op string, ref domain.ObjectRef, lates
 // Tags returns the tags of exactly ref's version, never nil.
 func (d *Driver) Tags(ctx context.Context, ref domain.ObjectRef) (map[string]string, error) {
 	const op = "s3obj: tags"
-	if err := ctxErr(ctx, op, refID(ref)); err != nil {
+	if err := ctxErr(ctx, op, objects.RefID(ref)); err != nil {
 		return nil, err
 	}
 	vid, err := d.pin(ctx, op, ref, false)
@@ -372,7 +372,7 @@ func (d *Driver) Tags(ctx context.Context, ref domain.ObjectRef) (map[string]str
 		VersionId: optional(vid),
 	})
 	if err != nil {
-		return nil, d.confirmGone(ctx, op, vid, ref, mapError(ctx, op, refID(ref), err))
+		return nil, d.confirmGone(ctx, op, vid, ref, mapError(ctx, op, objects.RefID(ref), err))
 	}
 	tags := make(map[string]string, len(out.TagSet))
 	for _, t := range out.TagSet {
@@ -413,7 +413,7 @@ func (d *Driver) Versions(ctx context.Context, bucket, key string) ([]objects.In
 // SetTags replaces the tags of exactly ref's version.
 func (d *Driver) SetTags(ctx context.Context, ref domain.ObjectRef, tags map[string]string) error {
 	const op = "s3obj: set tags"
-	id := refID(ref)
+	id := objects.RefID(ref)
 	if err := ctxErr(ctx, op, id); err != nil {
 		return err
 	}
@@ -440,7 +440,7 @@ func (d *Driver) SetTags(ctx context.Context, ref domain.ObjectRef, tags map[str
 // Delete removes exactly ref's version; a missing one is not an error.
 func (d *Driver) Delete(ctx context.Context, ref domain.ObjectRef) error {
 	const op = "s3obj: delete"
-	id := refID(ref)
+	id := objects.RefID(ref)
 	if err := ctxErr(ctx, op, id); err != nil {
 		return err
 	}
@@ -510,14 +510,14 @@ func (d *Driver) confirmGone(ctx context.Context, op, versionID string, ref doma
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return mapError(ctx, op, refID(ref), ctx.Err())
+			return mapError(ctx, op, objects.RefID(ref), ctx.Err())
 		case <-t.C:
 		}
 		_, herr := d.c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(ref.Bucket), Key: aws.String(ref.Key), VersionId: aws.String(versionID)})
 		if herr == nil {
-			return errcode.Errorf(errcode.Unavailable, op, refID(ref), "the version was not found, then found again (the store was moving it): %w", err)
+			return errcode.Errorf(errcode.Unavailable, op, objects.RefID(ref), "the version was not found, then found again (the store was moving it): %w", err)
 		}
-		if herr := mapError(ctx, op, refID(ref), herr); errcode.Of(herr) != errcode.NotFound {
+		if herr := mapError(ctx, op, objects.RefID(ref), herr); errcode.Of(herr) != errcode.NotFound {
 			return herr
 		}
 	}
@@ -529,7 +529,7 @@ func (d *Driver) confirmGone(ctx context.Context, op, versionID string, ref doma
 // multipart upload begun is aborted.
 func (d *Driver) Put(ctx context.Context, bucket, key string, r io.Reader, opts objects.PutOptions) (domain.ObjectRef, error) {
 	const op = "s3obj: put"
-	id := objID(bucket, key)
+	id := objects.KeyID(bucket, key)
 	w, err := checkWrite(op, bucket, key, opts)
 	if err != nil {
 		return domain.ObjectRef{}, err
@@ -585,7 +585,7 @@ func (d *Driver) putOne(ctx context.Context, op string, w *write, data []byte) (
 		ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
 	})
 	if err != nil {
-		return domain.ObjectRef{}, mapError(ctx, op, objID(w.bucket, w.key), err)
+		return domain.ObjectRef{}, mapError(ctx, op, objects.KeyID(w.bucket, w.key), err)
 	}
 	return newRef(w.bucket, w.key, out.VersionId, out.ETag, int64(len(data))), nil
 }
@@ -593,7 +593,7 @@ func (d *Driver) putOne(ctx context.Context, op string, w *write, data []byte) (
 // putMultipart uploads first (n bytes of buf, a full part) and the rest of
 // src as a multipart upload with SHA-256 part checksums.
 func (d *Driver) putMultipart(ctx context.Context, op string, w *write, src *partReader, buf []byte, n int) (domain.ObjectRef, error) {
-	id := objID(w.bucket, w.key)
+	id := objects.KeyID(w.bucket, w.key)
 	up, err := d.c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
 		Bucket:            aws.String(w.bucket),
 		Key:               aws.String(w.key),
@@ -739,7 +739,7 @@ func (d *Driver) Copy(ctx context.Context, src domain.ObjectRef, dstBucket, dstK
 	if err != nil {
 		return domain.ObjectRef{}, err
 	}
-	if err := ctxErr(ctx, op, refID(src)); err != nil {
+	if err := ctxErr(ctx, op, objects.RefID(src)); err != nil {
 		return domain.ObjectRef{}, err
 	}
 	head, err := d.head(ctx, op, src)
@@ -760,7 +760,7 @@ func (d *Driver) Copy(ctx context.Context, src domain.ObjectRef, dstBucket, dstK
 		source: copySourceHeader(src.Bucket, src.Key, vid),
 		etag:   aws.String(quoteETag(aws.ToString(head.ETag))),
 		size:   aws.ToInt64(head.ContentLength),
-		id:     refID(src),
+		id:     objects.RefID(src),
 	}
 	if s.size > d.copyThreshold || (src.Bucket == dstBucket && src.Key == dstKey && vid != "" && vid != "null") {
 		// Onto its own key in a versioned bucket, S3 makes a new
@@ -802,7 +802,7 @@ type copySource struct {
 
 // copyMultipart copies s part by part into a multipart upload.
 func (d *Driver) copyMultipart(ctx context.Context, op string, w *write, s copySource) (domain.ObjectRef, error) {
-	id := objID(w.bucket, w.key)
+	id := objects.KeyID(w.bucket, w.key)
 	partSize := d.partSize
 	if need := (s.size + MaxParts - 1) / MaxParts; need > partSize {
 		partSize = (need + 1<<20 - 1) &^ (1<<20 - 1) // whole MiB
@@ -904,7 +904,7 @@ type write struct {
 }
 
 func checkWrite(op, bucket, key string, opts objects.PutOptions) (*write, error) {
-	id := objID(bucket, key)
+	id := objects.KeyID(bucket, key)
 	if bucket == "" {
 		return nil, errcode.Errorf(errcode.Invalid, op, id, "empty bucket name")
 	}
@@ -1044,11 +1044,3 @@ func ctxErr(ctx context.Context, op, id string) error {
 	}
 	return nil
 }
-
-// refID names ref in errors, with a long key shortened.
-func refID(ref domain.ObjectRef) string {
-	ref.Key = shortKey(ref.Key)
-	return ref.String()
-}
-
-func objID(bucket, key string) string { return "s3://" + bucket + "/" + shortKey(key) }

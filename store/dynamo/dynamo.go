@@ -67,7 +67,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"reflect"
-	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -246,46 +245,12 @@ func (d *Driver) getItem(ctx context.Context, op string, key map[string]types.At
 	return out.Item, nil
 }
 
-// decodeItem unmarshals a stored item into T.
-func decodeItem[T any](op, id string, item map[string]types.AttributeValue) (*T, error) {
-	v := new(T)
-	if err := attributevalue.UnmarshalMap(item, v); err != nil {
-		return nil, errcode.Errorf(errcode.Unknown, op, id, "stored item does not decode: %w", err)
-	}
-	return v, nil
-}
-
-func decodeRecord(op, id string, item map[string]types.AttributeValue) (*domain.Record, error) {
-	it, err := decodeItem[recordItem](op, id, item)
-	if err != nil {
-		return nil, err
-	}
-	rec, err := it.domain()
-	if err != nil {
-		return nil, errcode.Errorf(errcode.Unknown, op, id, "stored record does not decode: %w", err)
-	}
-	return rec, nil
-}
-
-func decodeReview(op, id string, item map[string]types.AttributeValue) (*domain.ReviewItem, error) {
-	it, err := decodeItem[reviewItem](op, id, item)
-	if err != nil {
-		return nil, err
-	}
-	r, err := it.domain()
-	if err != nil {
-		return nil, errcode.Errorf(errcode.Unknown, op, id, "stored review item does not decode: %w", err)
-	}
-	return r, nil
-}
-
-// checkRecord validates what the keys of a record are built from.
+// checkRecord validates what the keys of a record are built from: the
+// port's checks, and the years that this driver's fixed-width sort keys
+// can hold.
 func checkRecord(op, id string, state domain.Status, updated time.Time) error {
-	if id == "" {
-		return errcode.Errorf(errcode.Invalid, op, "", "record has no id")
-	}
-	if !state.Valid() {
-		return errcode.Errorf(errcode.Invalid, op, id, "unknown state %q", state)
+	if err := store.CheckRecord(op, id, state); err != nil {
+		return err
 	}
 	if !sortableYear(updated) {
 		return errcode.Errorf(errcode.Invalid, op, id, "update time %s is outside the years 0000-9999", updated)
@@ -306,34 +271,7 @@ func (d *Driver) Create(ctx context.Context, rec *domain.Record) error {
 	if err := checkRecord(op, rec.ID, rec.State, rec.UpdatedAt); err != nil {
 		return err
 	}
-	item, err := attributevalue.MarshalMap(toRecordItem(rec))
-	if err != nil {
-		return errcode.Errorf(errcode.Invalid, op, rec.ID, "encode record: %w", err)
-	}
-	var attempts int32
-	out, err := d.client.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName:                           aws.String(d.table),
-		Item:                                item,
-		ConditionExpression:                 aws.String("attribute_not_exists(#pk)"),
-		ExpressionAttributeNames:            map[string]string{"#pk": attrPK},
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-		ReturnConsumedCapacity:              d.returnConsumed(),
-	}, countAttempts(&attempts))
-	if ccf, ok := isConditionFailed(err); ok {
-		if attempts > 1 {
-			// An earlier attempt of this call may be what is stored.
-			stored, gerr := d.storedAfterFailure(ctx, op, ccf, recordKey(rec.ID))
-			if gerr == nil && sameItem[recordItem](op, rec.ID, stored, item) {
-				return nil
-			}
-		}
-		return errcode.Errorf(errcode.AlreadyExists, op, rec.ID, "a record with this id exists")
-	}
-	if err != nil {
-		return d.wrap(ctx, op, rec.ID, err)
-	}
-	d.consumed("create", true, out.ConsumedCapacity)
-	return nil
+	return createItem(ctx, d, op, "create", rec.ID, recordKey(rec.ID), toRecordItem(rec), noItem)
 }
 
 // sameItem reports whether stored is the item sent, both normalised
@@ -372,21 +310,7 @@ func (d *Driver) storedAfterFailure(ctx context.Context, op string, ccf *types.C
 
 // Get implements store.Driver.
 func (d *Driver) Get(ctx context.Context, id string) (*domain.Record, error) {
-	const op = "dynamo: get"
-	if err := d.start(ctx, op, id); err != nil {
-		return nil, err
-	}
-	if id == "" {
-		return nil, errcode.Errorf(errcode.Invalid, op, "", "empty id")
-	}
-	item, err := d.getItem(ctx, "get", recordKey(id), d.consistent)
-	if err != nil {
-		return nil, d.wrap(ctx, op, id, err)
-	}
-	if item == nil {
-		return nil, errcode.Errorf(errcode.NotFound, op, id, "no such record")
-	}
-	return decodeRecord(op, id, item)
+	return getAs(ctx, d, "dynamo: get", "get", id, recordKey(id), (*recordItem).domain)
 }
 
 // expr collects the placeholders of one request's expressions, so that
@@ -424,13 +348,8 @@ func (e *expr) value(label string, v types.AttributeValue) string {
 // updateInput builds the one conditional UpdateItem that Update sends.
 func (d *Driver) updateInput(id string, cond store.Condition, m store.Mutation) (*dynamodb.UpdateItemInput, error) {
 	const op = "dynamo: update"
-	if len(cond.States) == 0 {
-		return nil, errcode.Errorf(errcode.Invalid, op, id, "condition names no states")
-	}
-	for _, st := range cond.States {
-		if !st.Valid() {
-			return nil, errcode.Errorf(errcode.Invalid, op, id, "condition names unknown state %q", st)
-		}
+	if err := cond.Check(op, id); err != nil {
+		return nil, err
 	}
 	if err := checkRecord(op, id, m.State, m.UpdatedAt); err != nil {
 		return nil, err
@@ -544,34 +463,14 @@ func (d *Driver) Update(ctx context.Context, id string, cond store.Condition, m 
 	if err != nil {
 		return nil, err
 	}
-	var attempts int32
-	out, err := d.client.UpdateItem(ctx, in, countAttempts(&attempts))
-	if ccf, ok := isConditionFailed(err); ok {
-		stored, gerr := d.storedAfterFailure(ctx, op, ccf, recordKey(id))
-		if gerr != nil {
-			return nil, gerr
-		}
-		if stored == nil {
-			return nil, errcode.Errorf(errcode.NotFound, op, id, "no such record")
-		}
-		rec, derr := decodeRecord(op, id, stored)
-		if derr != nil {
-			return nil, derr
-		}
-		if attempts > 1 && ownWrite(rec, cond, m) {
-			return rec, nil
-		}
-		why := unmet(rec, cond)
-		if why == "" {
-			why = "the record changed meanwhile"
-		}
-		return nil, errcode.Errorf(errcode.ConditionFailed, op, id, "%s", why)
-	}
-	if err != nil {
-		return nil, d.wrap(ctx, op, id, err)
-	}
-	d.consumed("update", true, out.ConsumedCapacity)
-	return decodeRecord(op, id, out.Attributes)
+	return updateItem(ctx, d, op, "update", id, in, (*recordItem).domain,
+		func(rec *domain.Record) bool { return ownWrite(rec, cond, m) },
+		func(rec *domain.Record) string {
+			if why := cond.Unmet(rec); why != "" {
+				return why
+			}
+			return "the record changed meanwhile"
+		})
 }
 
 // ownWrite reports whether rec is what this Update writes: after a lost
@@ -595,29 +494,6 @@ func ownWrite(rec *domain.Record, cond store.Condition, m store.Mutation) bool {
 		}
 	}
 	return true
-}
-
-// unmet says which part of cond rec fails, or "".
-func unmet(rec *domain.Record, cond store.Condition) string {
-	if !slices.Contains(cond.States, rec.State) {
-		return fmt.Sprintf("state is %s, want one of %v", rec.State, cond.States)
-	}
-	if cond.Version != 0 && rec.Version != cond.Version {
-		return fmt.Sprintf("version is %d, want %d", rec.Version, cond.Version)
-	}
-	if cond.LeaseToken != "" {
-		if rec.Lease == nil {
-			return "lease token given but the record holds no lease"
-		}
-		if rec.Lease.Token != cond.LeaseToken {
-			return "lease token does not match the record's lease"
-		}
-	}
-	if !cond.LeaseExpiredBy.IsZero() && rec.Lease != nil && rec.Lease.Expires.UnixMilli() > cond.LeaseExpiredBy.UnixMilli() {
-		return fmt.Sprintf("lease held until %s, not expired by %s",
-			rec.Lease.Expires.UTC().Format(time.RFC3339Nano), cond.LeaseExpiredBy.UTC().Format(time.RFC3339Nano))
-	}
-	return ""
 }
 
 // cursor encodes a listing position: the listing's name and the last key
@@ -807,32 +683,23 @@ func (d *Driver) put(ctx context.Context, op, short, id string, v any) error {
 // GetAllowlist implements store.Driver.
 func (d *Driver) GetAllowlist(ctx context.Context, sha256 string) (*domain.AllowlistEntry, error) {
 	const op = "dynamo: get allowlist"
-	if err := d.start(ctx, op, sha256); err != nil {
-		return nil, err
-	}
 	if sha256 == "" {
+		// NotFound, not Invalid: whether the empty hash is allowed has an
+		// answer.
+		if err := d.start(ctx, op, sha256); err != nil {
+			return nil, err
+		}
 		return nil, errcode.Errorf(errcode.NotFound, op, "", "no entry has an empty sha256")
 	}
-	item, err := d.getItem(ctx, "get allowlist", map[string]types.AttributeValue{attrPK: s(pkAllowlist), attrSK: s(sha256)}, d.consistent)
-	if err != nil {
-		return nil, d.wrap(ctx, op, sha256, err)
-	}
-	if item == nil {
-		return nil, errcode.Errorf(errcode.NotFound, op, sha256, "not on the allowlist")
-	}
-	return decodeAllowlist(op, sha256, item)
+	return getAs(ctx, d, op, "get allowlist", sha256, allowlistKey(sha256), (*allowlistItem).domain)
 }
 
 func decodeAllowlist(op, id string, item map[string]types.AttributeValue) (*domain.AllowlistEntry, error) {
-	it, err := decodeItem[allowlistItem](op, id, item)
-	if err != nil {
-		return nil, err
-	}
-	e, err := it.domain()
-	if err != nil {
-		return nil, errcode.Errorf(errcode.Unknown, op, id, "stored entry does not decode: %w", err)
-	}
-	return e, nil
+	return decodeAs(op, id, item, (*allowlistItem).domain)
+}
+
+func allowlistKey(sha256 string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{attrPK: s(pkAllowlist), attrSK: s(sha256)}
 }
 
 // DeleteAllowlist implements store.Driver.
@@ -846,7 +713,7 @@ func (d *Driver) DeleteAllowlist(ctx context.Context, sha256 string) error {
 	}
 	out, err := d.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
 		TableName:              aws.String(d.table),
-		Key:                    map[string]types.AttributeValue{attrPK: s(pkAllowlist), attrSK: s(sha256)},
+		Key:                    allowlistKey(sha256),
 		ReturnConsumedCapacity: d.returnConsumed(),
 	})
 	if err != nil {
@@ -920,52 +787,12 @@ func (d *Driver) CreateReview(ctx context.Context, item *domain.ReviewItem) erro
 	if !sortableYear(item.OpenedAt) {
 		return errcode.Errorf(errcode.Invalid, op, item.ID, "open time %s is outside the years 0000-9999", item.OpenedAt)
 	}
-	av, err := attributevalue.MarshalMap(toReviewItem(item))
-	if err != nil {
-		return errcode.Errorf(errcode.Invalid, op, item.ID, "encode review item: %w", err)
-	}
-	var attempts int32
-	out, err := d.client.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName:                           aws.String(d.table),
-		Item:                                av,
-		ConditionExpression:                 aws.String("attribute_not_exists(#pk) OR attribute_exists(#decision)"),
-		ExpressionAttributeNames:            map[string]string{"#pk": attrPK, "#decision": attrDecision},
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-		ReturnConsumedCapacity:              d.returnConsumed(),
-	}, countAttempts(&attempts))
-	if ccf, ok := isConditionFailed(err); ok {
-		if attempts > 1 {
-			stored, gerr := d.storedAfterFailure(ctx, op, ccf, reviewKey(item.ID))
-			if gerr == nil && sameItem[reviewItem](op, item.ID, stored, av) {
-				return nil
-			}
-		}
-		return errcode.Errorf(errcode.AlreadyExists, op, item.ID, "an open review item with this id exists")
-	}
-	if err != nil {
-		return d.wrap(ctx, op, item.ID, err)
-	}
-	d.consumed("create review", true, out.ConsumedCapacity)
-	return nil
+	return createItem(ctx, d, op, "create review", item.ID, reviewKey(item.ID), toReviewItem(item), noOpenReview)
 }
 
 // GetReview implements store.Driver.
 func (d *Driver) GetReview(ctx context.Context, id string) (*domain.ReviewItem, error) {
-	const op = "dynamo: get review"
-	if err := d.start(ctx, op, id); err != nil {
-		return nil, err
-	}
-	if id == "" {
-		return nil, errcode.Errorf(errcode.Invalid, op, "", "empty id")
-	}
-	item, err := d.getItem(ctx, "get review", reviewKey(id), d.consistent)
-	if err != nil {
-		return nil, d.wrap(ctx, op, id, err)
-	}
-	if item == nil {
-		return nil, errcode.Errorf(errcode.NotFound, op, id, "no such review item")
-	}
-	return decodeReview(op, id, item)
+	return getAs(ctx, d, "dynamo: get review", "get review", id, reviewKey(id), (*reviewItem).domain)
 }
 
 // DecideReview implements store.Driver: one UpdateItem conditional on an
@@ -996,41 +823,20 @@ func (d *Driver) DecideReview(ctx context.Context, id string, dec store.ReviewDe
 		}
 	}
 	cond := "attribute_exists(" + e.name(attrPK) + ") AND attribute_not_exists(" + e.name(attrDecision) + ")"
-	var attempts int32
-	out, err := d.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                           aws.String(d.table),
-		Key:                                 reviewKey(id),
-		UpdateExpression:                    aws.String("SET " + strings.Join(set, ", ") + " REMOVE " + strings.Join(remove, ", ")),
-		ConditionExpression:                 aws.String(cond),
-		ExpressionAttributeNames:            e.names,
-		ExpressionAttributeValues:           e.values,
-		ReturnValues:                        types.ReturnValueAllNew,
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-		ReturnConsumedCapacity:              d.returnConsumed(),
-	}, countAttempts(&attempts))
-	if ccf, ok := isConditionFailed(err); ok {
-		stored, gerr := d.storedAfterFailure(ctx, op, ccf, reviewKey(id))
-		if gerr != nil {
-			return nil, gerr
-		}
-		if stored == nil {
-			return nil, errcode.Errorf(errcode.NotFound, op, id, "no such review item")
-		}
-		item, derr := decodeReview(op, id, stored)
-		if derr != nil {
-			return nil, derr
-		}
-		if attempts > 1 && item.Decision == dec.Decision && item.Reviewer == dec.Reviewer &&
-			item.Comment == dec.Comment && fmtTime(item.DecidedAt) == fmtTime(dec.DecidedAt) {
-			return item, nil // our own earlier attempt
-		}
-		return nil, errcode.Errorf(errcode.ConditionFailed, op, id, "already decided (%s by %s)", item.Decision, item.Reviewer)
-	}
-	if err != nil {
-		return nil, d.wrap(ctx, op, id, err)
-	}
-	d.consumed("decide review", true, out.ConsumedCapacity)
-	return decodeReview(op, id, out.Attributes)
+	return updateItem(ctx, d, op, "decide review", id, &dynamodb.UpdateItemInput{
+		Key:                       reviewKey(id),
+		UpdateExpression:          aws.String("SET " + strings.Join(set, ", ") + " REMOVE " + strings.Join(remove, ", ")),
+		ConditionExpression:       aws.String(cond),
+		ExpressionAttributeNames:  e.names,
+		ExpressionAttributeValues: e.values,
+	}, (*reviewItem).domain,
+		func(item *domain.ReviewItem) bool {
+			return item.Decision == dec.Decision && item.Reviewer == dec.Reviewer &&
+				item.Comment == dec.Comment && fmtTime(item.DecidedAt) == fmtTime(dec.DecidedAt)
+		},
+		func(item *domain.ReviewItem) string {
+			return fmt.Sprintf("already decided (%s by %s)", item.Decision, item.Reviewer)
+		})
 }
 
 // SetReviewToken implements store.Driver: an UpdateItem conditional on
@@ -1149,27 +955,7 @@ func (d *Driver) PutCachedVerdict(ctx context.Context, sha256, dbVersion string,
 
 // GetCachedVerdict implements store.Driver.
 func (d *Driver) GetCachedVerdict(ctx context.Context, sha256, dbVersion string) (*domain.Verdict, error) {
-	const op = "dynamo: get verdict"
-	if err := d.start(ctx, op, sha256); err != nil {
-		return nil, err
-	}
-	if sha256 == "" {
-		return nil, errcode.Errorf(errcode.Invalid, op, "", "empty sha256")
-	}
-	item, err := d.getItem(ctx, "get verdict", map[string]types.AttributeValue{attrPK: s(verdictPK(sha256)), attrSK: s(verdictSK(dbVersion))}, d.consistent)
-	if err != nil {
-		return nil, d.wrap(ctx, op, sha256, err)
-	}
-	if item == nil {
-		return nil, errcode.Errorf(errcode.NotFound, op, sha256, "no cached verdict for database %q", dbVersion)
-	}
-	it, err := decodeItem[cachedVerdictItem](op, sha256, item)
-	if err != nil {
-		return nil, err
-	}
-	v, err := it.Verdict.domain()
-	if err != nil {
-		return nil, errcode.Errorf(errcode.Unknown, op, sha256, "stored verdict does not decode: %w", err)
-	}
-	return v, nil
+	key := map[string]types.AttributeValue{attrPK: s(verdictPK(sha256)), attrSK: s(verdictSK(dbVersion))}
+	return getAs(ctx, d, "dynamo: get verdict", "get verdict", sha256, key,
+		func(it *cachedVerdictItem) (*domain.Verdict, error) { return it.Verdict.domain() })
 }

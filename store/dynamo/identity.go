@@ -152,72 +152,6 @@ func releaseKey(id string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{attrPK: s(releasePrefix + id), attrSK: s(skRelease)}
 }
 
-// decodeAs decodes a stored item through its item type.
-func decodeAs[T any, D any](op, id string, item map[string]types.AttributeValue, conv func(*T) (D, error)) (D, error) {
-	var zero D
-	it, err := decodeItem[T](op, id, item)
-	if err != nil {
-		return zero, err
-	}
-	v, err := conv(it)
-	if err != nil {
-		return zero, errcode.Errorf(errcode.Unknown, op, id, "stored item does not decode: %w", err)
-	}
-	return v, nil
-}
-
-// createItem is a PutItem of v conditional on attribute_not_exists(pk).
-// A refused write whose call took more than one attempt compares the
-// stored item with v: an equal one is our own earlier attempt.
-func createItem[T any](ctx context.Context, d *Driver, op, short, id string, key map[string]types.AttributeValue, v T) error {
-	item, err := attributevalue.MarshalMap(v)
-	if err != nil {
-		return errcode.Errorf(errcode.Invalid, op, id, "encode: %w", err)
-	}
-	var attempts int32
-	out, err := d.client.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName:                           aws.String(d.table),
-		Item:                                item,
-		ConditionExpression:                 aws.String("attribute_not_exists(#pk)"),
-		ExpressionAttributeNames:            map[string]string{"#pk": attrPK},
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-		ReturnConsumedCapacity:              d.returnConsumed(),
-	}, countAttempts(&attempts))
-	if ccf, ok := isConditionFailed(err); ok {
-		if attempts > 1 {
-			stored, gerr := d.storedAfterFailure(ctx, op, ccf, key)
-			if gerr == nil && sameItem[T](op, id, stored, item) {
-				return nil
-			}
-		}
-		return errcode.Errorf(errcode.AlreadyExists, op, id, "an item with this key exists")
-	}
-	if err != nil {
-		return d.wrap(ctx, op, id, err)
-	}
-	d.consumed(short, true, out.ConsumedCapacity)
-	return nil
-}
-
-// getAs reads one item by key and decodes it, or gives NotFound.
-func getAs[T any, D any](ctx context.Context, d *Driver, op, short, id string, key map[string]types.AttributeValue, conv func(*T) (D, error)) (D, error) {
-	var zero D
-	if err := d.start(ctx, op, id); err != nil {
-		return zero, err
-	}
-	if id == "" {
-		return zero, errcode.Errorf(errcode.Invalid, op, "", "empty id")
-	}
-	item, err := d.getItem(ctx, short, key, d.consistent)
-	if err != nil {
-		return zero, d.wrap(ctx, op, id, err)
-	}
-	if item == nil {
-		return zero, errcode.Errorf(errcode.NotFound, op, id, "not found")
-	}
-	return decodeAs(op, id, item, conv)
-}
-
 // CreateAccount implements store.Driver: a PutItem conditional on
 // attribute_not_exists(pk).
 func (d *Driver) CreateAccount(ctx context.Context, a *domain.Account) error {
@@ -231,7 +165,7 @@ func (d *Driver) CreateAccount(ctx context.Context, a *domain.Account) error {
 	if err := checkAccount(op, a); err != nil {
 		return err
 	}
-	return createItem(ctx, d, op, "create account", a.Name, accountKey(a.Name), toAccountItem(a))
+	return createItem(ctx, d, op, "create account", a.Name, accountKey(a.Name), toAccountItem(a), noItem)
 }
 
 func checkAccount(op string, a *domain.Account) error {
@@ -324,7 +258,7 @@ func (d *Driver) CreateToken(ctx context.Context, t *domain.APIToken) error {
 	if !sortableYear(t.CreatedAt) {
 		return errcode.Errorf(errcode.Invalid, op, t.ID, "creation time is outside the years 0000-9999")
 	}
-	return createItem(ctx, d, op, "create token", t.ID, tokenKey(t.ID), toTokenItem(t))
+	return createItem(ctx, d, op, "create token", t.ID, tokenKey(t.ID), toTokenItem(t), noItem)
 }
 
 // GetToken implements store.Driver.
@@ -410,7 +344,7 @@ func (d *Driver) CreateReleaseProof(ctx context.Context, p *domain.ReleaseProof)
 	if !sortableYear(p.At) {
 		return errcode.Errorf(errcode.Invalid, op, id, "time is outside the years 0000-9999")
 	}
-	return createItem(ctx, d, op, "create release proof", id, releaseKey(id), toReleaseItem(p))
+	return createItem(ctx, d, op, "create release proof", id, releaseKey(id), toReleaseItem(p), noItem)
 }
 
 // GetReleaseProof implements store.Driver.

@@ -2,11 +2,11 @@ package dynamo
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -19,28 +19,13 @@ func intentKey(id string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{attrPK: s(intentPK(id)), attrSK: s(skIntent)}
 }
 
-func decodeIntent(op, id string, item map[string]types.AttributeValue) (*domain.UploadIntent, error) {
-	it, err := decodeItem[intentItem](op, id, item)
-	if err != nil {
-		return nil, err
-	}
-	in, err := it.domain()
-	if err != nil {
-		return nil, errcode.Errorf(errcode.Unknown, op, id, "stored intent does not decode: %w", err)
-	}
-	return in, nil
-}
-
-// checkIntent validates what an intent's keys are built from.
+// checkIntent validates what an intent's keys are built from: the port's
+// checks, and the years that this driver's fixed-width sort keys can hold.
 func checkIntent(op string, in *domain.UploadIntent) error {
-	switch {
-	case in.ID == "":
-		return errcode.Errorf(errcode.Invalid, op, "", "intent has no id")
-	case !in.State.Valid():
-		return errcode.Errorf(errcode.Invalid, op, in.ID, "unknown intent state %q", in.State)
-	case in.Bucket == "" || in.Key == "":
-		return errcode.Errorf(errcode.Invalid, op, in.ID, "intent has no bucket or key")
-	case !sortableYear(in.IssuedAt) || !sortableYear(in.ExpiresAt):
+	if err := store.CheckIntent(op, in); err != nil {
+		return err
+	}
+	if !sortableYear(in.IssuedAt) || !sortableYear(in.ExpiresAt) {
 		return errcode.Errorf(errcode.Invalid, op, in.ID, "issue or expiry time is outside the years 0000-9999")
 	}
 	return nil
@@ -60,52 +45,12 @@ func (d *Driver) CreateIntent(ctx context.Context, in *domain.UploadIntent) erro
 	if err := checkIntent(op, in); err != nil {
 		return err
 	}
-	item, err := attributevalue.MarshalMap(toIntentItem(in))
-	if err != nil {
-		return errcode.Errorf(errcode.Invalid, op, in.ID, "encode intent: %w", err)
-	}
-	var attempts int32
-	out, err := d.client.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName:                           aws.String(d.table),
-		Item:                                item,
-		ConditionExpression:                 aws.String("attribute_not_exists(#pk)"),
-		ExpressionAttributeNames:            map[string]string{"#pk": attrPK},
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-		ReturnConsumedCapacity:              d.returnConsumed(),
-	}, countAttempts(&attempts))
-	if ccf, ok := isConditionFailed(err); ok {
-		if attempts > 1 {
-			stored, gerr := d.storedAfterFailure(ctx, op, ccf, intentKey(in.ID))
-			if gerr == nil && sameItem[intentItem](op, in.ID, stored, item) {
-				return nil // our own earlier attempt
-			}
-		}
-		return errcode.Errorf(errcode.AlreadyExists, op, in.ID, "an intent with this id exists")
-	}
-	if err != nil {
-		return d.wrap(ctx, op, in.ID, err)
-	}
-	d.consumed("create intent", true, out.ConsumedCapacity)
-	return nil
+	return createItem(ctx, d, op, "create intent", in.ID, intentKey(in.ID), toIntentItem(in), noItem)
 }
 
 // GetIntent implements store.Driver.
 func (d *Driver) GetIntent(ctx context.Context, id string) (*domain.UploadIntent, error) {
-	const op = "dynamo: get intent"
-	if err := d.start(ctx, op, id); err != nil {
-		return nil, err
-	}
-	if id == "" {
-		return nil, errcode.Errorf(errcode.Invalid, op, "", "empty id")
-	}
-	item, err := d.getItem(ctx, "get intent", intentKey(id), d.consistent)
-	if err != nil {
-		return nil, d.wrap(ctx, op, id, err)
-	}
-	if item == nil {
-		return nil, errcode.Errorf(errcode.NotFound, op, id, "no such intent")
-	}
-	return decodeIntent(op, id, item)
+	return getAs(ctx, d, "dynamo: get intent", "get intent", id, intentKey(id), (*intentItem).domain)
 }
 
 // ResolveIntent implements store.Driver: one UpdateItem conditional on
@@ -141,41 +86,18 @@ func (d *Driver) ResolveIntent(ctx context.Context, id string, r store.IntentRes
 	}
 	cond := "attribute_exists(" + e.name(attrPK) + ") AND " + e.name(attrState) + " = " +
 		e.value("expected", s(intentStatePK(domain.IntentExpected)))
-	var attempts int32
-	out, err := d.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                           aws.String(d.table),
-		Key:                                 intentKey(id),
-		UpdateExpression:                    aws.String(update),
-		ConditionExpression:                 aws.String(cond),
-		ExpressionAttributeNames:            e.names,
-		ExpressionAttributeValues:           e.values,
-		ReturnValues:                        types.ReturnValueAllNew,
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-		ReturnConsumedCapacity:              d.returnConsumed(),
-	}, countAttempts(&attempts))
-	if ccf, ok := isConditionFailed(err); ok {
-		stored, gerr := d.storedAfterFailure(ctx, op, ccf, intentKey(id))
-		if gerr != nil {
-			return nil, gerr
-		}
-		if stored == nil {
-			return nil, errcode.Errorf(errcode.NotFound, op, id, "no such intent")
-		}
-		in, derr := decodeIntent(op, id, stored)
-		if derr != nil {
-			return nil, derr
-		}
-		if attempts > 1 && in.State == r.State && in.RecordID == r.RecordID && in.ResolvedBy == r.By &&
-			fmtTime(in.ResolvedAt) == fmtTime(r.At) {
-			return in, nil // our own earlier attempt
-		}
-		return nil, errcode.Errorf(errcode.ConditionFailed, op, id, "intent is %s, not expected", in.State)
-	}
-	if err != nil {
-		return nil, d.wrap(ctx, op, id, err)
-	}
-	d.consumed("resolve intent", true, out.ConsumedCapacity)
-	return decodeIntent(op, id, out.Attributes)
+	return updateItem(ctx, d, op, "resolve intent", id, &dynamodb.UpdateItemInput{
+		Key:                       intentKey(id),
+		UpdateExpression:          aws.String(update),
+		ConditionExpression:       aws.String(cond),
+		ExpressionAttributeNames:  e.names,
+		ExpressionAttributeValues: e.values,
+	}, (*intentItem).domain,
+		func(in *domain.UploadIntent) bool {
+			return in.State == r.State && in.RecordID == r.RecordID && in.ResolvedBy == r.By &&
+				fmtTime(in.ResolvedAt) == fmtTime(r.At)
+		},
+		func(in *domain.UploadIntent) string { return fmt.Sprintf("intent is %s, not expected", in.State) })
 }
 
 // checkResolution validates a resolution as every driver does, and that

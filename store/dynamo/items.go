@@ -365,11 +365,6 @@ func (it *allowlistItem) domain() (*domain.AllowlistEntry, error) {
 	return e, nil
 }
 
-// idFromPK returns the record ID of a "rec#<id>" partition key.
-func idFromPK(pk string) (string, bool) {
-	return strings.CutPrefix(pk, recordPrefix)
-}
-
 // Upload intent keys. An intent's by-state partition is its state under
 // intentStatePrefix, a value no record state can take.
 const (

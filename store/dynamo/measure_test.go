@@ -144,9 +144,8 @@ func TestMeasurements(t *testing.T) {
 	table := d.Table()
 
 	type path struct {
-		name  string
-		steps []string
-		run   func(obj domain.ObjectRef, step func(string, func() error))
+		name string
+		run  func(obj domain.ObjectRef, step func(string, func() error))
 	}
 	verdict := func(o domain.Outcome, sigs ...string) *domain.Verdict {
 		return &domain.Verdict{Outcome: o, Signatures: sigs, Engine: "ClamAV 1.4.6", DBVersion: "27512",

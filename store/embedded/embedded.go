@@ -75,8 +75,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -199,7 +197,7 @@ func (d *Driver) Create(ctx context.Context, rec *domain.Record) error {
 	if err := start(ctx, op, rec.ID); err != nil {
 		return err
 	}
-	if err := checkRecord(op, rec.ID, rec.State); err != nil {
+	if err := store.CheckRecord(op, rec.ID, rec.State); err != nil {
 		return err
 	}
 	raw, err := json.Marshal(rec)
@@ -245,10 +243,10 @@ func (d *Driver) Update(ctx context.Context, id string, cond store.Condition, m 
 	if err := start(ctx, op, id); err != nil {
 		return nil, err
 	}
-	if len(cond.States) == 0 {
-		return nil, errcode.Errorf(errcode.Invalid, op, id, "condition names no states")
+	if err := cond.Check(op, id); err != nil {
+		return nil, err
 	}
-	if err := checkRecord(op, id, m.State); err != nil {
+	if err := store.CheckRecord(op, id, m.State); err != nil {
 		return nil, err
 	}
 	var written []byte
@@ -257,7 +255,7 @@ func (d *Driver) Update(ctx context.Context, id string, cond store.Condition, m 
 		if err != nil {
 			return err
 		}
-		if why := unmet(rec, cond); why != "" {
+		if why := cond.Unmet(rec); why != "" {
 			return errcode.Errorf(errcode.ConditionFailed, op, id, "%s", why)
 		}
 		oldKey := stateKey(rec.State, rec.UpdatedAt, rec.ID)
@@ -291,29 +289,6 @@ func (d *Driver) Update(ctx context.Context, id string, cond store.Condition, m 
 	// Decode what was written, so the caller gets exactly the stored record
 	// and shares no pointer with m.
 	return decode[domain.Record](op, id, written)
-}
-
-// unmet returns why the record does not satisfy cond, or "".
-func unmet(rec *domain.Record, cond store.Condition) string {
-	if !slices.Contains(cond.States, rec.State) {
-		return fmt.Sprintf("state is %s, want one of %v", rec.State, cond.States)
-	}
-	if cond.Version != 0 && rec.Version != cond.Version {
-		return fmt.Sprintf("version is %d, want %d", rec.Version, cond.Version)
-	}
-	if cond.LeaseToken != "" {
-		if rec.Lease == nil {
-			return "lease token given but the record holds no lease"
-		}
-		if rec.Lease.Token != cond.LeaseToken {
-			return "lease token does not match the record's lease"
-		}
-	}
-	if !cond.LeaseExpiredBy.IsZero() && rec.Lease != nil && rec.Lease.Expires.After(cond.LeaseExpiredBy) {
-		return fmt.Sprintf("lease held until %s, not expired by %s",
-			rec.Lease.Expires.UTC().Format(time.RFC3339Nano), cond.LeaseExpiredBy.UTC().Format(time.RFC3339Nano))
-	}
-	return ""
 }
 
 // ListByState implements store.Driver.
@@ -731,17 +706,6 @@ func openKey(opened time.Time, id string) []byte {
 	k = appendTime(k, opened)
 	k = append(k, 0)
 	return append(k, id...)
-}
-
-// checkRecord validates what the records-state index key is built from.
-func checkRecord(op, id string, state domain.Status) error {
-	if id == "" {
-		return errcode.Errorf(errcode.Invalid, op, "", "record has no id")
-	}
-	if !state.Valid() {
-		return errcode.Errorf(errcode.Invalid, op, id, "unknown state %q", state)
-	}
-	return nil
 }
 
 // start reports a done context before any work begins. bbolt takes no

@@ -23,7 +23,7 @@ func (d *Driver) CreateIntent(ctx context.Context, in *domain.UploadIntent) erro
 	if err := start(ctx, op, in.ID); err != nil {
 		return err
 	}
-	if err := checkIntent(op, in); err != nil {
+	if err := store.CheckIntent(op, in); err != nil {
 		return err
 	}
 	raw, err := json.Marshal(in)
@@ -199,17 +199,4 @@ func intentStateKey(state domain.IntentState, expires time.Time, id string) []by
 // intentKeyKey is the intents-key index key: keyHash 0x00 time 0x00 id.
 func intentKeyKey(keyHash string, issued time.Time, id string) []byte {
 	return stateKey(domain.Status(keyHash), issued, id)
-}
-
-// checkIntent validates what an intent's index keys are built from.
-func checkIntent(op string, in *domain.UploadIntent) error {
-	switch {
-	case in.ID == "":
-		return errcode.Errorf(errcode.Invalid, op, "", "intent has no id")
-	case !in.State.Valid():
-		return errcode.Errorf(errcode.Invalid, op, in.ID, "unknown intent state %q", in.State)
-	case in.Bucket == "" || in.Key == "":
-		return errcode.Errorf(errcode.Invalid, op, in.ID, "intent has no bucket or key")
-	}
-	return nil
 }

@@ -1,5 +1,7 @@
 package storetest
 
+//lint:file-ignore ST1005 errors begin with the store method under test (Claim, Ingest, Get)
+
 import (
 	"context"
 	"errors"
