@@ -51,6 +51,12 @@ const (
 	manifestName = "manifest.json"
 )
 
+// LoadedManifest is the file Load leaves in the directory it fills: the
+// manifest of the set it holds, for people (which set is this?) and as
+// the mark that Load may replace the directory's contents next time.
+// clamd and the engine ignore it: it is not a signature file.
+const LoadedManifest = ".sigset.json"
+
 // maxManifestBytes bounds what Load reads as JSON: a database has a few
 // dozen files at most.
 const maxManifestBytes = 1 << 20
@@ -309,10 +315,13 @@ func ReadManifest(ctx context.Context, d objects.Driver, bucket string, p Pointe
 	return m, nil
 }
 
-// Load writes the current set of bucket into dir, which must not exist or
-// be empty, and returns its manifest. Every file is checked against the
-// manifest's size and SHA-256 before dir holds anything: on any error dir
-// is left as it was, and the caller must not start clamd on it.
+// Load writes the current set of bucket into dir and returns its
+// manifest. dir must be missing, empty, or hold a set an earlier Load
+// wrote (a restarted process finds its own /tmp): anything else is
+// refused rather than mixed with or deleted. Every file is checked
+// against the manifest's size and SHA-256 before dir changes: on any
+// error dir is left as it was, and the caller must not start clamd on
+// a directory Load did not fill.
 func Load(ctx context.Context, d objects.Driver, bucket, dir string) (Manifest, error) {
 	p, err := ReadPointer(ctx, d, bucket)
 	if err != nil {
@@ -322,10 +331,14 @@ func Load(ctx context.Context, d objects.Driver, bucket, dir string) (Manifest, 
 	if err != nil {
 		return Manifest{}, err
 	}
-	if ents, err := os.ReadDir(dir); err == nil && len(ents) > 0 {
-		return Manifest{}, fmt.Errorf("sigset: load set %s: %s is not empty", m.ID, dir)
-	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
+	ents, err := os.ReadDir(dir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return Manifest{}, fmt.Errorf("sigset: load set %s: %w", m.ID, err)
+	}
+	if len(ents) > 0 {
+		if _, err := os.Stat(filepath.Join(dir, LoadedManifest)); err != nil {
+			return Manifest{}, fmt.Errorf("sigset: load set %s: %s holds files that no earlier load wrote", m.ID, dir)
+		}
 	}
 	parent := filepath.Dir(filepath.Clean(dir))
 	if err := os.MkdirAll(parent, 0o755); err != nil {
@@ -351,12 +364,19 @@ func Load(ctx context.Context, d objects.Driver, bucket, dir string) (Manifest, 
 		return Manifest{}, fmt.Errorf("%w: set %s: files describe %q built %s, the manifest %q built %s",
 			ErrCorrupt, m.ID, db.Version, db.BuiltAt.Format(time.RFC3339), m.Version, m.BuiltAt.Format(time.RFC3339))
 	}
+	mb, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return Manifest{}, fmt.Errorf("sigset: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(stage, LoadedManifest), mb, 0o644); err != nil {
+		return Manifest{}, fmt.Errorf("sigset: load set %s: %w", m.ID, err)
+	}
 	if err := os.Chmod(stage, 0o755); err != nil {
 		return Manifest{}, fmt.Errorf("sigset: load set %s: %w", m.ID, err)
 	}
-	// os.Rename refuses an existing directory, even an empty one (it was
-	// checked empty above).
-	if err := os.Remove(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+	// os.Rename refuses an existing directory, even an empty one: remove
+	// it (empty, or an earlier load's, as checked above) first.
+	if err := os.RemoveAll(dir); err != nil {
 		return Manifest{}, fmt.Errorf("sigset: load set %s: %w", m.ID, err)
 	}
 	if err := os.Rename(stage, dir); err != nil {

@@ -491,25 +491,43 @@ func withVersions(t *testing.T, d objects.Driver, bucket string, m sigset.Manife
 	return m
 }
 
-// Load refuses a directory that already holds files: it never mixes two
-// databases.
-func TestLoadWantsAnEmptyDirectory(t *testing.T) {
+// Load refuses a directory holding files it did not write (it never
+// mixes two databases, nor deletes what is not its own), and replaces a
+// set it loaded before: a restarted process finds its own /tmp.
+func TestLoadDirectory(t *testing.T) {
 	d, err := localdir.Open(t.TempDir(), &localdir.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	publish(t, d, "signatures", database(t, day1))
-	dst := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dst, "other.ndb"), []byte("x"), 0o644); err != nil {
+	first := publish(t, d, "signatures", database(t, day1))
+	foreign := t.TempDir()
+	if err := os.WriteFile(filepath.Join(foreign, "other.ndb"), []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := sigset.Load(t.Context(), d, "signatures", dst); err == nil {
-		t.Fatal("Load into a non-empty directory succeeded")
+	if _, err := sigset.Load(t.Context(), d, "signatures", foreign); err == nil {
+		t.Error("Load into a directory of foreign files succeeded")
 	}
-	empty := t.TempDir()
-	if _, err := sigset.Load(t.Context(), d, "signatures", empty); err != nil {
+	if _, err := os.Stat(filepath.Join(foreign, "other.ndb")); err != nil {
+		t.Errorf("the foreign file is gone: %v", err)
+	}
+	dir := t.TempDir() // empty
+	if _, err := sigset.Load(t.Context(), d, "signatures", dir); err != nil {
 		t.Fatalf("Load into an empty directory: %v", err)
+	}
+	var loaded sigset.Manifest
+	b, err := os.ReadFile(filepath.Join(dir, sigset.LoadedManifest))
+	if err != nil || json.Unmarshal(b, &loaded) != nil || loaded.ID != first.Manifest.ID {
+		t.Errorf("%s names %q (%v), want %s", sigset.LoadedManifest, loaded.ID, err, first.Manifest.ID)
+	}
+	newer := database(t, day2)
+	second := publish(t, d, "signatures", newer)
+	if _, err := sigset.Load(t.Context(), d, "signatures", dir); err != nil {
+		t.Fatalf("Load over an earlier load: %v", err)
+	}
+	sameDatabase(t, newer, dir)
+	if db, _ := engine.ReadDatabase(dir); !db.BuiltAt.Equal(second.Manifest.BuiltAt) {
+		t.Errorf("reloaded database built %s, want %s", db.BuiltAt, second.Manifest.BuiltAt)
 	}
 }
 
@@ -526,7 +544,9 @@ func TestRefresh(t *testing.T) {
 					ents, _ := os.ReadDir(dir)
 					seen = seen[:0]
 					for _, e := range ents {
-						seen = append(seen, e.Name())
+						if engine.IsSignatureFile(e.Name()) {
+							seen = append(seen, e.Name())
+						}
 					}
 					for _, name := range []string{"main.cvd", "daily.cld", "local.ndb"} {
 						in, err := os.ReadFile(filepath.Join(from, name))

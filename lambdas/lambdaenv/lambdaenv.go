@@ -20,6 +20,16 @@
 //	SCANGATE_LEASE              scan lease duration (5m)
 //	SCANGATE_CLAMD_DIR          where a started clamd keeps its socket and
 //	                            config (/tmp/clamd)
+//	SCANGATE_SIGNATURES_BUCKET  bucket URL (s3://NAME, or file:///dir?bucket=NAME)
+//	                            of published signature sets (package sigset):
+//	                            before clamd starts, the current set is loaded
+//	                            into SCANGATE_CLAMAV_DB, checked file by file;
+//	                            if it cannot be, clamd is not started and every
+//	                            scan fails (never clean). In the signature
+//	                            updater (lambdas/cmd/sigupdate), where sets
+//	                            are published.
+//	SCANGATE_SIGNATURES_MIRROR  the updater's private mirror URL (what
+//	                            cvdupdate serves); empty means ClamAV's CDN
 //	SCANGATE_SCAN_STATE_MACHINE   ARN of the scan workflow (ingest, rescan)
 //	SCANGATE_REVIEW_STATE_MACHINE ARN of the review workflow (quarantine,
 //	                              review decisions)
@@ -191,15 +201,24 @@ func Config(ctx context.Context, getenv func(string) string, log *slog.Logger) (
 			// Started once per execution environment, in the background
 			// (see startingScanner); the supervisor restarts it should it
 			// crash between invocations.
+			prepare, err := signatureLoader(ctx, getenv, db, log)
+			if err != nil {
+				return none, stop, err
+			}
 			s, stopClamd, err := startClamd(ctx,
 				daemon.Config{DatabaseDir: db, Dir: dir, StreamMaxLength: limit, Logger: log},
-				clamd.Options{MaxStreamBytes: limit}, engine.Options{DatabaseDir: db, MaxAge: maxAge}, log)
+				clamd.Options{MaxStreamBytes: limit}, engine.Options{DatabaseDir: db, MaxAge: maxAge}, prepare, log)
 			if err != nil {
 				return none, stop, err
 			}
 			stops = append(stops, stopClamd)
 			scanner = s
 		} else {
+			if getenv(VarSignaturesBucket) != "" {
+				// Someone else's clamd loads its own database: loading a
+				// set here would only mislead the staleness guard.
+				return none, stop, fmt.Errorf("lambdaenv: %s needs a clamd started here (%s), not one at %s", VarSignaturesBucket, VarClamAVDB, addr)
+			}
 			c, err := clamd.New(addr, clamd.Options{MaxStreamBytes: limit})
 			if err != nil {
 				return none, stop, err
