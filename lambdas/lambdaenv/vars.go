@@ -102,6 +102,10 @@ var required = map[string][]string{
 // variables, and a deployment gives them nothing more.
 var standalone = map[string]bool{"sigupdate": true}
 
+// Standalone reports whether function builds no step handlers, so that
+// it needs none of Common (and is given none).
+func Standalone(function string) bool { return standalone[function] }
+
 // Functions lists the Lambda functions, one per folder under lambdas/cmd,
 // sorted.
 func Functions() []string {
