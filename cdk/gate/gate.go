@@ -232,11 +232,13 @@ func (g *Gate) buckets() {
 
 	// Signature sets: written only by the updater, read by the scan
 	// function and the task. Versioned, so a set's files are read at the
-	// versions its manifest pins. A set still current after keep days
-	// has a database far older than the staleness guard allows, so
-	// expiring sets then removes only sets no scan may use; noncurrent
-	// versions go after a week.
-	keep := max(30, 2*g.props.MaxSignatureAgeHours/24)
+	// versions its manifest pins. A set is published after its database
+	// was built, so one published more than the guard's limit ago can no
+	// longer be scanned with: sets expire after twice that (at least two
+	// days), their pinned versions a day later. Every run that finds a
+	// new daily publishes a whole set, so keeping them longer would only
+	// pile up copies of main.cvd.
+	keep := max(2, (2*g.props.MaxSignatureAgeHours+23)/24)
 	g.Signatures = awss3.NewBucket(g.Scope, jsii.String("Signatures"), &awss3.BucketProps{
 		BlockPublicAccess:      awss3.BlockPublicAccess_BLOCK_ALL(),
 		Encryption:             awss3.BucketEncryption_S3_MANAGED,
@@ -249,7 +251,7 @@ func (g *Gate) buckets() {
 		LifecycleRules: &[]*awss3.LifecycleRule{{
 			Prefix:                              jsii.String("sets/"),
 			Expiration:                          awscdk.Duration_Days(jsii.Number(float64(keep))),
-			NoncurrentVersionExpiration:         awscdk.Duration_Days(jsii.Number(7)),
+			NoncurrentVersionExpiration:         awscdk.Duration_Days(jsii.Number(1)),
 			AbortIncompleteMultipartUploadAfter: awscdk.Duration_Days(jsii.Number(1)),
 		}, {
 			NoncurrentVersionExpiration: awscdk.Duration_Days(jsii.Number(7)),
