@@ -5,10 +5,18 @@
 #   /usr/local/bin/scan       the Scan step as a Lambda (the entrypoint; a
 #                             Go aws-lambda-go binary speaks the Lambda
 #                             runtime API itself, so no base image is needed)
+#   /usr/local/bin/sigupdate  the signature updater as a Lambda (the same
+#                             image, this entrypoint): `scangate update`
+#                             with freshclam, then publishes the set to
+#                             the signatures bucket (package sigset)
 #   /usr/local/bin/scangate   `scangate task` for the large-object path,
-#                             `scangate update` for signatures
-#   /var/lib/clamav           the signature database, fetched by freshclam
-#                             when the image is built (SCANGATE_CLAMAV_DB)
+#                             `scangate update` for the updater
+#
+# The image carries no signature database: one baked in at build time is
+# refused by the staleness guard a day later. The scan function and the
+# task load the current set from the signatures bucket into /tmp before
+# clamd starts (SCANGATE_SIGNATURES_BUCKET, SCANGATE_CLAMAV_DB), and fail
+# closed when there is none.
 
 # The Go stage runs on the build machine's own platform and cross-compiles.
 FROM --platform=$BUILDPLATFORM golang:1.26-bookworm AS build
@@ -19,19 +27,16 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 RUN CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH go build -trimpath -tags lambda.norpc -o /out/scan ./lambdas/cmd/scan \
+ && CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH go build -trimpath -tags lambda.norpc -o /out/sigupdate ./lambdas/cmd/sigupdate \
  && CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH go build -trimpath -o /out/scangate ./cmd/scangate
 
 FROM debian:bookworm-slim
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends clamav-daemon clamav-freshclam ca-certificates \
  && rm -rf /var/lib/apt/lists/*
-# The official database, as of the build. The scan function refuses
-# verdicts from a database older than SCANGATE_MAX_DB_AGE: redeploy (or
-# run the signature updater, docs/deploy.md) before it ages out.
-RUN freshclam --foreground --stdout \
- && chmod -R a+rX /var/lib/clamav
-COPY --from=build /out/scan /out/scangate /usr/local/bin/
+COPY --from=build /out/scan /out/sigupdate /out/scangate /usr/local/bin/
 # Lambda runs the image as an unprivileged user with a read-only root:
-# clamd's socket and temporary files go under /tmp (SCANGATE_CLAMD_DIR).
-ENV SCANGATE_CLAMAV_DB=/var/lib/clamav
+# clamd's socket and temporary files go under /tmp (SCANGATE_CLAMD_DIR),
+# and so does the loaded signature set.
+ENV SCANGATE_CLAMAV_DB=/tmp/signatures
 ENTRYPOINT ["/usr/local/bin/scan"]

@@ -109,7 +109,9 @@ fuzz:
 
 ## lambda-assets: every function under lambdas/cmd as a Lambda bootstrap
 ## (provided.al2023, arm64) in bin/lambda/NAME/bootstrap, for the CDK app.
-## The scan function's own bootstrap is built into its image instead.
+## The scan function and the signature updater (sigupdate) run from the
+## scan image, which builds their binaries itself (Dockerfile); their
+## bootstraps here are built but unused.
 LAMBDA_FUNCS := $(notdir $(wildcard lambdas/cmd/*))
 lambda-assets:
 	@mkdir -p bin/lambda/.build

@@ -63,6 +63,8 @@ func list(v string) []string {
 //	streamMaxBytes=, maxSignatureAgeHours=, unscannablePolicy=
 //	ingestBatchSize=, ingestBatchWindowSeconds=, maxReceiveCount=,
 //	sweepEveryMinutes=, quarantineExpireDays=
+//	signatureMirror=URL        private mirror for the signature updater
+//	signatureEveryHours=N      the updater's schedule (2)
 //	repoDir=..                 the repository (assets, Dockerfile, asl)
 func (c context) props() (*gate.Props, error) {
 	var errs []string
@@ -103,6 +105,7 @@ func (c context) props() (*gate.Props, error) {
 		MaxReceiveCount:          num("maxReceiveCount"),
 		SweepEveryMinutes:        num("sweepEveryMinutes"),
 		QuarantineExpireDays:     num("quarantineExpireDays"),
+		Signatures:               gate.Signatures{Mirror: c("signatureMirror"), EveryHours: num("signatureEveryHours")},
 		Scan: gate.FunctionSize{
 			MemoryMiB: num("scanMemoryMiB"), TimeoutSeconds: num("scanTimeoutSeconds"), EphemeralMiB: num("scanEphemeralMiB"),
 			ReservedConcurrency: num("scanReservedConcurrency"), ProvisionedConcurrency: num("scanProvisionedConcurrency"),

@@ -53,6 +53,9 @@ type Gate struct {
 	Quarantine awss3.Bucket
 	// Bucket is the protected bucket the stack created, or nil.
 	Bucket awss3.Bucket
+	// Signatures holds the published signature sets (package sigset)
+	// that the scan function and the task load at start.
+	Signatures awss3.Bucket
 
 	ScanMachine   awsstepfunctions.StateMachine
 	ReviewMachine awsstepfunctions.StateMachine
@@ -131,6 +134,7 @@ func New(scope constructs.Construct, id string, props *Props) (*Gate, error) {
 	}
 	g.events()
 	g.sweep()
+	g.signatureUpdates()
 	if p.LargeObjects != nil {
 		// Before the policies: the task's role is exempt in them.
 		g.offload(scanArn, reviewArn, env)
@@ -226,6 +230,34 @@ func (g *Gate) buckets() {
 	}
 	g.Quarantine = awss3.NewBucket(g.Scope, jsii.String("Quarantine"), q)
 
+	// Signature sets: written only by the updater, read by the scan
+	// function and the task. Versioned, so a set's files are read at the
+	// versions its manifest pins. A set is published after its database
+	// was built, so one published more than the guard's limit ago can no
+	// longer be scanned with: sets expire after twice that (at least two
+	// days), their pinned versions a day later. Every run that finds a
+	// new daily publishes a whole set, so keeping them longer would only
+	// pile up copies of main.cvd.
+	keep := max(2, (2*g.props.MaxSignatureAgeHours+23)/24)
+	g.Signatures = awss3.NewBucket(g.Scope, jsii.String("Signatures"), &awss3.BucketProps{
+		BlockPublicAccess:      awss3.BlockPublicAccess_BLOCK_ALL(),
+		Encryption:             awss3.BucketEncryption_S3_MANAGED,
+		EnforceSSL:             jsii.Bool(true),
+		Versioned:              jsii.Bool(true),
+		ObjectOwnership:        awss3.ObjectOwnership_BUCKET_OWNER_ENFORCED,
+		RemovalPolicy:          g.removal(),
+		ServerAccessLogsBucket: g.logs,
+		ServerAccessLogsPrefix: jsii.String("signatures/"),
+		LifecycleRules: &[]*awss3.LifecycleRule{{
+			Prefix:                              jsii.String("sets/"),
+			Expiration:                          awscdk.Duration_Days(jsii.Number(float64(keep))),
+			NoncurrentVersionExpiration:         awscdk.Duration_Days(jsii.Number(1)),
+			AbortIncompleteMultipartUploadAfter: awscdk.Duration_Days(jsii.Number(1)),
+		}, {
+			NoncurrentVersionExpiration: awscdk.Duration_Days(jsii.Number(7)),
+		}},
+	})
+
 	if nb := g.props.NewBucket; nb != nil {
 		bp := &awss3.BucketProps{
 			BlockPublicAccess:      awss3.BlockPublicAccess_BLOCK_ALL(),
@@ -290,36 +322,61 @@ func (g *Gate) machineArn(kind string) *string {
 // (optionalVars).
 func (g *Gate) environment(scanArn, reviewArn *string) map[string]*string {
 	p := g.props
-	return map[string]*string{
+	env := map[string]*string{
 		lambdaenv.VarStore:              awscdk.Fn_Join(jsii.String(""), &[]*string{jsii.String("dynamodb://"), g.Table.TableName()}),
 		lambdaenv.VarObjects:            awscdk.Fn_Join(jsii.String(""), &[]*string{jsii.String("s3://"), g.Quarantine.BucketName()}),
 		lambdaenv.VarQuarantineBucket:   g.Quarantine.BucketName(),
 		lambdaenv.VarScanStateMachine:   scanArn,
 		lambdaenv.VarReviewStateMachine: reviewArn,
-		lambdaenv.VarClamAVDB:           jsii.String(imageDatabaseDir),
+		lambdaenv.VarClamAVDB:           jsii.String(loadedDatabaseDir),
+		lambdaenv.VarSignaturesBucket:   awscdk.Fn_Join(jsii.String(""), &[]*string{jsii.String("s3://"), g.Signatures.BucketName()}),
 		lambdaenv.VarStreamMax:          jsii.String(strconv.FormatInt(p.StreamMaxBytes, 10)),
 		lambdaenv.VarMaxDBAge:           jsii.String(fmt.Sprintf("%dh", p.MaxSignatureAgeHours)),
 		lambdaenv.VarUnscannablePolicy:  jsii.String(p.UnscannablePolicy),
 	}
+	if p.Signatures.Mirror != "" {
+		env[lambdaenv.VarSignaturesMirror] = jsii.String(p.Signatures.Mirror)
+	}
+	return env
 }
 
-// imageDatabaseDir is where the Dockerfile puts the signature database.
-const imageDatabaseDir = "/var/lib/clamav"
+// loadedDatabaseDir is where the scan function and the task load the
+// current signature set: the image has no database, and /tmp is the only
+// place Lambda lets them write.
+const loadedDatabaseDir = "/tmp/signatures"
+
+// imageFunctions are built from the scan image rather than a zip: clamd
+// and the signatures do not fit a zip, and the updater runs freshclam and
+// scangate, which only the image has. Each starts at its own entrypoint.
+var imageFunctions = map[string]string{
+	"scan":      "/usr/local/bin/scan",
+	"sigupdate": "/usr/local/bin/sigupdate",
+}
 
 // optionalVars go to every function besides its required ones: the
 // unscannable policy decides routes in Claim, Record and Fail, and every
-// function must agree on it.
+// function must agree on it. The mirror is the updater's alone.
 var optionalVars = []string{lambdaenv.VarUnscannablePolicy}
 
+func optionalFor(name string) []string {
+	if name == "sigupdate" {
+		return []string{lambdaenv.VarSignaturesMirror}
+	}
+	if lambdaenv.Standalone(name) {
+		return nil
+	}
+	return optionalVars
+}
+
 // functions makes one function per lambdas/cmd folder (lambdaenv's table
-// lists them). The scan function is a container image: clamd and the
-// signatures do not fit a zip, and Debian's ClamAV is what the tests run.
+// lists them). The scan function and the signature updater are container
+// images (imageFunctions): Debian's ClamAV is what the tests run.
 func (g *Gate) functions(values map[string]*string) error {
 	p := g.props
 	var image awsecrassets.DockerImageAsset
 	for _, name := range lambdaenv.Functions() {
 		env := map[string]*string{}
-		for _, k := range append(lambdaenv.Required(name), optionalVars...) {
+		for _, k := range append(lambdaenv.Required(name), optionalFor(name)...) {
 			if v, ok := values[k]; ok {
 				env[k] = v
 			}
@@ -334,8 +391,11 @@ func (g *Gate) functions(values map[string]*string) error {
 		})
 		logs.GrantWrite(role)
 		size := p.Small
-		if name == "scan" {
+		switch name {
+		case "scan":
 			size = p.Scan
+		case "sigupdate":
+			size = p.Signatures.Updater
 		}
 		timeout := size.TimeoutSeconds
 		if name == "decide" && p.Small.TimeoutSeconds == DefaultSmall.TimeoutSeconds {
@@ -358,15 +418,26 @@ func (g *Gate) functions(values map[string]*string) error {
 		if size.ReservedConcurrency > 0 {
 			common.ReservedConcurrentExecutions = jsii.Number(float64(size.ReservedConcurrency))
 		}
+		if name == "sigupdate" {
+			// One run at a time: two would race to publish. A failed run
+			// is not retried by Lambda: the next scheduled one is soon,
+			// and each retry would download from the mirror again.
+			common.ReservedConcurrentExecutions = jsii.Number(1)
+			common.RetryAttempts = jsii.Number(0)
+		}
 		var fn awslambda.Function
-		if name == "scan" {
-			image = g.image()
-			fn = awslambda.NewDockerImageFunction(g.Scope, jsii.String("ScanFunction"), &awslambda.DockerImageFunctionProps{
+		if entry, ok := imageFunctions[name]; ok {
+			if image == nil {
+				image = g.image()
+			}
+			fn = awslambda.NewDockerImageFunction(g.Scope, jsii.String(title(name)+"Function"), &awslambda.DockerImageFunctionProps{
 				Architecture: common.Architecture, MemorySize: common.MemorySize, Timeout: common.Timeout,
 				Environment: common.Environment, Role: role, LogGroup: logs, Tracing: common.Tracing,
 				Description: common.Description, EphemeralStorageSize: common.EphemeralStorageSize,
-				ReservedConcurrentExecutions: common.ReservedConcurrentExecutions,
-				Code:                         awslambda.DockerImageCode_FromEcr(image.Repository(), &awslambda.EcrImageCodeProps{TagOrDigest: image.ImageTag()}),
+				ReservedConcurrentExecutions: common.ReservedConcurrentExecutions, RetryAttempts: common.RetryAttempts,
+				Code: awslambda.DockerImageCode_FromEcr(image.Repository(), &awslambda.EcrImageCodeProps{
+					TagOrDigest: image.ImageTag(), Entrypoint: jsii.Strings(entry),
+				}),
 			})
 		} else {
 			dir := filepath.Join(p.LambdaAssets, name)

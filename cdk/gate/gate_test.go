@@ -279,8 +279,8 @@ func TestTableFromSchema(t *testing.T) {
 	})
 }
 
-// Every function is arm64; the zip ones run provided.al2023 and the scan
-// function is the image.
+// Every function is arm64; the zip ones run provided.al2023, and the scan
+// function and the signature updater are the image.
 func TestFunctionsArchitectureAndRuntime(t *testing.T) {
 	s := get(t, "new")
 	fns := s.resources("AWS::Lambda::Function")
@@ -296,9 +296,9 @@ func TestFunctionsArchitectureAndRuntime(t *testing.T) {
 		if arch := p["Architectures"]; !reflect.DeepEqual(arch, []any{"arm64"}) {
 			t.Errorf("%s (%s): architectures %v, want arm64", name, id, arch)
 		}
-		if name == "scan" {
+		if name == "scan" || name == "sigupdate" {
 			if p["PackageType"] != "Image" {
-				t.Errorf("scan: package type %v, want Image", p["PackageType"])
+				t.Errorf("%s: package type %v, want Image", name, p["PackageType"])
 			}
 			continue
 		}
@@ -596,6 +596,7 @@ func TestAlarms(t *testing.T) {
 		"lambda throttles": {"AWS/Lambda", "Throttles"},
 		"stale signatures": {"scangate", "SignatureAge"},
 		"left for sweep":   {"scangate", "SweepRestarted"},
+		"updater":          {"AWS/Lambda", "Invocations"},
 	}
 	for what, w := range wants {
 		n := 0
@@ -615,6 +616,17 @@ func TestAlarms(t *testing.T) {
 	must(t, "stale threshold", func() {
 		s.tmpl.HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), map[string]any{
 			"MetricName": "SignatureAge", "Threshold": 24 * 3600,
+		})
+	})
+	must(t, "updater failed", func() {
+		s.tmpl.HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), map[string]any{
+			"MetricName": "Errors", "Threshold": 1, "Period": 2 * 3600,
+			"Dimensions": []any{map[string]any{"Name": "FunctionName", "Value": map[string]any{"Ref": assertions.Match_StringLikeRegexp(jsii.String("^GateSigupdateFunction"))}}},
+		})
+	})
+	must(t, "updater silent", func() {
+		s.tmpl.HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), map[string]any{
+			"MetricName": "Invocations", "ComparisonOperator": "LessThanThreshold", "TreatMissingData": "breaching", "Period": 4 * 3600,
 		})
 	})
 	must(t, "e-mail", func() {

@@ -29,6 +29,10 @@ const (
 	AlarmDeadLetters     = "DeadLettersNotEmpty"
 	AlarmStaleSignatures = "SignaturesStale"
 	AlarmSweepRestarted  = "RecordsLeftForSweep"
+	// AlarmSignatureUpdateFailed: a run of the updater failed.
+	AlarmSignatureUpdateFailed = "SignatureUpdateFailed"
+	// AlarmSignatureUpdaterSilent: the updater has not run at all.
+	AlarmSignatureUpdaterSilent = "SignatureUpdaterSilent"
 )
 
 // Alarms are the gate's alarms.
@@ -91,6 +95,30 @@ func (g *Gate) observe() {
 			Statistic: jsii.String("Maximum"), Period: five,
 		}), maxAge)
 
+	// The updater runs every few hours, so the per-function alarm above
+	// (three errors in five minutes) could never fire for it. One failed
+	// run alarms: the scan side keeps its loaded set, but every failed
+	// run brings the staleness guard's refusal closer.
+	every := awscdk.Duration_Hours(jsii.Number(float64(g.props.Signatures.EveryHours)))
+	updater := g.Functions["sigupdate"]
+	alarm(AlarmSignatureUpdateFailed, fmt.Sprintf("The signature updater failed: no new set was published (its log says why: the mirror, freshclam, or S3). Scans keep the loaded set, and are refused as StaleSignatures once it is older than %d h.", g.props.MaxSignatureAgeHours),
+		updater.MetricErrors(&awscloudwatch.MetricOptions{Period: every, Statistic: jsii.String("Sum")}), 1)
+	// A schedule that stopped (a rule disabled by hand) fails nothing:
+	// alarm on the absence of runs, missing data counting as none.
+	silent := awscloudwatch.NewAlarm(g.Scope, jsii.String(AlarmSignatureUpdaterSilent), &awscloudwatch.AlarmProps{
+		AlarmDescription: jsii.String(fmt.Sprintf("The signature updater has not run for %d hours: check the SignatureSchedule rule. Scans are refused once the loaded set is older than %d h.",
+			2*g.props.Signatures.EveryHours, g.props.MaxSignatureAgeHours)),
+		Metric: updater.MetricInvocations(&awscloudwatch.MetricOptions{
+			Period: awscdk.Duration_Hours(jsii.Number(float64(2 * g.props.Signatures.EveryHours))), Statistic: jsii.String("Sum"),
+		}),
+		Threshold:          jsii.Number(1),
+		EvaluationPeriods:  jsii.Number(1),
+		ComparisonOperator: awscloudwatch.ComparisonOperator_LESS_THAN_THRESHOLD,
+		TreatMissingData:   awscloudwatch.TreatMissingData_BREACHING,
+	})
+	silent.AddAlarmAction(action)
+	g.alarms = append(g.alarms, silent)
+
 	awslogs.NewMetricFilter(g.Scope, jsii.String("SweepRestartedFilter"), &awslogs.MetricFilterProps{
 		LogGroup:        g.Functions["sweep"].LogGroup(),
 		FilterPattern:   awslogs.FilterPattern_StringValue(jsii.String("$.msg"), jsii.String("="), jsii.String("sweep restarted record")),
@@ -138,6 +166,8 @@ func (g *Gate) dashboard() {
 			Namespace: jsii.String(metricNamespace), MetricName: jsii.String(metricSignatureAge), Statistic: jsii.String("Maximum"),
 		})),
 	)
+	updater := g.Functions["sigupdate"]
+	d.AddWidgets(graph("Signature updater", updater.MetricInvocations(nil), updater.MetricErrors(nil), updater.MetricDuration(nil)))
 	var errs []awscloudwatch.IMetric
 	for _, name := range lambdaenv.Functions() {
 		errs = append(errs, g.Functions[name].MetricErrors(&awscloudwatch.MetricOptions{Label: jsii.String(name)}))

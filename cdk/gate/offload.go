@@ -59,6 +59,7 @@ func (g *Gate) offload(scanArn, reviewArn *string, values map[string]*string) {
 		union.quarantine = append(union.quarantine, uniq(flat(a.quarantine)))
 		union.startScan = union.startScan || a.startScan
 		union.startReview = union.startReview || a.startReview
+		union.signatures = max(union.signatures, a.signatures)
 	}
 	union.protected = [][]string{uniq(flat(union.protected))}
 	union.quarantine = [][]string{uniq(flat(union.quarantine))}

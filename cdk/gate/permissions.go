@@ -1,6 +1,8 @@
 package gate
 
 import (
+	"slices"
+
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/constructs-go/constructs/v10"
@@ -23,9 +25,24 @@ var (
 	s3Write = []string{"s3:PutObject", "s3:AbortMultipartUpload"}
 )
 
+// sigAccess is what a function does with the signatures bucket.
+type sigAccess int
+
+const (
+	sigNone sigAccess = iota
+	// sigLoad reads the current set's objects (sigset.Load).
+	sigLoad
+	// sigPublish also writes sets and the pointer (sigset.Publish), and
+	// lists the bucket so that S3 answers 404, not 403, for a pointer not
+	// written yet: the first run must tell "no set" from "no access".
+	sigPublish
+)
+
 // access is what one function does with objects, the table and the
 // workflows: the handler under lambdas/ that it runs decides it.
 type access struct {
+	// noTable: the function never touches the table (standalone ones).
+	noTable    bool
 	tableWrite bool
 	// protected and quarantine are the S3 actions on objects in the
 	// protected buckets and in the quarantine bucket.
@@ -33,6 +50,7 @@ type access struct {
 	startScan, startReview bool
 	// taskResponse sends a review's decision back (SendTaskSuccess).
 	taskResponse bool
+	signatures   sigAccess
 }
 
 // accessOf is the table of what each function needs. Read it with the
@@ -44,8 +62,12 @@ var accessOf = map[string]access{
 	// Claim only takes the lease.
 	"claim": {tableWrite: true},
 	// Scan reads the version it scans: in a protected bucket, or a
-	// quarantined copy being rescanned. It writes nothing.
-	"scan": {protected: [][]string{s3Read, s3List}, quarantine: [][]string{s3Read, s3List}},
+	// quarantined copy being rescanned. It writes nothing. At start it
+	// loads the current signature set.
+	"scan": {protected: [][]string{s3Read, s3List}, quarantine: [][]string{s3Read, s3List}, signatures: sigLoad},
+	// The signature updater loads the current set, and publishes new ones;
+	// nothing else.
+	"sigupdate": {noTable: true, signatures: sigPublish},
 	// Record tags the verdict onto the version (a merge: read, then put).
 	"record": {tableWrite: true, protected: [][]string{s3Read, s3List, s3TagRead, s3TagWrite}, quarantine: [][]string{s3Read, s3List, s3TagRead, s3TagWrite}},
 	// Quarantine copies the version out (with its tags) and deletes it,
@@ -91,10 +113,19 @@ func (g *Gate) permissions(scanArn, reviewArn *string) {
 }
 
 func (g *Gate) grantAccess(role awsiam.Role, name string, a access, scanArn, reviewArn *string) {
-	if a.tableWrite {
+	switch {
+	case a.noTable:
+	case a.tableWrite:
 		g.Table.GrantReadWriteData(role)
-	} else {
+	default:
 		g.Table.GrantReadData(role)
+	}
+	if a.signatures != sigNone {
+		acts := s3Read
+		if a.signatures == sigPublish {
+			acts = slices.Concat(s3Read, s3Write, []string{"s3:ListBucket"})
+		}
+		g.grantS3(role, g.Signatures.BucketArn(), []*string{g.Signatures.ArnForObjects(jsii.String("*"))}, acts)
 	}
 	if acts := flat(a.protected); len(acts) > 0 {
 		for _, b := range g.protected {

@@ -1,6 +1,10 @@
 package gate
 
-import "fmt"
+import (
+	"fmt"
+	"net/url"
+	"strings"
+)
 
 // Props configure a Gate. The zero value of every field but the paths
 // (LambdaAssets, ImageDir, ASLDir) and at least one bucket is a sound
@@ -77,6 +81,9 @@ type Props struct {
 	// SweepEveryMinutes is the sweep's schedule; 0 means 10.
 	SweepEveryMinutes int
 
+	// Signatures configures the signatures bucket and its updater.
+	Signatures Signatures
+
 	// QuarantineExpireDays expires quarantined copies after this many
 	// days; 0 keeps them until an admin decides.
 	QuarantineExpireDays int
@@ -85,6 +92,28 @@ type Props struct {
 	// evidence. For test stacks only.
 	DestroyOnDelete bool
 }
+
+// Signatures configures where the scan function's signature database
+// comes from: a bucket of published sets (package sigset) that a
+// scheduled updater keeps current, with no VPC or EFS.
+type Signatures struct {
+	// Mirror is a private mirror's http(s) URL, as cvdupdate serves one;
+	// empty means ClamAV's CDN (database.clamav.net).
+	Mirror string
+	// EveryHours is the updater's schedule; 0 means 2. At most 12, so that
+	// a missed run is noticed well inside the staleness guard's day.
+	EveryHours int
+	// Updater sizes the updater function; see DefaultUpdater.
+	Updater FunctionSize
+}
+
+// DefaultUpdater sizes the signature updater. freshclam tests the
+// database it downloaded by loading it, as clamd does (about 1.2 GiB for
+// the official one), so it gets the scan function's memory. Its /tmp
+// holds the current set, freshclam's staging copy and downloads: three
+// copies of a database of about 350 MB. 900 s is Lambda's limit; a full
+// download from the CDN takes a minute or two.
+var DefaultUpdater = FunctionSize{MemoryMiB: 3008, TimeoutSeconds: 900, EphemeralMiB: 4096}
 
 // NewBucket is a bucket the stack creates and protects.
 type NewBucket struct {
@@ -181,6 +210,10 @@ func (p Props) withDefaults() Props {
 	fill(&p.IngestBatchSize, 10)
 	fill(&p.MaxReceiveCount, 5)
 	fill(&p.SweepEveryMinutes, 10)
+	fill(&p.Signatures.EveryHours, 2)
+	fill(&p.Signatures.Updater.MemoryMiB, DefaultUpdater.MemoryMiB)
+	fill(&p.Signatures.Updater.TimeoutSeconds, DefaultUpdater.TimeoutSeconds)
+	fill(&p.Signatures.Updater.EphemeralMiB, DefaultUpdater.EphemeralMiB)
 	if lo := p.LargeObjects; lo != nil {
 		c := *lo
 		if c.MaxBytes == 0 {
@@ -218,6 +251,20 @@ func (p Props) validate() error {
 	}
 	if p.Scan.TimeoutSeconds > 240 {
 		return fmt.Errorf("gate: scan timeout %d s exceeds the Scan state's 240 s", p.Scan.TimeoutSeconds)
+	}
+	if h := p.Signatures.EveryHours; h < 1 || h > 12 {
+		return fmt.Errorf("gate: signature updates every %d hours (want 1 to 12)", h)
+	}
+	if m := p.Signatures.Mirror; m != "" {
+		// The same check as scangate update's --mirror: a bad URL should
+		// fail the deploy, not every run of the updater.
+		u, err := url.Parse(m)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.ContainsAny(m, " \t\r\n") {
+			return fmt.Errorf("gate: signature mirror %q: want an http:// or https:// URL", m)
+		}
+	}
+	if t := p.Signatures.Updater.TimeoutSeconds; t > 900 {
+		return fmt.Errorf("gate: updater timeout %d s exceeds Lambda's 900 s", t)
 	}
 	if lo := p.LargeObjects; lo != nil && (lo.VpcID == "" || len(lo.SubnetIDs) == 0) {
 		return fmt.Errorf("gate: large objects need a VPC and subnets")

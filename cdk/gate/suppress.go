@@ -32,6 +32,9 @@ var (
 	suppressNotificationsPut = Suppression{"AwsSolutions-IAM5", []string{"Resource::*"},
 		"CDK's BucketNotifications handler is one function for every bucket of the stack, created by CDK with s3:PutBucketNotification (and GetBucketNotification) on *; it runs only at deploy."}
 
+	suppressSignatureObjects = Suppression{"AwsSolutions-IAM5", []string{"regex:/^Resource::<GateSignatures[0-9A-F]+\\.Arn>\\/\\*$/"},
+		"Objects of the signatures bucket: each published set has its own keys (sets/ID/FILE, ID made from the database's contents at publish time), so the updater writes and the scanners read the bucket's objects; the scanners only read (GetObject, GetObjectVersion)."}
+
 	suppressTaskTags = Suppression{"AwsSolutions-IAM5", []string{"regex:/^Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task\\/<GateOffloadCluster[0-9A-F]+>\\/\\*$/"},
 		"ecs:TagResource on the tasks of the gate's own cluster: a task's id is made by RunTask, so the ARN cannot be named in advance."}
 	suppressExecutionRole = Suppression{"AwsSolutions-IAM5", []string{"Resource::*"},
@@ -44,7 +47,7 @@ var (
 // and the tests.
 func Suppressions() []Suppression {
 	return []Suppression{suppressXRay, suppressIndexes, suppressObjects, suppressInvoke, suppressWorkflowRole,
-		suppressNotificationsManaged, suppressNotificationsPut, suppressTaskTags, suppressExecutionRole, suppressTaskEnv}
+		suppressNotificationsManaged, suppressNotificationsPut, suppressSignatureObjects, suppressTaskTags, suppressExecutionRole, suppressTaskEnv}
 }
 
 func nag(s Suppression) *[]*cdknag.NagPackSuppression {
@@ -80,8 +83,13 @@ func (g *Gate) suppress() {
 			cdknag.NagSuppressions_AddResourceSuppressions(role, nag(s), jsii.Bool(true))
 		}
 	}
+	for name, role := range g.Roles {
+		if accessOf[name].signatures != sigNone {
+			cdknag.NagSuppressions_AddResourceSuppressions(role, nag(suppressSignatureObjects), jsii.Bool(true))
+		}
+	}
 	if g.taskRole != nil {
-		for _, s := range []Suppression{suppressIndexes, suppressObjects} {
+		for _, s := range []Suppression{suppressIndexes, suppressObjects, suppressSignatureObjects} {
 			cdknag.NagSuppressions_AddResourceSuppressions(g.taskRole, nag(s), jsii.Bool(true))
 		}
 		cdknag.NagSuppressions_AddResourceSuppressions(g.Roles["offload"], nag(suppressTaskTags), jsii.Bool(true))

@@ -28,18 +28,41 @@ func writeCVD(t *testing.T, dir, name string, version int, built time.Time) {
 
 func itoa(n int) string { return strconv.Itoa(n) }
 
+// Official databases are dated by daily, which freshclam keeps fresh;
+// main and bytecode are months or years old in every real database, so
+// dating by the oldest file would refuse every scan.
 func TestReadDatabaseOfficial(t *testing.T) {
-	dir := t.TempDir()
 	daily := time.Date(2026, 11, 24, 8, 0, 0, 0, time.UTC)
+	bytecode := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
 	main := time.Date(2025, 9, 1, 8, 0, 0, 0, time.UTC)
-	writeCVD(t, dir, "daily.cld", 27830, daily)
-	writeCVD(t, dir, "main.cvd", 62, main)
-	db, err := ReadDatabase(dir)
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name        string
+		files       map[string]time.Time
+		version     string
+		wantBuiltAt time.Time
+	}{
+		{"daily, main", map[string]time.Time{"daily.cld": daily, "main.cvd": main}, "daily:27830,main:62", daily},
+		{"daily older than bytecode", map[string]time.Time{"daily.cvd": main, "bytecode.cvd": bytecode}, "bytecode:62,daily:27830", main},
+		{"no daily: the newest", map[string]time.Time{"main.cvd": main, "bytecode.cvd": bytecode}, "bytecode:62,main:62", bytecode},
 	}
-	if db.Version != "daily:27830,main:62" || !db.Official || !db.BuiltAt.Equal(main) {
-		t.Errorf("ReadDatabase = %+v; want daily:27830,main:62, official, built %v", db, main)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for name, built := range tt.files {
+				v := 62
+				if strings.HasPrefix(name, "daily") {
+					v = 27830
+				}
+				writeCVD(t, dir, name, v, built)
+			}
+			db, err := ReadDatabase(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if db.Version != tt.version || !db.Official || !db.BuiltAt.Equal(tt.wantBuiltAt) {
+				t.Errorf("ReadDatabase = %+v; want %s, official, built %v", db, tt.version, tt.wantBuiltAt)
+			}
+		})
 	}
 }
 

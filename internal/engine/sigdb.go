@@ -20,9 +20,14 @@ type Database struct {
 	// "name:version" for each .cvd/.cld; custom signature files contribute
 	// "custom:" and a hash of their bytes, because they carry no version.
 	Version string
-	// BuiltAt is the oldest build time among the official databases, or,
+	// BuiltAt dates the database, and staleness is judged on it. For
+	// official databases it is the build time of daily (.cvd or .cld),
+	// the one freshclam updates several times a day, as clamd's VERSION
+	// reply dates it too; main and bytecode change only every few months
+	// or years, so the oldest file would make every official database
+	// stale. Without a daily file it is the newest official build time;
 	// with custom signatures only, the newest modification time of the
-	// files. Staleness is judged on it.
+	// files.
 	BuiltAt time.Time
 	// Official is true when at least one .cvd or .cld file is present.
 	Official bool
@@ -38,6 +43,14 @@ var sigExts = []string{
 	".yara", ".pwdb", ".imp", ".cbc",
 }
 
+// IsSignatureFile reports whether clamd loads a file of that name as
+// signatures. Other files in a database directory (freshclam.dat,
+// mirrors.dat, temporary files) are not part of the database: they must
+// not change its identity or travel with it.
+func IsSignatureFile(name string) bool {
+	return slices.Contains(sigExts, strings.ToLower(filepath.Ext(name)))
+}
+
 // ReadDatabase describes the database in dir. Reading the files, not asking
 // clamd, is the only way to date custom signatures, and it lets a cold
 // process refuse stale signatures before clamd has even started.
@@ -48,15 +61,16 @@ func ReadDatabase(dir string) (Database, error) {
 	}
 	var (
 		db       Database
-		official []string
+		parts    []string
 		custom   = sha256.New()
 		newest   time.Time
-		oldest   time.Time
+		daily    time.Time
+		official time.Time // the newest official build time
 	)
 	for _, e := range entries {
 		name := e.Name()
 		ext := strings.ToLower(filepath.Ext(name))
-		if e.IsDir() || !slices.Contains(sigExts, ext) {
+		if e.IsDir() || !IsSignatureFile(name) {
 			continue
 		}
 		path := filepath.Join(dir, name)
@@ -68,9 +82,13 @@ func ReadDatabase(dir string) (Database, error) {
 				return Database{}, err
 			}
 			db.Official = true
-			official = append(official, strings.TrimSuffix(name, filepath.Ext(name))+":"+strconv.Itoa(h.version))
-			if oldest.IsZero() || h.built.Before(oldest) {
-				oldest = h.built
+			base := strings.TrimSuffix(name, filepath.Ext(name))
+			parts = append(parts, base+":"+strconv.Itoa(h.version))
+			if h.built.After(official) {
+				official = h.built
+			}
+			if base == "daily" && h.built.After(daily) {
+				daily = h.built
 			}
 		default:
 			f, err := os.Open(path)
@@ -94,12 +112,14 @@ func ReadDatabase(dir string) (Database, error) {
 	if len(db.Files) == 0 {
 		return Database{}, fmt.Errorf("engine: no signature files in %s", dir)
 	}
-	parts := official
-	if len(official) < len(db.Files) {
+	if len(parts) < len(db.Files) {
 		parts = append(parts, "custom:"+hex.EncodeToString(custom.Sum(nil))[:12])
 	}
 	db.Version = strings.Join(parts, ",")
-	db.BuiltAt = oldest
+	db.BuiltAt = daily
+	if db.BuiltAt.IsZero() {
+		db.BuiltAt = official
+	}
 	if !db.Official {
 		db.BuiltAt = newest
 	}

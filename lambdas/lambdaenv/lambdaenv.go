@@ -20,6 +20,16 @@
 //	SCANGATE_LEASE              scan lease duration (5m)
 //	SCANGATE_CLAMD_DIR          where a started clamd keeps its socket and
 //	                            config (/tmp/clamd)
+//	SCANGATE_SIGNATURES_BUCKET  bucket URL (s3://NAME, or file:///dir?bucket=NAME)
+//	                            of published signature sets (package sigset):
+//	                            before clamd starts, the current set is loaded
+//	                            into SCANGATE_CLAMAV_DB, checked file by file;
+//	                            if it cannot be, clamd is not started and every
+//	                            scan fails (never clean). In the signature
+//	                            updater (lambdas/cmd/sigupdate), where sets
+//	                            are published.
+//	SCANGATE_SIGNATURES_MIRROR  the updater's private mirror URL (what
+//	                            cvdupdate serves); empty means ClamAV's CDN
 //	SCANGATE_SCAN_STATE_MACHINE   ARN of the scan workflow (ingest, rescan)
 //	SCANGATE_REVIEW_STATE_MACHINE ARN of the review workflow (quarantine,
 //	                              review decisions)
@@ -136,8 +146,10 @@ type Env struct {
 	Intents             bool
 	IntentGrace         time.Duration
 	// Clamd is a running clamd's address; otherwise ClamAVDB, when set,
-	// starts one with its socket in ClamdDir.
+	// starts one with its socket in ClamdDir, after loading the current
+	// signature set from SignaturesBucket into ClamAVDB when that is set.
 	Clamd, ClamAVDB, ClamdDir string
+	SignaturesBucket          string
 	// ScanStateMachine and ReviewStateMachine, when set, start and resume
 	// workflows in Step Functions.
 	ScanStateMachine, ReviewStateMachine string
@@ -168,6 +180,7 @@ func ParseEnv(getenv func(string) string) (Env, error) {
 		SelfPrincipals: list(getenv("SCANGATE_SELF_PRINCIPALS")),
 		FunctionName:   getenv("AWS_LAMBDA_FUNCTION_NAME"),
 		Clamd:          getenv("SCANGATE_CLAMD"), ClamAVDB: getenv("SCANGATE_CLAMAV_DB"), ClamdDir: getenv("SCANGATE_CLAMD_DIR"),
+		SignaturesBucket: getenv(VarSignaturesBucket),
 		ScanStateMachine: getenv("SCANGATE_SCAN_STATE_MACHINE"), ReviewStateMachine: getenv("SCANGATE_REVIEW_STATE_MACHINE"),
 	}
 	var err error
@@ -259,6 +272,11 @@ func (e Env) scanner(ctx context.Context, log *slog.Logger) (lambdas.Scanner, fu
 		limit = e.LargeMax
 	}
 	if e.Clamd != "" {
+		if e.SignaturesBucket != "" {
+			// Someone else's clamd loads its own database: loading a set
+			// here would only mislead the staleness guard.
+			return nil, nop, fmt.Errorf("lambdaenv: %s needs a clamd started here (%s), not one at %s", VarSignaturesBucket, VarClamAVDB, e.Clamd)
+		}
 		c, err := clamd.New(e.Clamd, clamd.Options{MaxStreamBytes: limit})
 		if err != nil {
 			return nil, nop, err
@@ -271,11 +289,16 @@ func (e Env) scanner(ctx context.Context, log *slog.Logger) (lambdas.Scanner, fu
 		dir = "/tmp/clamd"
 	}
 	// Started once per execution environment, in the background (see
-	// startingScanner); the supervisor restarts it should it crash
-	// between invocations.
+	// startingScanner), after the signature set is loaded when there is
+	// one; the supervisor restarts it should it crash between
+	// invocations.
+	prepare, err := signatureLoader(ctx, e.SignaturesBucket, e.ClamAVDB, log)
+	if err != nil {
+		return nil, nop, err
+	}
 	return startClamd(ctx,
 		daemon.Config{DatabaseDir: e.ClamAVDB, Dir: dir, StreamMaxLength: limit, Logger: log},
-		clamd.Options{MaxStreamBytes: limit}, engine.Options{DatabaseDir: e.ClamAVDB, MaxAge: e.MaxDBAge}, log)
+		clamd.Options{MaxStreamBytes: limit}, engine.Options{DatabaseDir: e.ClamAVDB, MaxAge: e.MaxDBAge}, prepare, log)
 }
 
 // awsRunners sets cfg's Step Functions and ECS runners, when e names

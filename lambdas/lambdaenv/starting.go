@@ -25,8 +25,11 @@ type startingScanner struct {
 }
 
 // startClamd starts clamd in the background and returns the scanner over
-// it at once, and a function that stops clamd once it is up.
-func startClamd(ctx context.Context, dcfg daemon.Config, copts clamd.Options, eopts engine.Options, log *slog.Logger) (*startingScanner, func(), error) {
+// it at once, and a function that stops clamd once it is up. prepare,
+// when not nil, runs first in the background (loading the signature set
+// into the database directory): when it fails, clamd is never started and
+// every scan fails as unavailable, never clean.
+func startClamd(ctx context.Context, dcfg daemon.Config, copts clamd.Options, eopts engine.Options, prepare func(context.Context) error, log *slog.Logger) (*startingScanner, func(), error) {
 	c, err := clamd.New("unix://"+daemon.SocketPath(dcfg.Dir), copts)
 	if err != nil {
 		return nil, func() {}, err
@@ -39,6 +42,15 @@ func startClamd(ctx context.Context, dcfg daemon.Config, copts clamd.Options, eo
 	go func() {
 		defer close(s.ready)
 		begin := time.Now()
+		if prepare != nil {
+			if err := prepare(context.WithoutCancel(ctx)); err != nil {
+				// Final for this environment, like a clamd that cannot
+				// start: scans fail (retried, then recorded failed).
+				s.err = fmt.Errorf("lambdaenv: signatures: %w: %w", engine.ErrUnavailable, err)
+				log.Error("no signature database: clamd not started", "err", err)
+				return
+			}
+		}
 		d, err := daemon.Start(context.WithoutCancel(ctx), dcfg)
 		if err != nil {
 			// Final for this environment: starting again would load the

@@ -32,7 +32,7 @@ func TestClamdStartsInTheBackground(t *testing.T) {
 	sigs := clamdtest.SignaturesDir(t)
 	s, stop, err := startClamd(t.Context(),
 		daemon.Config{DatabaseDir: sigs, Dir: shortDir(t)},
-		clamd.Options{}, engine.Options{DatabaseDir: sigs, DevMode: true}, slog.New(slog.DiscardHandler))
+		clamd.Options{}, engine.Options{DatabaseDir: sigs, DevMode: true}, nil, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +60,7 @@ func TestClamdStartFailureIsUnavailable(t *testing.T) {
 	empty := t.TempDir() // no signatures: clamd refuses to start
 	s, stop, err := startClamd(t.Context(),
 		daemon.Config{DatabaseDir: empty, Dir: shortDir(t)},
-		clamd.Options{}, engine.Options{DatabaseDir: empty}, slog.New(slog.DiscardHandler))
+		clamd.Options{}, engine.Options{DatabaseDir: empty}, nil, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,6 +25,8 @@ const (
 	VarReviewStateMachine = "SCANGATE_REVIEW_STATE_MACHINE"
 	VarRecordIntents      = "SCANGATE_RECORD_INTENTS"
 	VarIntentGrace        = "SCANGATE_INTENT_GRACE"
+	VarSignaturesBucket   = "SCANGATE_SIGNATURES_BUCKET"
+	VarSignaturesMirror   = "SCANGATE_SIGNATURES_MIRROR"
 
 	VarOffloadCluster          = "SCANGATE_OFFLOAD_CLUSTER"
 	VarOffloadTaskDefinition   = "SCANGATE_OFFLOAD_TASK_DEFINITION"
@@ -42,8 +44,8 @@ func Vars() []string {
 		VarOffloadCluster, VarOffloadContainer, VarOffloadSecurityGroups,
 		VarOffloadSubnets, VarOffloadTaskDefinition, VarQuarantineBucket,
 		VarQuarantinePrefix, VarRecordIntents, VarReviewStateMachine,
-		VarScanStateMachine, VarSelfPrincipals, VarStore, VarStreamMax,
-		VarUnscannablePolicy,
+		VarScanStateMachine, VarSelfPrincipals, VarSignaturesBucket,
+		VarSignaturesMirror, VarStore, VarStreamMax, VarUnscannablePolicy,
 	}
 }
 
@@ -71,7 +73,11 @@ var OffloadFunctions = []string{"claim", "offload"}
 //
 //   - ingest starts the scan workflow; it and every function that starts,
 //     or resumes, a workflow needs both ARNs (see workflows);
-//   - scan needs a scanner: here clamd started on a signature directory;
+//   - scan needs a scanner: here clamd started on a signature directory,
+//     which it first fills with the current set from the signatures
+//     bucket (there is no other database in AWS: the image carries none);
+//   - sigupdate publishes new sets to that bucket, and needs nothing
+//     else (it is standalone: not even Common).
 //   - claim must know the stream limit the scan function applies, or it
 //     claims objects the scan function then refuses as too large, and it
 //     could not route them to the large-object path.
@@ -86,9 +92,19 @@ var required = map[string][]string{
 	"quarantine":  workflows,
 	"record":      nil,
 	"review":      workflows,
-	"scan":        {VarClamAVDB, VarStreamMax, VarMaxDBAge},
+	"scan":        {VarClamAVDB, VarStreamMax, VarMaxDBAge, VarSignaturesBucket},
+	"sigupdate":   {VarSignaturesBucket},
 	"sweep":       workflows,
 }
+
+// standalone functions do not build the step handlers, so they need no
+// store, objects or quarantine bucket: Required lists only their own
+// variables, and a deployment gives them nothing more.
+var standalone = map[string]bool{"sigupdate": true}
+
+// Standalone reports whether function builds no step handlers, so that
+// it needs none of Common (and is given none).
+func Standalone(function string) bool { return standalone[function] }
 
 // Functions lists the Lambda functions, one per folder under lambdas/cmd,
 // sorted.
@@ -97,11 +113,15 @@ func Functions() []string {
 }
 
 // Required returns the variables that function must have set: Common and
-// its own. It returns nil for an unknown function.
+// its own (only its own for a standalone function). It returns nil for an
+// unknown function.
 func Required(function string) []string {
 	own, ok := required[function]
 	if !ok {
 		return nil
+	}
+	if standalone[function] {
+		return slices.Clone(own)
 	}
 	return append(slices.Clone(Common), own...)
 }

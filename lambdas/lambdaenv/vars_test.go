@@ -39,8 +39,8 @@ func baseEnv(t *testing.T) map[string]string {
 	}
 }
 
-// Config reads only variables in Vars, and every one of them is read by
-// some path through it: the table cannot drift from the code.
+// Config (and the signature updater) read only variables in Vars, and
+// every one of them is read by some path through them: the table cannot drift from the code.
 func TestVarsAreWhatConfigReads(t *testing.T) {
 	env := baseEnv(t)
 	for _, k := range Vars() {
@@ -81,6 +81,11 @@ func TestVarsAreWhatConfigReads(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop()
+	// The signature updater, standalone, reads its own.
+	env[VarSignaturesBucket] = "file://" + t.TempDir() + "?bucket=sigs"
+	if _, err := SignatureUpdater(t.Context(), getenv, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
 	for k := range read {
 		if !slices.Contains(Vars(), k) {
 			t.Errorf("Config reads %s, which Vars does not list", k)
@@ -117,7 +122,10 @@ func TestMissing(t *testing.T) {
 		{"block", map[string]string{VarStore: "s", VarObjects: "o", VarQuarantineBucket: "q"}, nil},
 		{"block", map[string]string{VarStore: "s", VarQuarantineBucket: "q"}, []string{VarObjects}},
 		{"ingest", map[string]string{VarStore: "s", VarObjects: "o", VarQuarantineBucket: "q", VarScanStateMachine: "a"}, []string{VarReviewStateMachine}},
-		{"scan", map[string]string{VarStore: "s", VarObjects: "o", VarQuarantineBucket: "q"}, []string{VarClamAVDB, VarStreamMax, VarMaxDBAge}},
+		{"scan", map[string]string{VarStore: "s", VarObjects: "o", VarQuarantineBucket: "q"}, []string{VarClamAVDB, VarStreamMax, VarMaxDBAge, VarSignaturesBucket}},
+		// The updater is standalone: Common is not required of it.
+		{"sigupdate", map[string]string{}, []string{VarSignaturesBucket}},
+		{"sigupdate", map[string]string{VarSignaturesBucket: "s3://sigs"}, nil},
 	}
 	for _, tt := range tests {
 		if got := Missing(tt.function, func(k string) string { return tt.env[k] }); !slices.Equal(got, tt.want) {

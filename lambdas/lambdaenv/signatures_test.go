@@ -1,0 +1,232 @@
+package lambdaenv
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/scangate/scangate/domain"
+	"github.com/scangate/scangate/internal/clamd"
+	"github.com/scangate/scangate/internal/clamd/clamdtest"
+	"github.com/scangate/scangate/internal/engine"
+	"github.com/scangate/scangate/internal/sigset"
+	"github.com/scangate/scangate/objects/localdir"
+)
+
+// sigBucket is a local signatures bucket: its driver, and the URL a
+// function is given (SCANGATE_SIGNATURES_BUCKET).
+func sigBucket(t *testing.T) (*localdir.Driver, string) {
+	t.Helper()
+	root := t.TempDir()
+	d, err := localdir.Open(root, &localdir.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d, "file://" + root + "?bucket=sigs"
+}
+
+// testSignatures copies the test signatures, dated age ago (custom
+// signatures are dated by their mtime).
+func testSignatures(t *testing.T, age time.Duration) string {
+	t.Helper()
+	src := clamdtest.SignaturesDir(t)
+	dir := t.TempDir()
+	ents, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	when := time.Now().Add(-age)
+	for _, e := range ents {
+		if !engine.IsSignatureFile(e.Name()) {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(dir, e.Name())
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(p, when, when); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// scanner builds a scan function's configuration on the signatures
+// bucket at url, and returns its scanner.
+func scanner(t *testing.T, url string) *startingScanner {
+	t.Helper()
+	env := baseEnv(t)
+	env[VarClamAVDB] = filepath.Join(t.TempDir(), "signatures") // as in AWS: under /tmp, empty
+	env[VarClamdDir] = shortDir(t)
+	env[VarSignaturesBucket] = url
+	cfg, stop, err := Config(t.Context(), func(k string) string { return env[k] }, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	s, ok := cfg.Scanner.(*startingScanner)
+	if !ok {
+		t.Fatalf("scanner is %T, want the clamd started here", cfg.Scanner)
+	}
+	return s
+}
+
+// The scan function loads the current set before clamd starts, and
+// scans with it.
+func TestScannerLoadsTheCurrentSet(t *testing.T) {
+	t.Parallel()
+	d, url := sigBucket(t)
+	if _, err := sigset.Publish(t.Context(), d, "sigs", testSignatures(t, time.Hour), sigset.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	s := scanner(t, url)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	res, err := s.Instream(ctx, strings.NewReader(clamdtest.EICAR))
+	if err != nil || res.Status != clamd.StatusFound {
+		t.Fatalf("Instream = %+v, %v; want EICAR found with the loaded set", res, err)
+	}
+	res, err = s.Instream(ctx, strings.NewReader("quarterly numbers"))
+	if err != nil || res.Status != clamd.StatusClean {
+		t.Fatalf("Instream = %+v, %v; want clean", res, err)
+	}
+}
+
+// Without a loadable set, clamd is never started and every scan fails
+// as unavailable (retried, then recorded failed): never clean. A set
+// that loads but is older than the guard's limit is refused as stale.
+func TestScannerFailsClosedWithoutASet(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		prepare func(t *testing.T, d *localdir.Driver)
+		want    error
+		cause   error // what the set's loader said, when it failed
+		started bool
+	}{
+		{"nothing published", func(t *testing.T, d *localdir.Driver) {}, engine.ErrUnavailable, sigset.ErrNoSet, false},
+		{"torn set", func(t *testing.T, d *localdir.Driver) {
+			res, err := sigset.Publish(t.Context(), d, "sigs", testSignatures(t, time.Hour), sigset.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := res.Manifest.Files[0]
+			ref := domain.ObjectRef{Bucket: "sigs", Key: "sets/" + res.Manifest.ID + "/" + f.Name, VersionID: f.VersionID}
+			if err := d.Delete(t.Context(), ref); err != nil {
+				t.Fatal(err)
+			}
+		}, engine.ErrUnavailable, sigset.ErrCorrupt, false},
+		{"stale set", func(t *testing.T, d *localdir.Driver) {
+			if _, err := sigset.Publish(t.Context(), d, "sigs", testSignatures(t, 72*time.Hour), sigset.Options{}); err != nil {
+				t.Fatal(err)
+			}
+		}, engine.ErrStale, nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			d, url := sigBucket(t)
+			tt.prepare(t, d)
+			s := scanner(t, url)
+			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+			defer cancel()
+			_, err := s.Describe(ctx)
+			if !errors.Is(err, tt.want) || (tt.cause != nil && !errors.Is(err, tt.cause)) {
+				t.Errorf("Describe = %v, want %v (%v)", err, tt.want, tt.cause)
+			}
+			if tt.want == engine.ErrUnavailable {
+				res, err := s.Instream(ctx, strings.NewReader("quarterly numbers"))
+				if !errors.Is(err, engine.ErrUnavailable) || res.Status == clamd.StatusClean {
+					t.Errorf("Instream = %+v, %v; want ErrUnavailable", res, err)
+				}
+			}
+			if started := s.d != nil; started != tt.started {
+				t.Errorf("clamd started = %v, want %v", started, tt.started)
+			}
+		})
+	}
+}
+
+// A clamd at an address loads its own database: a signatures bucket
+// there is a configuration error, not a silent no-op.
+func TestSignaturesNeedOwnClamd(t *testing.T) {
+	env := baseEnv(t)
+	env[VarClamd] = "unix:///nonexistent/clamd.sock"
+	env[VarSignaturesBucket] = "s3://sigs"
+	_, stop, err := Config(t.Context(), func(k string) string { return env[k] }, slog.New(slog.DiscardHandler))
+	stop()
+	if err == nil || !strings.Contains(err.Error(), VarSignaturesBucket) {
+		t.Errorf("Config = %v, want an error naming %s", err, VarSignaturesBucket)
+	}
+}
+
+// fakeUpdate installs a stand-in for `scangate update` that records its
+// arguments in log and runs body (shell) with $DB the database directory.
+func fakeUpdate(t *testing.T, body string) string {
+	t.Helper()
+	dir := t.TempDir()
+	log := filepath.Join(dir, "args")
+	script := "#!/bin/sh\necho \"$@\" >> " + log + "\nDB=$3\n" + body + "\n"
+	p := filepath.Join(dir, "scangate")
+	if err := os.WriteFile(p, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	old := updateCommand
+	updateCommand = p
+	t.Cleanup(func() { updateCommand = old })
+	return log
+}
+
+// The updater publishes what `scangate update` leaves, once; passes the
+// mirror on; and changes nothing when the update fails.
+func TestSignatureUpdater(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	d, url := sigBucket(t)
+	src := testSignatures(t, time.Hour)
+	args := fakeUpdate(t, "cp -p "+src+"/* \"$DB\"/ && echo freshclam-state > \"$DB\"/freshclam.dat")
+	env := map[string]string{VarSignaturesBucket: url, VarSignaturesMirror: "https://mirror.example/clamav"}
+	run, err := SignatureUpdater(t.Context(), func(k string) string { return env[k] }, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := run(t.Context())
+	if err != nil || !first.Published {
+		t.Fatalf("first run = %+v, %v; want a published set", first, err)
+	}
+	second, err := run(t.Context())
+	if err != nil || second.Published || second.Set != first.Set {
+		t.Fatalf("second run = %+v, %v; want set %s unchanged", second, err, first.Set)
+	}
+	b, _ := os.ReadFile(args)
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "update --clamav-db ") || !strings.HasSuffix(lines[0], " --mirror https://mirror.example/clamav") {
+		t.Errorf("scangate update ran as %q", lines)
+	}
+
+	fakeUpdate(t, "exit 1")
+	if _, err := run(t.Context()); err == nil {
+		t.Error("a failed update did not fail the run")
+	}
+	p, err := sigset.ReadPointer(t.Context(), d, "sigs")
+	if err != nil || p.Set != first.Set {
+		t.Errorf("current set after a failed update = %q (%v), want %s", p.Set, err, first.Set)
+	}
+	if ents, _ := os.ReadDir(tmp); slices.ContainsFunc(ents, func(e os.DirEntry) bool { return strings.HasPrefix(e.Name(), "sigupdate-") }) {
+		t.Error("the updater left its work folder in the temporary directory")
+	}
+	if _, err := SignatureUpdater(t.Context(), func(string) string { return "" }, slog.New(slog.DiscardHandler)); err == nil {
+		t.Errorf("SignatureUpdater without %s succeeded", VarSignaturesBucket)
+	}
+}
