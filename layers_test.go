@@ -34,6 +34,7 @@ var layers = []struct {
 	{"lambdas/stepfunctions", 3},
 	{"lambdas/fargate", 3},
 	{"internal/sqspoll", 3},
+	{"internal/sigset", 3},
 	{"lambdas", 4}, // the step handlers
 	{"lambdas/lambdaenv", 5},
 	{"asl/local", 5},

@@ -596,6 +596,7 @@ func TestAlarms(t *testing.T) {
 		"lambda throttles": {"AWS/Lambda", "Throttles"},
 		"stale signatures": {"scangate", "SignatureAge"},
 		"left for sweep":   {"scangate", "SweepRestarted"},
+		"failed for good":  {"scangate", "FailedPastRetryWindow"},
 		"updater":          {"AWS/Lambda", "Invocations"},
 	}
 	for what, w := range wants {

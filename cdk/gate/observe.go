@@ -22,6 +22,9 @@ const (
 	// metricSweepRestarted counts the sweep's "sweep restarted record"
 	// log lines (lambdas/sweep.go): records no execution was driving.
 	metricSweepRestarted = "SweepRestarted"
+	// metricFailedGivenUp is the count the sweep logs of records failed
+	// for a passing reason past their retry window (lambdas/sweep.go).
+	metricFailedGivenUp = "FailedPastRetryWindow"
 )
 
 // Alarm names (suffixes of the construct ids), for tests and runbooks.
@@ -29,6 +32,8 @@ const (
 	AlarmDeadLetters     = "DeadLettersNotEmpty"
 	AlarmStaleSignatures = "SignaturesStale"
 	AlarmSweepRestarted  = "RecordsLeftForSweep"
+	// AlarmFailedGivenUp: records stay failed after the sweep's retries.
+	AlarmFailedGivenUp = "RecordsFailedForGood"
 	// AlarmSignatureUpdateFailed: a run of the updater failed.
 	AlarmSignatureUpdateFailed = "SignatureUpdateFailed"
 	// AlarmSignatureUpdaterSilent: the updater has not run at all.
@@ -131,6 +136,20 @@ func (g *Gate) observe() {
 		awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
 			Namespace: jsii.String(metricNamespace), MetricName: jsii.String(metricSweepRestarted),
 			Statistic: jsii.String("Sum"), Period: awscdk.Duration_Minutes(jsii.Number(float64(g.props.SweepEveryMinutes))),
+		}), 1)
+
+	awslogs.NewMetricFilter(g.Scope, jsii.String("FailedGivenUpFilter"), &awslogs.MetricFilterProps{
+		LogGroup:        g.Functions["sweep"].LogGroup(),
+		FilterPattern:   awslogs.FilterPattern_StringValue(jsii.String("$.msg"), jsii.String("="), jsii.String("sweep: failed records past their retry window")),
+		MetricNamespace: jsii.String(metricNamespace),
+		MetricName:      jsii.String(metricFailedGivenUp),
+		MetricValue:     jsii.String("$.count"),
+		DefaultValue:    jsii.Number(0),
+	})
+	alarm(AlarmFailedGivenUp, "Records failed for a passing reason (clamd, S3, the store, a timeout) and kept failing through a day of the sweep's automatic retries: they stay failed, unreadable, until an operator rescans them.",
+		awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+			Namespace: jsii.String(metricNamespace), MetricName: jsii.String(metricFailedGivenUp),
+			Statistic: jsii.String("Maximum"), Period: awscdk.Duration_Minutes(jsii.Number(float64(g.props.SweepEveryMinutes))),
 		}), 1)
 
 	g.dashboard()
