@@ -55,7 +55,7 @@ func (h *Handlers) Claim(ctx context.Context, st asl.Document) (asl.Document, er
 				st.Location = &loc
 				// A verdict whose quarantine (or block) did not finish
 				// resumes there; anything else is decided.
-				switch next := h.routeFor(cur.State); next {
+				switch next := h.routeFor(cur.State, cur.Verdict); next {
 				case asl.RouteDone:
 					st.Skip, st.Next = true, asl.RouteDone
 					h.logFor(st).Info("already decided; skipping", "state", cur.State)
@@ -138,9 +138,11 @@ func (h *Handlers) Record(ctx context.Context, st asl.Document) (asl.Document, e
 		if err != nil {
 			return st, fromBackend(err)
 		}
-		if e != nil && v.Outcome != domain.OutcomeClean {
+		if e != nil && v.Outcome != domain.OutcomeClean && v.PolicyRule == "" && !denylisted(&v) {
 			// A human vouched for exactly these bytes. The verdict keeps
 			// clamd's signatures so the record shows what was overridden.
+			// The allowlist answers signatures: a policy violation (what
+			// may be stored where) and the denylist stand.
 			v.Outcome, v.AllowlistedBy = domain.OutcomeAllowlisted, e.AddedBy
 		}
 	}
@@ -181,7 +183,7 @@ func (h *Handlers) Record(ctx context.Context, st asl.Document) (asl.Document, e
 			}
 		}
 	}
-	st.Next = h.routeFor(rec.State)
+	st.Next = h.routeFor(rec.State, rec.Verdict)
 	st.Status = rec.State
 	h.logFor(st).Info("verdict recorded", "state", rec.State, "next", st.Next)
 	return st, nil
@@ -282,7 +284,13 @@ func (h *Handlers) Quarantine(ctx context.Context, st asl.Document) (asl.Documen
 				Msg: fmt.Sprintf("record %s is %s, which is not quarantined (only %v are)", rec.ID, rec.State, statemachine.Sources(statemachine.Quarantine))}
 		}
 		q := rec.Quarantine
-		if q == nil {
+		if inPlaceReview(rec.Verdict) {
+			// The policy asks for a review where the version is: tagged
+			// with its verdict, which the bucket policy keeps unreadable.
+			if err := objects.MergeTags(ctx, h.cfg.Objects, rec.Object, verdictTags(rec)); err != nil {
+				return st, h.objectErr(err)
+			}
+		} else if q == nil {
 			moved, err := h.moveToQuarantine(ctx, rec)
 			if err != nil {
 				return st, err
@@ -296,9 +304,13 @@ func (h *Handlers) Quarantine(ctx context.Context, st asl.Document) (asl.Documen
 		}
 		// Fresh: the ingest's SetExecution may have bumped the version
 		// since the read above.
+		detail := "under review in place"
+		if q != nil {
+			detail = "moved to s3://" + q.Bucket + "/" + q.Key
+		}
 		rec, err = h.cfg.Store.ApplyFresh(ctx, rec.ID, store.Transition{
 			Event: statemachine.Quarantine, Actor: h.cfg.Owner, Reason: rec.Reason,
-			Quarantine: q, Detail: "moved to s3://" + q.Bucket + "/" + q.Key,
+			Quarantine: q, Detail: detail,
 		}, nil)
 		if errcode.Of(err) == errcode.ConditionFailed {
 			// Another execution may have quarantined it meanwhile.

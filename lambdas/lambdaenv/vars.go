@@ -25,6 +25,7 @@ const (
 	VarReviewStateMachine = "SCANGATE_REVIEW_STATE_MACHINE"
 	VarRecordIntents      = "SCANGATE_RECORD_INTENTS"
 	VarIntentGrace        = "SCANGATE_INTENT_GRACE"
+	VarPolicyFile         = "SCANGATE_POLICY_FILE"
 
 	VarOffloadCluster          = "SCANGATE_OFFLOAD_CLUSTER"
 	VarOffloadTaskDefinition   = "SCANGATE_OFFLOAD_TASK_DEFINITION"
@@ -40,7 +41,7 @@ func Vars() []string {
 		VarClamAVDB, VarClamd, VarClamdDir, VarIntentGrace, VarLargeStreamMax,
 		VarLease, VarMaxDBAge, VarObjects, VarOffloadCapacityProvider,
 		VarOffloadCluster, VarOffloadContainer, VarOffloadSecurityGroups,
-		VarOffloadSubnets, VarOffloadTaskDefinition, VarQuarantineBucket,
+		VarOffloadSubnets, VarOffloadTaskDefinition, VarPolicyFile, VarQuarantineBucket,
 		VarQuarantinePrefix, VarRecordIntents, VarReviewStateMachine,
 		VarScanStateMachine, VarSelfPrincipals, VarStore, VarStreamMax,
 		VarUnscannablePolicy,
