@@ -196,6 +196,10 @@ type Config struct {
 	// Policy holds the per-prefix rules and the SHA-256 denylist the Scan
 	// step applies; nil applies none.
 	Policy *policy.Policy
+	// Emit receives result events others act on: today the
+	// retro-detected one (EventRetroDetected), emitted before the
+	// quarantine is recorded, so at least once. nil logs them only.
+	Emit func(ctx context.Context, ev ResultEvent) error
 	// Metrics receives every scan's outcome and what it learnt of the
 	// engine; nil records nothing.
 	Metrics metrics.Recorder
@@ -210,10 +214,28 @@ type Config struct {
 	IntentGrace time.Duration
 }
 
+// EventRetroDetected is the result event of a version found clean before
+// and infected by a newer signature database: it may already have been
+// downloaded.
+const EventRetroDetected = "retro-detected"
+
+// ResultEvent is a verdict others may need to act on.
+type ResultEvent struct {
+	Type       string           `json:"type"`
+	RecordID   string           `json:"recordId"`
+	Object     domain.ObjectRef `json:"object"`
+	Signatures []string         `json:"signatures,omitempty"`
+	DBVersion  string           `json:"dbVersion,omitempty"`
+	// FirstCleanAt is when the version was first found clean.
+	FirstCleanAt time.Time `json:"firstCleanAt,omitzero"`
+	DetectedAt   time.Time `json:"detectedAt"`
+}
+
 // Handlers are the workflow's steps.
 type Handlers struct {
-	cfg Config
-	log *slog.Logger
+	cfg   Config
+	log   *slog.Logger
+	retro retroCounters
 }
 
 // New validates cfg and returns the handlers.

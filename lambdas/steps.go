@@ -79,6 +79,7 @@ func (h *Handlers) Claim(ctx context.Context, st asl.Document) (asl.Document, er
 	loc := rec.Location()
 	st.Location = &loc
 	st.Verdict = nil
+	st.Retro = retroRescan(rec)
 	st.Skip, st.Next = false, asl.RouteScan
 	if large && st.Offloaded && h.cfg.LargeScanner != nil {
 		st.Next = asl.RouteScanLarge
@@ -133,6 +134,7 @@ func (h *Handlers) Record(ctx context.Context, st asl.Document) (asl.Document, e
 		return st, &StepError{Type: ErrInvalidInput, Reason: domain.ReasonInternal, Msg: "record needs a verdict and a lease"}
 	}
 	v := *st.Verdict
+	v.Retro = st.Retro
 	if v.SHA256 != "" {
 		e, err := h.cfg.Store.Allowlisted(ctx, v.SHA256)
 		if err != nil {
@@ -299,8 +301,16 @@ func (h *Handlers) Quarantine(ctx context.Context, st asl.Document) (asl.Documen
 		}
 		// The review item comes first, so that a record under review
 		// always has one; opening it twice is a no-op.
-		if _, err := h.cfg.Store.OpenReview(ctx, rec); err != nil {
+		item, err := h.cfg.Store.OpenReview(ctx, rec)
+		if err != nil {
 			return st, fromBackend(err)
+		}
+		if item.RetroDetected {
+			// Before the transition: a failure here retries the step,
+			// which emits again; after it, nothing would.
+			if err := h.emitRetro(ctx, rec, item); err != nil {
+				return st, err
+			}
 		}
 		// Fresh: the ingest's SetExecution may have bumped the version
 		// since the read above.
@@ -341,6 +351,28 @@ func (h *Handlers) Quarantine(ctx context.Context, st asl.Document) (asl.Documen
 	st.Location = &loc
 	h.logFor(st).Warn("quarantined for review", "quarantine", loc.String())
 	return st, nil
+}
+
+// emitRetro sends the retro-detected result event for rec, whose review
+// item says when it was first found clean.
+func (h *Handlers) emitRetro(ctx context.Context, rec *domain.Record, item *domain.ReviewItem) error {
+	ev := ResultEvent{
+		Type: EventRetroDetected, RecordID: rec.ID, Object: rec.Object,
+		FirstCleanAt: item.FirstCleanAt, DetectedAt: h.cfg.Store.Now(),
+	}
+	if v := rec.Verdict; v != nil {
+		ev.Signatures, ev.DBVersion = v.Signatures, v.DBVersion
+	}
+	h.logFor(asl.Document{ID: rec.ID, Object: rec.Object}).Warn("retro-detected: found clean before, infected now",
+		"firstCleanAt", ev.FirstCleanAt, "signatures", ev.Signatures, "db", ev.DBVersion)
+	h.retro.detected.Add(1)
+	if h.cfg.Emit == nil {
+		return nil
+	}
+	if err := h.cfg.Emit(ctx, ev); err != nil {
+		return stepErr(ErrUnavailable, domain.ReasonInternal, fmt.Errorf("emit %s for %s: %w", ev.Type, rec.ID, err))
+	}
+	return nil
 }
 
 func (h *Handlers) moveToQuarantine(ctx context.Context, rec *domain.Record) (domain.ObjectRef, error) {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/scangate/scangate/domain"
 	"github.com/scangate/scangate/domain/errcode"
@@ -157,8 +158,13 @@ func TestPolicyEndToEnd(t *testing.T) {
 		if e.scanner.calls.Load() != calls || rec.Verdict.BytesScanned != 0 {
 			t.Errorf("%d streams, %d bytes scanned; a size violation reads nothing", e.scanner.calls.Load()-calls, rec.Verdict.BytesScanned)
 		}
-		if tg := tags(rec.Object); tg[objects.TagStatus] != string(domain.StatusUnscannable) {
-			t.Errorf("tags %v; want status unscannable", tg)
+		// The record is written first; the Block step tags after it.
+		deadline := time.Now().Add(10 * time.Second)
+		for tg := tags(rec.Object); tg[objects.TagStatus] != string(domain.StatusUnscannable); tg = tags(rec.Object) {
+			if time.Now().After(deadline) {
+				t.Fatalf("tags %v; want status unscannable", tg)
+			}
+			time.Sleep(10 * time.Millisecond)
 		}
 		if _, err := e.st.Review(ctx, rec.ID); errcode.Of(err) != errcode.NotFound {
 			t.Errorf("review item: %v; block opens none", err)
