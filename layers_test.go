@@ -24,6 +24,7 @@ var layers = []struct {
 	{"internal/engine", 2},
 	{"internal/intake", 2},
 	{"internal/metrics", 2},
+	{"internal/policy", 1}, // the policy file and denylist parser
 	{"store", 2},
 	{"objects", 2},
 	{"internal/testsvc", 2}, // starts real servers for tests

@@ -34,6 +34,10 @@ type Document struct {
 	// large-object path: its Claim routes an object above the stream
 	// limit to ScanLarge instead of offloading it again.
 	Offloaded bool `json:"offloaded,omitempty"`
+	// Retro is set by Claim when the scan is a retro-hunt's rescan (a
+	// version found clean under an older signature database); Record
+	// marks the verdict.
+	Retro bool `json:"retro,omitempty"`
 	// Decision is the reviewer's decision, filled in when a review resumes.
 	Decision *Decision `json:"decision,omitempty"`
 	// Error is where the workflow's Catch puts a failed step's error.

@@ -175,7 +175,22 @@ type Verdict struct {
 	ScannedAt     time.Time     `json:"scannedAt,omitzero"`
 	Reused        bool          `json:"reused,omitempty"`
 	AllowlistedBy string        `json:"allowlistedBy,omitempty"`
+	// ContentType is the media type the leading bytes sniff as (magic
+	// bytes, never the uploader's Content-Type), when a policy rule asked.
+	ContentType string `json:"contentType,omitempty"`
+	// PolicyRule and PolicyAction name the policy rule a violation broke
+	// and what it asks for ("block", "quarantine", "review"); Reason then
+	// starts with "policy:".
+	PolicyRule   string `json:"policyRule,omitempty"`
+	PolicyAction string `json:"policyAction,omitempty"`
+	// Retro is set on a verdict of a retro-hunt: a rescan of a version
+	// found clean under an older signature database.
+	Retro bool `json:"retro,omitempty"`
 }
+
+// MaxVerdicts bounds Record.Verdicts: the first verdict and the latest
+// ones are kept.
+const MaxVerdicts = 20
 
 // HistoryEntry is one applied transition.
 type HistoryEntry struct {
@@ -200,6 +215,10 @@ type Record struct {
 	Attempts int      `json:"attempts"`
 	Lease    *Lease   `json:"lease,omitempty"`
 	Verdict  *Verdict `json:"verdict,omitempty"`
+	// Verdicts is every verdict recorded for this version, oldest first
+	// (at most MaxVerdicts: the first and the latest), written in the same
+	// conditional write as the transition that recorded each.
+	Verdicts []Verdict `json:"verdicts,omitempty"`
 	// Quarantine is where the bytes are while they are not at Object.
 	Quarantine   *ObjectRef     `json:"quarantine,omitempty"`
 	ExecutionARN string         `json:"executionArn,omitempty"`
@@ -257,6 +276,11 @@ type ReviewItem struct {
 	DecidedAt time.Time `json:"decidedAt,omitzero"`
 	// TaskToken resumes the waiting workflow when the decision is made.
 	TaskToken string `json:"taskToken,omitempty"`
+	// RetroDetected marks a version that an earlier verdict found clean
+	// and a later signature database found infected: it may already have
+	// been read. FirstCleanAt is when it was first found clean.
+	RetroDetected bool      `json:"retroDetected,omitempty"`
+	FirstCleanAt  time.Time `json:"firstCleanAt,omitzero"`
 }
 
 // Open reports whether the item still waits for a decision.

@@ -16,11 +16,13 @@ import (
 	"fmt"
 	"github.com/scangate/scangate/asl"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/scangate/scangate/domain"
 	"github.com/scangate/scangate/domain/errcode"
 	"github.com/scangate/scangate/internal/metrics"
+	"github.com/scangate/scangate/internal/policy"
 	"github.com/scangate/scangate/objects"
 	"github.com/scangate/scangate/store"
 )
@@ -191,6 +193,13 @@ type Config struct {
 	Owner string
 	// DisableVerdictCache turns off reuse of clean verdicts.
 	DisableVerdictCache bool
+	// Policy holds the per-prefix rules and the SHA-256 denylist the Scan
+	// step applies; nil applies none.
+	Policy *policy.Policy
+	// Emit receives result events others act on: today the
+	// retro-detected one (EventRetroDetected), emitted before the
+	// quarantine is recorded, so at least once. nil logs them only.
+	Emit func(ctx context.Context, ev ResultEvent) error
 	// Metrics receives every scan's outcome and what it learnt of the
 	// engine; nil records nothing.
 	Metrics metrics.Recorder
@@ -205,10 +214,28 @@ type Config struct {
 	IntentGrace time.Duration
 }
 
+// EventRetroDetected is the result event of a version found clean before
+// and infected by a newer signature database: it may already have been
+// downloaded.
+const EventRetroDetected = "retro-detected"
+
+// ResultEvent is a verdict others may need to act on.
+type ResultEvent struct {
+	Type       string           `json:"type"`
+	RecordID   string           `json:"recordId"`
+	Object     domain.ObjectRef `json:"object"`
+	Signatures []string         `json:"signatures,omitempty"`
+	DBVersion  string           `json:"dbVersion,omitempty"`
+	// FirstCleanAt is when the version was first found clean.
+	FirstCleanAt time.Time `json:"firstCleanAt,omitzero"`
+	DetectedAt   time.Time `json:"detectedAt"`
+}
+
 // Handlers are the workflow's steps.
 type Handlers struct {
-	cfg Config
-	log *slog.Logger
+	cfg   Config
+	log   *slog.Logger
+	retro retroCounters
 }
 
 // New validates cfg and returns the handlers.
@@ -288,16 +315,35 @@ func (h *Handlers) UnscannablePolicy() Policy { return h.cfg.UnscannablePolicy }
 
 // routeFor answers the one question a decided record asks of the scan
 // workflow: which step does it still need? An infected record needs its
-// quarantine, an unscannable one its policy's step; every other state is
-// done (a clean one is tagged by Record itself). Claim asks it of a
-// record decided by an earlier execution, Record of the verdict it just
-// wrote, the sweep of records it finds resting.
-func (h *Handlers) routeFor(state domain.Status) asl.Route {
+// quarantine, an unscannable one its policy's step (a policy violation
+// the action its rule names: block, or quarantine and review); every
+// other state is done (a clean one is tagged by Record itself). Claim
+// asks it of a record decided by an earlier execution, Record of the
+// verdict it just wrote, the sweep of records it finds resting.
+func (h *Handlers) routeFor(state domain.Status, v *domain.Verdict) asl.Route {
 	switch state {
 	case domain.StatusInfected:
 		return asl.RouteQuarantine
 	case domain.StatusUnscannable:
+		if v != nil && v.PolicyAction != "" {
+			if policy.Action(v.PolicyAction) == policy.ActionBlock {
+				return asl.RouteBlock
+			}
+			return asl.RouteQuarantine
+		}
 		return h.cfg.UnscannablePolicy.route()
 	}
 	return asl.RouteDone
+}
+
+// inPlaceReview reports whether a record under review stays at its key
+// (the policy action "review") instead of moving to the quarantine.
+func inPlaceReview(v *domain.Verdict) bool {
+	return v != nil && policy.Action(v.PolicyAction) == policy.ActionReview
+}
+
+// denylisted reports whether v is the denylist's verdict: nothing, not
+// the allowlist nor a release proof, turns it into anything else.
+func denylisted(v *domain.Verdict) bool {
+	return v != nil && slices.Contains(v.Signatures, policy.DenylistSignature)
 }

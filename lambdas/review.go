@@ -238,9 +238,6 @@ const (
 // which only scangate writes. The metadata it also sets names the record
 // for people and for the Scan step's wait; it proves nothing.
 func (h *Handlers) restore(ctx context.Context, rec *domain.Record, kind restoreKind, by, comment string) (*domain.Record, error) {
-	if rec.Quarantine == nil {
-		return rec, nil
-	}
 	tags := map[string]string{objects.TagStatus: string(domain.StatusReleased)}
 	ev, decision := statemachine.Release, domain.DecisionRelease
 	switch kind {
@@ -249,6 +246,21 @@ func (h *Handlers) restore(ctx context.Context, rec *domain.Record, kind restore
 		ev, decision = statemachine.Allowlist, domain.DecisionAllowlist
 	case restoreClean:
 		tags[objects.TagStatus] = string(rec.State)
+	}
+	if rec.Quarantine == nil {
+		if kind == restoreClean || rec.State != domain.StatusReviewing {
+			return rec, nil
+		}
+		// Reviewed in place (the policy action "review"): the decision
+		// tags exactly the version that was reviewed; nothing is copied.
+		if err := objects.MergeTags(ctx, h.cfg.Objects, rec.Object, tags); err != nil {
+			return nil, h.objectErr(err)
+		}
+		detail := "released in place"
+		if comment != "" {
+			detail += ": " + comment
+		}
+		return h.cfg.Store.ApplyFresh(ctx, rec.ID, store.Transition{Event: ev, Actor: by, Detail: detail}, nil)
 	}
 	var copied func(domain.ObjectRef) error
 	if kind != restoreClean {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"github.com/scangate/scangate/asl"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/scangate/scangate/domain"
@@ -15,6 +16,7 @@ import (
 	"github.com/scangate/scangate/internal/clamd"
 	"github.com/scangate/scangate/internal/engine"
 	"github.com/scangate/scangate/internal/metrics"
+	"github.com/scangate/scangate/internal/policy"
 	"github.com/scangate/scangate/objects"
 )
 
@@ -95,12 +97,30 @@ func (h *Handlers) scan(ctx context.Context, st asl.Document, scanner Scanner, m
 	defer rc.Close()
 
 	v := &domain.Verdict{Engine: info.Engine, DBVersion: info.DBVersion, DBTime: info.DBTime}
+	// The rule is chosen by the object's own key, not where its bytes are
+	// now (a rescan reads the quarantined copy).
+	rule := h.cfg.Policy.Match(st.Object.Bucket, st.Object.Key)
+	if known := oi.SHA256; known != "" && h.cfg.Policy.Denied(known) {
+		// Known-bad bytes: infected without a stream, before anything
+		// (allowlist, cache) could answer otherwise.
+		st.Verdict = denyVerdict(v, known)
+		log.Warn("denylisted SHA-256", "sha256", known)
+		return st, nil
+	}
+	if viol := rule.CheckSize(oi.Ref.Size); viol != nil {
+		// The size is the version's own; nothing needs to be read.
+		v.ScannedAt = time.Now().UTC()
+		applyViolation(v, viol)
+		st.Verdict = v
+		log.Info("policy violation", "rule", viol.Rule, "reason", viol.Reason, "detail", viol.Detail)
+		return st, nil
+	}
 	if known := oi.SHA256; known != "" {
 		// The backend vouches for the bytes' hash (S3's full-object
 		// checksum, or the local bucket's own): an allowlisted hash or a
 		// clean verdict for the same bytes and the same signature database
 		// spares the stream.
-		if short, err := h.shortcut(ctx, known, info); err != nil {
+		if short, err := h.shortcut(ctx, known, info, rule); err != nil {
 			return st, fromBackend(err)
 		} else if short != nil {
 			st.Verdict = short
@@ -117,8 +137,9 @@ func (h *Handlers) scan(ctx context.Context, st asl.Document, scanner Scanner, m
 		return st, nil
 	}
 
-	hash := sha256.New()
-	cr := &countingReader{r: io.TeeReader(rc, hash)}
+	// The policy's sniff reads the head of this same stream as it passes.
+	hash, head := sha256.New(), &policy.Head{}
+	cr := &countingReader{r: io.TeeReader(rc, io.MultiWriter(hash, head))}
 	res, err := scanner.Instream(ctx, cr)
 	scanned = cr.n
 	v.Duration = time.Since(start)
@@ -145,7 +166,22 @@ func (h *Handlers) scan(ctx context.Context, st asl.Document, scanner Scanner, m
 			return st, stepErr(ErrSourceError, domain.ReasonSourceError,
 				fmt.Errorf("scan %s: read bytes hash to %s, the backend says %s", loc, v.SHA256, oi.SHA256))
 		}
-		if v.Outcome != domain.OutcomeClean {
+		if h.cfg.Policy.Denied(v.SHA256) {
+			v = denyVerdict(v, v.SHA256)
+			log.Warn("denylisted SHA-256", "sha256", v.SHA256)
+		}
+	}
+	if cr.n >= min(int64(policy.SniffLen), oi.Ref.Size) {
+		// The whole head passed: its type is known, for this rule and for
+		// the rule of a later reuse of this verdict.
+		v.ContentType = policy.Sniff(head.Bytes())
+		if viol := rule.CheckType(v.ContentType); viol != nil && v.Outcome != domain.OutcomeInfected {
+			applyViolation(v, viol)
+			log.Info("policy violation", "rule", viol.Rule, "reason", viol.Reason, "detail", viol.Detail)
+		}
+	}
+	if complete {
+		if v.Outcome != domain.OutcomeClean && !denylisted(v) {
 			by, err := h.releasedBytes(ctx, st.Object, oi.Metadata[objects.MetaReleasedFrom], v.SHA256)
 			if err != nil {
 				return st, fromBackend(err)
@@ -271,9 +307,35 @@ func (h *Handlers) releaseInFlight(ctx context.Context, id string) (bool, error)
 	return item.Decision == domain.DecisionRelease || item.Decision == domain.DecisionAllowlist, nil
 }
 
-// shortcut returns a verdict that needs no stream, or nil.
-func (h *Handlers) shortcut(ctx context.Context, sum string, info engine.Info) (*domain.Verdict, error) {
+// denyVerdict makes v the denylist's verdict for the bytes sum: infected,
+// keeping any signature clamd found.
+func denyVerdict(v *domain.Verdict, sum string) *domain.Verdict {
+	v.Outcome, v.SHA256, v.Reason = domain.OutcomeInfected, sum, ""
+	v.PolicyRule, v.PolicyAction = "", ""
+	v.Signatures = append(slices.Clone(v.Signatures), policy.DenylistSignature)
+	if v.ScannedAt.IsZero() {
+		v.ScannedAt = time.Now().UTC()
+	}
+	return v
+}
+
+// applyViolation makes v the verdict of a policy violation: not clean,
+// whatever clamd said, with the rule and its action named.
+func applyViolation(v *domain.Verdict, viol *policy.Violation) {
+	v.Outcome, v.Reason = domain.OutcomeUnscannable, viol.Reason
+	v.PolicyRule, v.PolicyAction = viol.Rule, string(viol.Action)
+}
+
+// shortcut returns a verdict that needs no stream, or nil. With a rule
+// that judges content it answers only from a cached verdict that recorded
+// the bytes' type, and then the rule judges that type: the bytes were
+// sniffed when they were scanned.
+func (h *Handlers) shortcut(ctx context.Context, sum string, info engine.Info, rule *policy.Rule) (*domain.Verdict, error) {
 	now := time.Now().UTC()
+	if rule.ChecksContent() {
+		// The allowlist vouches against signatures, not for a type.
+		return h.cachedShortcut(ctx, sum, info, rule, now)
+	}
 	e, err := h.cfg.Store.Allowlisted(ctx, sum)
 	if err != nil {
 		return nil, err
@@ -284,6 +346,14 @@ func (h *Handlers) shortcut(ctx context.Context, sum string, info engine.Info) (
 			Engine: info.Engine, DBVersion: info.DBVersion, DBTime: info.DBTime, ScannedAt: now,
 		}, nil
 	}
+	return h.cachedShortcut(ctx, sum, info, rule, now)
+}
+
+// cachedShortcut reuses a clean verdict for the same bytes made with the
+// same signature database, the one that answers now: a verdict of an
+// older database never answers (the cache is keyed by it, and checked
+// again here), which is what a retro-hunt relies on.
+func (h *Handlers) cachedShortcut(ctx context.Context, sum string, info engine.Info, rule *policy.Rule, now time.Time) (*domain.Verdict, error) {
 	if h.cfg.DisableVerdictCache {
 		return nil, nil
 	}
@@ -294,7 +364,14 @@ func (h *Handlers) shortcut(ctx context.Context, sum string, info engine.Info) (
 	if cached.Outcome != domain.OutcomeClean || cached.SHA256 != sum || cached.DBVersion != info.DBVersion {
 		return nil, nil
 	}
+	if rule.ChecksContent() && cached.ContentType == "" {
+		return nil, nil
+	}
 	v := *cached
 	v.Reused, v.ScannedAt, v.Duration = true, now, 0
+	v.PolicyRule, v.PolicyAction, v.Retro = "", "", false
+	if viol := rule.CheckType(v.ContentType); viol != nil {
+		applyViolation(&v, viol)
+	}
 	return &v, nil
 }

@@ -55,7 +55,7 @@ func (h *Handlers) Claim(ctx context.Context, st asl.Document) (asl.Document, er
 				st.Location = &loc
 				// A verdict whose quarantine (or block) did not finish
 				// resumes there; anything else is decided.
-				switch next := h.routeFor(cur.State); next {
+				switch next := h.routeFor(cur.State, cur.Verdict); next {
 				case asl.RouteDone:
 					st.Skip, st.Next = true, asl.RouteDone
 					h.logFor(st).Info("already decided; skipping", "state", cur.State)
@@ -79,6 +79,7 @@ func (h *Handlers) Claim(ctx context.Context, st asl.Document) (asl.Document, er
 	loc := rec.Location()
 	st.Location = &loc
 	st.Verdict = nil
+	st.Retro = retroRescan(rec)
 	st.Skip, st.Next = false, asl.RouteScan
 	if large && st.Offloaded && h.cfg.LargeScanner != nil {
 		st.Next = asl.RouteScanLarge
@@ -133,14 +134,17 @@ func (h *Handlers) Record(ctx context.Context, st asl.Document) (asl.Document, e
 		return st, &StepError{Type: ErrInvalidInput, Reason: domain.ReasonInternal, Msg: "record needs a verdict and a lease"}
 	}
 	v := *st.Verdict
+	v.Retro = st.Retro
 	if v.SHA256 != "" {
 		e, err := h.cfg.Store.Allowlisted(ctx, v.SHA256)
 		if err != nil {
 			return st, fromBackend(err)
 		}
-		if e != nil && v.Outcome != domain.OutcomeClean {
+		if e != nil && v.Outcome != domain.OutcomeClean && v.PolicyRule == "" && !denylisted(&v) {
 			// A human vouched for exactly these bytes. The verdict keeps
 			// clamd's signatures so the record shows what was overridden.
+			// The allowlist answers signatures: a policy violation (what
+			// may be stored where) and the denylist stand.
 			v.Outcome, v.AllowlistedBy = domain.OutcomeAllowlisted, e.AddedBy
 		}
 	}
@@ -181,7 +185,7 @@ func (h *Handlers) Record(ctx context.Context, st asl.Document) (asl.Document, e
 			}
 		}
 	}
-	st.Next = h.routeFor(rec.State)
+	st.Next = h.routeFor(rec.State, rec.Verdict)
 	st.Status = rec.State
 	h.logFor(st).Info("verdict recorded", "state", rec.State, "next", st.Next)
 	return st, nil
@@ -282,7 +286,13 @@ func (h *Handlers) Quarantine(ctx context.Context, st asl.Document) (asl.Documen
 				Msg: fmt.Sprintf("record %s is %s, which is not quarantined (only %v are)", rec.ID, rec.State, statemachine.Sources(statemachine.Quarantine))}
 		}
 		q := rec.Quarantine
-		if q == nil {
+		if inPlaceReview(rec.Verdict) {
+			// The policy asks for a review where the version is: tagged
+			// with its verdict, which the bucket policy keeps unreadable.
+			if err := objects.MergeTags(ctx, h.cfg.Objects, rec.Object, verdictTags(rec)); err != nil {
+				return st, h.objectErr(err)
+			}
+		} else if q == nil {
 			moved, err := h.moveToQuarantine(ctx, rec)
 			if err != nil {
 				return st, err
@@ -291,14 +301,26 @@ func (h *Handlers) Quarantine(ctx context.Context, st asl.Document) (asl.Documen
 		}
 		// The review item comes first, so that a record under review
 		// always has one; opening it twice is a no-op.
-		if _, err := h.cfg.Store.OpenReview(ctx, rec); err != nil {
+		item, err := h.cfg.Store.OpenReview(ctx, rec)
+		if err != nil {
 			return st, fromBackend(err)
+		}
+		if item.RetroDetected {
+			// Before the transition: a failure here retries the step,
+			// which emits again; after it, nothing would.
+			if err := h.emitRetro(ctx, rec, item); err != nil {
+				return st, err
+			}
 		}
 		// Fresh: the ingest's SetExecution may have bumped the version
 		// since the read above.
+		detail := "under review in place"
+		if q != nil {
+			detail = "moved to s3://" + q.Bucket + "/" + q.Key
+		}
 		rec, err = h.cfg.Store.ApplyFresh(ctx, rec.ID, store.Transition{
 			Event: statemachine.Quarantine, Actor: h.cfg.Owner, Reason: rec.Reason,
-			Quarantine: q, Detail: "moved to s3://" + q.Bucket + "/" + q.Key,
+			Quarantine: q, Detail: detail,
 		}, nil)
 		if errcode.Of(err) == errcode.ConditionFailed {
 			// Another execution may have quarantined it meanwhile.
@@ -329,6 +351,28 @@ func (h *Handlers) Quarantine(ctx context.Context, st asl.Document) (asl.Documen
 	st.Location = &loc
 	h.logFor(st).Warn("quarantined for review", "quarantine", loc.String())
 	return st, nil
+}
+
+// emitRetro sends the retro-detected result event for rec, whose review
+// item says when it was first found clean.
+func (h *Handlers) emitRetro(ctx context.Context, rec *domain.Record, item *domain.ReviewItem) error {
+	ev := ResultEvent{
+		Type: EventRetroDetected, RecordID: rec.ID, Object: rec.Object,
+		FirstCleanAt: item.FirstCleanAt, DetectedAt: h.cfg.Store.Now(),
+	}
+	if v := rec.Verdict; v != nil {
+		ev.Signatures, ev.DBVersion = v.Signatures, v.DBVersion
+	}
+	h.logFor(asl.Document{ID: rec.ID, Object: rec.Object}).Warn("retro-detected: found clean before, infected now",
+		"firstCleanAt", ev.FirstCleanAt, "signatures", ev.Signatures, "db", ev.DBVersion)
+	h.retro.detected.Add(1)
+	if h.cfg.Emit == nil {
+		return nil
+	}
+	if err := h.cfg.Emit(ctx, ev); err != nil {
+		return stepErr(ErrUnavailable, domain.ReasonInternal, fmt.Errorf("emit %s for %s: %w", ev.Type, rec.ID, err))
+	}
+	return nil
 }
 
 func (h *Handlers) moveToQuarantine(ctx context.Context, rec *domain.Record) (domain.ObjectRef, error) {

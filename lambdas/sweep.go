@@ -130,10 +130,7 @@ func (h *Handlers) Sweep(ctx context.Context, req SweepRequest) (SweepResult, er
 func (h *Handlers) sweepRecords(ctx context.Context, now time.Time, minAge time.Duration, limit int, res *SweepResult) error {
 	states := []domain.Status{domain.StatusPending, domain.StatusScanning, domain.StatusInfected, domain.StatusUnscannable}
 	for _, state := range states {
-		if state == domain.StatusUnscannable && h.routeFor(state) == asl.RouteBlock {
-			// Blocked in place is where such an object rests.
-			continue
-		}
+
 		cursor := ""
 		for {
 			recs, next, err := h.cfg.Store.ListByState(ctx, state, store.Page{Cursor: cursor, Limit: 200})
@@ -143,6 +140,10 @@ func (h *Handlers) sweepRecords(ctx context.Context, now time.Time, minAge time.
 			for _, rec := range recs {
 				if len(res.IDs) >= limit {
 					return nil
+				}
+				if h.routeFor(rec.State, rec.Verdict) == asl.RouteBlock {
+					// Blocked in place is where such an object rests.
+					continue
 				}
 				stranded := now.Sub(rec.UpdatedAt) >= minAge
 				if state == domain.StatusScanning {

@@ -254,6 +254,9 @@ type Mutation struct {
 	// History is appended when non-nil. Bookkeeping writes that are not
 	// transitions (such as storing the execution ARN) leave it nil.
 	History *domain.HistoryEntry
+	// Verdicts, when non-nil, replaces the record's verdict history, in
+	// the same conditional write; nil leaves it as it is.
+	Verdicts []domain.Verdict
 }
 
 // ReviewDecision is an admin's decision on a review item.

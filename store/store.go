@@ -177,6 +177,7 @@ func (s *Store) Apply(ctx context.Context, rec *domain.Record, t Transition) (*d
 	}
 	if t.Verdict != nil {
 		m.Verdict = t.Verdict
+		m.Verdicts = AppendVerdict(rec.Verdicts, *t.Verdict)
 	}
 	if t.Quarantine != nil {
 		m.Quarantine = t.Quarantine
@@ -195,6 +196,17 @@ func (s *Store) Apply(ctx context.Context, rec *domain.Record, t Transition) (*d
 		LeaseToken: t.LeaseToken,
 	}
 	return s.d.Update(ctx, rec.ID, cond, m)
+}
+
+// AppendVerdict returns hist with v appended, bounded to
+// domain.MaxVerdicts: the first verdict (when a version was first judged)
+// and the latest ones are kept.
+func AppendVerdict(hist []domain.Verdict, v domain.Verdict) []domain.Verdict {
+	out := append(slices.Clone(hist), v)
+	if n := len(out); n > domain.MaxVerdicts {
+		out = append(out[:1], out[n-domain.MaxVerdicts+1:]...)
+	}
+	return out
 }
 
 // ErrLeased is returned, wrapped with code ConditionFailed, by Claim when
@@ -420,6 +432,16 @@ func (s *Store) OpenReview(ctx context.Context, rec *domain.Record) (*domain.Rev
 		item.SHA256 = rec.Verdict.SHA256
 		if item.Reason == "" {
 			item.Reason = rec.Verdict.Reason
+		}
+		if rec.Verdict.Outcome == domain.OutcomeInfected {
+			// Found clean before, infected now (a newer signature
+			// database): the bytes may already have been read.
+			for _, v := range rec.Verdicts {
+				if v.Outcome == domain.OutcomeClean {
+					item.RetroDetected, item.FirstCleanAt = true, v.ScannedAt
+					break
+				}
+			}
 		}
 	}
 	err := s.d.CreateReview(ctx, item)

@@ -353,6 +353,12 @@ func (w *Workflows) drain() {
 	w.review.Close()
 }
 
+// Busy reports whether at least half the scan slots are streaming: work
+// of a lower priority (the retro-hunt) then waits for new uploads.
+func (w *Workflows) Busy() bool {
+	return len(w.slots) >= max(1, cap(w.slots)/2)
+}
+
 func (w *Workflows) running() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()

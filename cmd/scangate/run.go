@@ -25,6 +25,7 @@ import (
 	"github.com/scangate/scangate/internal/engine"
 	"github.com/scangate/scangate/internal/httpapi"
 	"github.com/scangate/scangate/internal/metrics"
+	"github.com/scangate/scangate/internal/policy"
 	"github.com/scangate/scangate/internal/urlopen"
 	"github.com/scangate/scangate/lambdas"
 	"github.com/scangate/scangate/objects"
@@ -53,6 +54,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		intents    = fl.Bool("record-intents", false, "record an upload intent for every URL POST /v1/uploads issues, so that an upload whose event is lost is still found (one store write per URL)")
 		grace      = fl.Duration("intent-grace", lambdas.DefaultIntentGrace, "how long after its URL expired an upload may still arrive before its intent is settled")
 		logJSON    = fl.Bool("log-json", false, "log JSON lines instead of text")
+		retroWin   = fl.Duration("retro-window", lambdas.DefaultRetroWindow, "when the signature database changes, rescan versions found clean within this long under an older one (0: off)")
+		retroRate  = fl.Float64("retro-rate", 5, "retro-hunt rescans started per second at most; they also wait while new uploads use half the workers")
+		policyFile = fl.String("policy", "", "per-prefix policy and SHA-256 denylist (YAML or JSON, see docs/policy.md), checked at start")
 		largeMax   = fl.Int64("large-stream-max", 0, "the large-object path: scan objects above --stream-max, up to this many bytes, through a second clamd started for them (a second copy of the signatures in memory); 0: such objects are not scannable")
 	)
 	var hosts []string
@@ -78,6 +82,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		policy: *policy, workers: *workers, lease: *lease, adminToken: *adminToken,
 		timeScale: *timeScale, sweep: *sweep, noCache: *noCache, largeMax: *largeMax, self: self,
 		recordIntents: *intents, intentGrace: *grace, maxPut: *maxPut, allowedHosts: hosts,
+		policyFile: *policyFile, retroWindow: *retroWin, retroRate: *retroRate,
 	}, log, stdout, stderr); err != nil {
 		fmt.Fprintln(stderr, "scangate:", err)
 		return 1
@@ -102,9 +107,22 @@ type runConfig struct {
 	intentGrace             time.Duration
 	maxPut                  int64
 	allowedHosts            []string
+	policyFile              string
+	retroWindow             time.Duration
+	retroRate               float64
 }
 
 func serve(ctx context.Context, c runConfig, log *slog.Logger, stdout, stderr io.Writer) error {
+	var rules *policy.Policy
+	if c.policyFile != "" {
+		// Before anything starts: a bad policy file stops the command,
+		// naming its line.
+		var err error
+		if rules, err = policy.Load(c.policyFile); err != nil {
+			return err
+		}
+		log.Info("policy loaded", "file", c.policyFile, "rules", len(rules.Rules), "denylisted", rules.DenylistSize())
+	}
 	st, err := openStore(ctx, c.dataDir, c.storeURL, nil)
 	if err != nil {
 		return err
@@ -146,6 +164,7 @@ func serve(ctx context.Context, c runConfig, log *slog.Logger, stdout, stderr io
 		QuarantineBucket: c.qBucket, UnscannablePolicy: lambdas.Policy(c.policy), LeaseTTL: c.lease,
 		MaxScanBytes: c.engine.streamMax, Owner: "local:" + hostname(), DisableVerdictCache: c.noCache,
 		Metrics: prom, SelfPrincipals: c.self, Intents: c.recordIntents, IntentGrace: c.intentGrace,
+		Policy: rules,
 	}
 	if c.largeMax > 0 {
 		large, stopLarge, err := startLargePath(ctx, c, log)
@@ -162,6 +181,22 @@ func serve(ctx context.Context, c runConfig, log *slog.Logger, stdout, stderr io
 	if err != nil {
 		return err
 	}
+	// The retro-hunt's progress, for the dashboard and alerts.
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "scangate_retro_pending", Help: "Versions found clean under an older signature database that the retro-hunt has yet to rescan."},
+			func() float64 { return float64(h.RetroProgress().Pending) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "scangate_retro_rescans_total", Help: "Rescans the retro-hunt started."},
+			func() float64 { return float64(h.RetroProgress().Started) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "scangate_retro_detected_total", Help: "Versions found clean before and infected by a newer signature database."},
+			func() float64 { return float64(h.RetroProgress().Detected) }),
+	)
+	retroCtx, stopRetro := context.WithCancel(ctx)
+	retroDone := make(chan struct{})
+	go func() {
+		defer close(retroDone)
+		h.RetroLoop(retroCtx, lambdas.RetroOptions{Window: c.retroWindow, Rate: c.retroRate, Busy: flows.Busy})
+	}()
+	defer func() { stopRetro(); <-retroDone }()
 	api, err := httpapi.NewAPI(h, st, objs, httpapi.APIOptions{
 		Bucket: c.bucket, Logger: log, History: flows, Presigner: presigner,
 		Auth:         &authn.Authenticator{Tokens: st, AdminToken: c.adminToken},

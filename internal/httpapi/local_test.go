@@ -34,6 +34,7 @@ import (
 	"github.com/scangate/scangate/internal/authn"
 	"github.com/scangate/scangate/internal/httpapi"
 	"github.com/scangate/scangate/internal/intake"
+	"github.com/scangate/scangate/internal/policy"
 	"github.com/scangate/scangate/lambdas"
 	"github.com/scangate/scangate/objects"
 	"github.com/scangate/scangate/objects/localdir"
@@ -118,6 +119,10 @@ type setupOpts struct {
 	intents, intentsUnlinked bool
 	// now is the clock of the store and the API; nil is time.Now.
 	now func() time.Time
+	// rules is the per-prefix policy and denylist, if any.
+	rules *policy.Policy
+	// emit receives result events.
+	emit func(context.Context, lambdas.ResultEvent) error
 	// adminToken guards the admin endpoints.
 	adminToken string
 }
@@ -165,6 +170,7 @@ func setup(t testing.TB, o setupOpts) *env {
 		Store: st, Objects: objs, Scanner: sc, Logger: log,
 		QuarantineBucket: qBucket, LeaseTTL: time.Minute, MaxScanBytes: o.maxScanBytes,
 		UnscannablePolicy: lambdas.Policy(o.policy), Owner: "test", DisableVerdictCache: o.noCache, Intents: o.intents,
+		Policy: o.rules, Emit: o.emit,
 	}
 	if o.large != nil {
 		lc, err := clamd.New(clamdtest.Start(t, o.large).Addr(), clamd.Options{IOTimeout: 10 * time.Second})
@@ -264,7 +270,8 @@ func settled(rec *domain.Record, policy lambdas.Policy) bool {
 	case domain.StatusPending, domain.StatusScanning, domain.StatusInfected:
 		return false
 	case domain.StatusUnscannable:
-		return policy == "block"
+		// A policy violation's rule names its own action.
+		return policy == "block" || (rec.Verdict != nil && rec.Verdict.PolicyAction == "block")
 	}
 	return true
 }

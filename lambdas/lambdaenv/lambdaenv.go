@@ -39,6 +39,9 @@
 //	                            expired intents either way.
 //	SCANGATE_INTENT_GRACE       how long after its URL expired an upload
 //	                            may still arrive (15m)
+//	SCANGATE_POLICY_FILE        the per-prefix policy and denylist (see
+//	                            package policy), read at init; the Scan
+//	                            step applies it
 //
 // The large-object path (see package fargate). In the functions that run
 // Claim and Offload, these start a Fargate task for objects above
@@ -77,6 +80,7 @@ import (
 	"github.com/scangate/scangate/internal/clamd/daemon"
 	"github.com/scangate/scangate/internal/engine"
 	"github.com/scangate/scangate/internal/metrics"
+	"github.com/scangate/scangate/internal/policy"
 	"github.com/scangate/scangate/internal/urlopen"
 	"github.com/scangate/scangate/lambdas"
 	"github.com/scangate/scangate/lambdas/fargate"
@@ -137,8 +141,12 @@ type Env struct {
 	StoreURL, ObjectsURL               string
 	QuarantineBucket, QuarantinePrefix string
 	Policy                             lambdas.Policy
-	SelfPrincipals                     []string
-	FunctionName                       string
+	// Rules is the per-prefix policy and denylist read from the file
+	// SCANGATE_POLICY_FILE names (shipped in the function's bundle);
+	// nil without one.
+	Rules          *policy.Policy
+	SelfPrincipals []string
+	FunctionName   string
 	// StreamMax is the largest object scanned; LargeMax, when set, makes
 	// this the large-object task, whose clamd takes streams up to it.
 	StreamMax, LargeMax int64
@@ -196,6 +204,12 @@ func ParseEnv(getenv func(string) string) (Env, error) {
 	check(err)
 	e.IntentGrace, err = durEnv(getenv, "SCANGATE_INTENT_GRACE", lambdas.DefaultIntentGrace)
 	check(err)
+	if f := getenv(VarPolicyFile); f != "" {
+		// Read at init: a bad policy fails the function's start, naming
+		// the line, instead of its first scan.
+		e.Rules, err = policy.Load(f)
+		check(err)
+	}
 	if cluster := getenv("SCANGATE_OFFLOAD_CLUSTER"); cluster != "" {
 		e.Offload = fargate.Config{
 			Cluster: cluster, TaskDefinition: getenv("SCANGATE_OFFLOAD_TASK_DEFINITION"),
@@ -240,7 +254,7 @@ func (e Env) wire(ctx context.Context, log *slog.Logger) (_ lambdas.Config, stop
 		// CloudWatch Embedded Metric Format on stdout: metrics from the
 		// function's log, with no API call.
 		Metrics: metrics.NewEMF(os.Stdout, metrics.EMFOptions{}),
-		Intents: e.Intents, IntentGrace: e.IntentGrace,
+		Intents: e.Intents, IntentGrace: e.IntentGrace, Policy: e.Rules,
 	}
 	scanner, stopScanner, err := e.scanner(ctx, log)
 	if err != nil {

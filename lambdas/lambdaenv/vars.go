@@ -27,6 +27,7 @@ const (
 	VarIntentGrace        = "SCANGATE_INTENT_GRACE"
 	VarSignaturesBucket   = "SCANGATE_SIGNATURES_BUCKET"
 	VarSignaturesMirror   = "SCANGATE_SIGNATURES_MIRROR"
+	VarPolicyFile         = "SCANGATE_POLICY_FILE"
 
 	VarOffloadCluster          = "SCANGATE_OFFLOAD_CLUSTER"
 	VarOffloadTaskDefinition   = "SCANGATE_OFFLOAD_TASK_DEFINITION"
@@ -42,7 +43,7 @@ func Vars() []string {
 		VarClamAVDB, VarClamd, VarClamdDir, VarIntentGrace, VarLargeStreamMax,
 		VarLease, VarMaxDBAge, VarObjects, VarOffloadCapacityProvider,
 		VarOffloadCluster, VarOffloadContainer, VarOffloadSecurityGroups,
-		VarOffloadSubnets, VarOffloadTaskDefinition, VarQuarantineBucket,
+		VarOffloadSubnets, VarOffloadTaskDefinition, VarPolicyFile, VarQuarantineBucket,
 		VarQuarantinePrefix, VarRecordIntents, VarReviewStateMachine,
 		VarScanStateMachine, VarSelfPrincipals, VarSignaturesBucket,
 		VarSignaturesMirror, VarStore, VarStreamMax, VarUnscannablePolicy,

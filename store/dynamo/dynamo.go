@@ -413,6 +413,13 @@ func (d *Driver) updateInput(id string, cond store.Condition, m store.Mutation) 
 			e.value("emptyList", &types.AttributeValueMemberL{Value: []types.AttributeValue{}}),
 			e.value("history", &types.AttributeValueMemberL{Value: []types.AttributeValue{h}})))
 	}
+	if m.Verdicts != nil {
+		vs, err := attributevalue.Marshal(toVerdicts(m.Verdicts))
+		if err != nil {
+			return nil, errcode.Errorf(errcode.Invalid, op, id, "encode verdicts: %w", err)
+		}
+		set = append(set, e.name(attrVerdicts)+" = "+e.value("verdicts", vs))
+	}
 	update := "SET " + strings.Join(set, ", ")
 	if len(remove) > 0 {
 		update += " REMOVE " + strings.Join(remove, ", ")

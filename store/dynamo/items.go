@@ -97,6 +97,7 @@ type recordItem struct {
 	CreatedAt    string        `dynamodbav:"createdAt"`
 	UpdatedAt    string        `dynamodbav:"updatedAt"`
 	History      []historyItem `dynamodbav:"history,omitempty"`
+	Verdicts     []verdictItem `dynamodbav:"verdicts,omitempty"`
 }
 
 // Names of record attributes that expressions use.
@@ -112,6 +113,7 @@ const (
 	attrExecutionARN = "executionArn"
 	attrUpdatedAt    = "updatedAt"
 	attrHistory      = "history"
+	attrVerdicts     = "verdicts"
 	attrDecision     = "decision"
 	attrReviewer     = "reviewer"
 	attrComment      = "comment"
@@ -149,6 +151,10 @@ type verdictItem struct {
 	ScannedAt     string   `dynamodbav:"scannedAt,omitempty"`
 	Reused        bool     `dynamodbav:"reused,omitempty"`
 	AllowlistedBy string   `dynamodbav:"allowlistedBy,omitempty"`
+	ContentType   string   `dynamodbav:"contentType,omitempty"`
+	PolicyRule    string   `dynamodbav:"policyRule,omitempty"`
+	PolicyAction  string   `dynamodbav:"policyAction,omitempty"`
+	Retro         bool     `dynamodbav:"retro,omitempty"`
 }
 
 type historyItem struct {
@@ -178,6 +184,8 @@ type reviewItem struct {
 	Comment    string     `dynamodbav:"comment,omitempty"`
 	DecidedAt  string     `dynamodbav:"decidedAt,omitempty"`
 	TaskToken  string     `dynamodbav:"taskToken,omitempty"`
+	Retro      bool       `dynamodbav:"retroDetected,omitempty"`
+	FirstClean string     `dynamodbav:"firstCleanAt,omitempty"`
 	OpenQueue  string     `dynamodbav:"openQueue,omitempty"`
 	OpenSort   string     `dynamodbav:"openSort,omitempty"`
 }
@@ -229,7 +237,8 @@ func toVerdict(v *domain.Verdict) *verdictItem {
 		Outcome: string(v.Outcome), Signatures: v.Signatures, Reason: v.Reason, Engine: v.Engine,
 		DBVersion: v.DBVersion, DBTime: fmtOptTime(v.DBTime), SHA256: v.SHA256, BytesScanned: v.BytesScanned,
 		DurationNanos: int64(v.Duration), ScannedAt: fmtOptTime(v.ScannedAt), Reused: v.Reused,
-		AllowlistedBy: v.AllowlistedBy,
+		AllowlistedBy: v.AllowlistedBy, ContentType: v.ContentType, PolicyRule: v.PolicyRule,
+		PolicyAction: v.PolicyAction, Retro: v.Retro,
 	}
 }
 
@@ -249,7 +258,8 @@ func (v *verdictItem) domain() (*domain.Verdict, error) {
 		Outcome: domain.Outcome(v.Outcome), Signatures: v.Signatures, Reason: v.Reason, Engine: v.Engine,
 		DBVersion: v.DBVersion, DBTime: dbTime, SHA256: v.SHA256, BytesScanned: v.BytesScanned,
 		Duration: time.Duration(v.DurationNanos), ScannedAt: scanned, Reused: v.Reused,
-		AllowlistedBy: v.AllowlistedBy,
+		AllowlistedBy: v.AllowlistedBy, ContentType: v.ContentType, PolicyRule: v.PolicyRule,
+		PolicyAction: v.PolicyAction, Retro: v.Retro,
 	}, nil
 }
 
@@ -285,6 +295,7 @@ func toRecordItem(r *domain.Record) recordItem {
 	for _, h := range r.History {
 		it.History = append(it.History, toHistory(h))
 	}
+	it.Verdicts = toVerdicts(r.Verdicts)
 	return it
 }
 
@@ -314,7 +325,22 @@ func (it *recordItem) domain() (*domain.Record, error) {
 		}
 		rec.History = append(rec.History, e)
 	}
+	for _, v := range it.Verdicts {
+		d, err := v.domain()
+		if err != nil {
+			return nil, err
+		}
+		rec.Verdicts = append(rec.Verdicts, *d)
+	}
 	return rec, nil
+}
+
+func toVerdicts(vs []domain.Verdict) []verdictItem {
+	var out []verdictItem
+	for i := range vs {
+		out = append(out, *toVerdict(&vs[i]))
+	}
+	return out
 }
 
 func toReviewItem(r *domain.ReviewItem) reviewItem {
@@ -323,6 +349,7 @@ func toReviewItem(r *domain.ReviewItem) reviewItem {
 		Signatures: r.Signatures, Reason: r.Reason, SHA256: r.SHA256, OpenedAt: fmtTime(r.OpenedAt),
 		Decision: string(r.Decision), Reviewer: r.Reviewer, Comment: r.Comment,
 		DecidedAt: fmtOptTime(r.DecidedAt), TaskToken: r.TaskToken,
+		Retro: r.RetroDetected, FirstClean: fmtOptTime(r.FirstCleanAt),
 	}
 	if r.Open() {
 		it.OpenQueue, it.OpenSort = openQueue, sortKey(r.OpenedAt, r.ID)
@@ -334,9 +361,12 @@ func (it *reviewItem) domain() (*domain.ReviewItem, error) {
 	r := &domain.ReviewItem{
 		ID: it.ID, Object: it.Object.domain(), Signatures: it.Signatures, Reason: it.Reason,
 		SHA256: it.SHA256, Decision: domain.Decision(it.Decision), Reviewer: it.Reviewer,
-		Comment: it.Comment, TaskToken: it.TaskToken,
+		Comment: it.Comment, TaskToken: it.TaskToken, RetroDetected: it.Retro,
 	}
 	var err error
+	if r.FirstCleanAt, err = parseTime(it.FirstClean); err != nil {
+		return nil, err
+	}
 	if r.OpenedAt, err = parseTime(it.OpenedAt); err != nil {
 		return nil, err
 	}

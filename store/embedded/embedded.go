@@ -271,6 +271,9 @@ func (d *Driver) Update(ctx context.Context, id string, cond store.Condition, m 
 		if m.History != nil {
 			rec.History = append(rec.History, *m.History)
 		}
+		if m.Verdicts != nil {
+			rec.Verdicts = m.Verdicts
+		}
 		if written, err = json.Marshal(rec); err != nil {
 			return errcode.Errorf(errcode.Invalid, op, id, "encode record: %w", err)
 		}

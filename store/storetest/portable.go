@@ -28,6 +28,68 @@ func storeTests() []namedTest {
 		{"ClaimAfterBookkeeping", testClaimAfterBookkeeping},
 		{"AllowlistAndCache", testStoreAllowlistAndCache},
 		{"Reviews", testStoreReviews},
+		{"VerdictHistory", testVerdictHistory},
+	}
+}
+
+// testVerdictHistory: every verdict is kept on the record, written by the
+// transition that records it (a rescan drops the current verdict, not the
+// history), bounded to the first and the latest; a clean verdict that a
+// later one finds infected opens a review marked retro-detected.
+func testVerdictHistory(t *testing.T, d store.Driver) {
+	ctx := context.Background()
+	s, clk := newStore(d)
+	rec, _, err := s.Ingest(ctx, ref("verdicts"), "ingest", "")
+	mustOK(t, err, "Ingest")
+	firstClean := clk.Now()
+	scan := func(ev statemachine.Event, v domain.Verdict) *domain.Record {
+		t.Helper()
+		r, err := s.Claim(ctx, rec.ID, "w", ttl)
+		mustOK(t, err, "Claim")
+		r, err = s.Finish(ctx, rec.ID, r.Lease.Token, store.Transition{Event: ev, Verdict: &v})
+		mustOK(t, err, "Finish "+string(ev))
+		return r
+	}
+	clean := func(db string) domain.Verdict {
+		return domain.Verdict{Outcome: domain.OutcomeClean, DBVersion: db, SHA256: sum("verdicts"), ScannedAt: clk.Now(), ContentType: "text/plain"}
+	}
+	rec = scan(statemachine.Pass, clean("db1"))
+	if len(rec.Verdicts) != 1 || rec.Verdicts[0].DBVersion != "db1" {
+		t.Fatalf("after the first verdict: verdicts %+v", rec.Verdicts)
+	}
+	for i := 2; i <= domain.MaxVerdicts+3; i++ {
+		clk.Advance(time.Minute)
+		rec, err = s.Apply(ctx, rec, store.Transition{Event: statemachine.Rescan, Actor: "retro-hunt"})
+		mustOK(t, err, "Rescan")
+		if len(rec.Verdicts) != min(i-1, domain.MaxVerdicts) {
+			t.Fatalf("a rescan changed the verdict history: %d verdicts", len(rec.Verdicts))
+		}
+		rec = scan(statemachine.Pass, clean(fmt.Sprintf("db%d", i)))
+	}
+	if n := len(rec.Verdicts); n != domain.MaxVerdicts || rec.Verdicts[0].DBVersion != "db1" ||
+		rec.Verdicts[n-1].DBVersion != fmt.Sprintf("db%d", domain.MaxVerdicts+3) || rec.Verdicts[1].DBVersion != "db5" {
+		t.Errorf("bounded history: %d verdicts, first %s, second %s, last %s", n, rec.Verdicts[0].DBVersion, rec.Verdicts[1].DBVersion, rec.Verdicts[n-1].DBVersion)
+	}
+	clk.Advance(time.Minute)
+	rec, err = s.Apply(ctx, rec, store.Transition{Event: statemachine.Rescan, Actor: "retro-hunt"})
+	mustOK(t, err, "Rescan")
+	infected := domain.Verdict{Outcome: domain.OutcomeInfected, Signatures: []string{"Private.Sig"}, DBVersion: "db-new", SHA256: sum("verdicts"), ScannedAt: clk.Now(), Retro: true}
+	rec = scan(statemachine.Detect, infected)
+	if delta := diff(get(t, d, rec.ID).Verdicts, rec.Verdicts); delta != "" {
+		t.Errorf("stored verdicts: diff (-got +want):\n%s", delta)
+	}
+	if last := rec.Verdicts[len(rec.Verdicts)-1]; !last.Retro || last.Outcome != domain.OutcomeInfected {
+		t.Errorf("last verdict %+v, want the retro detection", last)
+	}
+	item, err := s.OpenReview(ctx, rec)
+	mustOK(t, err, "OpenReview")
+	if !item.RetroDetected || !item.FirstCleanAt.Equal(firstClean) {
+		t.Errorf("review item: retroDetected %v, firstCleanAt %s; want true, %s", item.RetroDetected, item.FirstCleanAt, firstClean)
+	}
+	got, err := s.Review(ctx, rec.ID)
+	mustOK(t, err, "Review")
+	if delta := diff(got, item); delta != "" {
+		t.Errorf("stored review item: diff (-got +want):\n%s", delta)
 	}
 }
 

@@ -52,6 +52,9 @@ type Options struct {
 	MaxFiles        int
 	MaxThreads      int
 	ExtraConfig     []string
+	// DatabaseDir replaces the test signatures' directory, for a test
+	// that changes the database (a copy of SignaturesDir, say).
+	DatabaseDir string
 }
 
 // Start starts clamd for the test and stops it in t.Cleanup. opts may be nil.
@@ -67,8 +70,12 @@ func StartAt(t testing.TB, dir string, opts *Options) *daemon.Daemon {
 	if opts == nil {
 		opts = &Options{}
 	}
+	db := opts.DatabaseDir
+	if db == "" {
+		db = SignaturesDir(t)
+	}
 	cfg := daemon.Config{
-		DatabaseDir:     SignaturesDir(t),
+		DatabaseDir:     db,
 		Dir:             dir,
 		StreamMaxLength: opts.StreamMaxLength,
 		MaxFileSize:     opts.MaxFileSize,

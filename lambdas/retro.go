@@ -1,0 +1,223 @@
+package lambdas
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/scangate/scangate/domain"
+	"github.com/scangate/scangate/domain/errcode"
+	"github.com/scangate/scangate/statemachine"
+	"github.com/scangate/scangate/store"
+)
+
+// retroActor names the retro-hunt in the history of the rescans it makes;
+// Claim recognises its rescans by it.
+const retroActor = "retro-hunt"
+
+// DefaultRetroWindow is how far back a retro-hunt looks for clean
+// verdicts: files found clean in the last week are the ones most likely
+// still being downloaded.
+const DefaultRetroWindow = 7 * 24 * time.Hour
+
+// RetroRequest tunes one retro-hunt pass.
+type RetroRequest struct {
+	// Window: clean verdicts made within this long before now are
+	// rescanned; older ones are left alone. 0 means DefaultRetroWindow.
+	Window time.Duration
+	// Limit bounds the rescans one pass starts; 0 means 1000.
+	Limit int
+	// Wait is called before each rescan starts; it is where the caller
+	// rate-limits and yields to new uploads. An error ends the pass.
+	Wait func(ctx context.Context) error
+}
+
+// RetroResult says what one pass found and started.
+type RetroResult struct {
+	// DBVersion is the signature database the pass hunted with.
+	DBVersion string `json:"dbVersion"`
+	// Candidates counts clean records of an older database within the
+	// window; Started the rescans started (the rest wait for the next
+	// pass: the limit, or a record that moved meanwhile).
+	Candidates int      `json:"candidates"`
+	Started    int      `json:"started"`
+	IDs        []string `json:"ids,omitempty"`
+}
+
+// RetroProgress is what the retro-hunt has done since the process
+// started, for the console and the metrics.
+type RetroProgress struct {
+	// DBVersion is the database the latest pass hunted with.
+	DBVersion string `json:"dbVersion"`
+	// Pending counts the candidates the latest pass found and had not yet
+	// started when it was last updated.
+	Pending int64 `json:"pending"`
+	// Started counts the rescans started, Detected the ones whose new
+	// verdict was infected.
+	Started  int64 `json:"started"`
+	Detected int64 `json:"detected"`
+}
+
+// retroCounters back RetroProgress; they are process-wide per Handlers.
+type retroCounters struct {
+	db                         atomic.Value // string
+	pending, started, detected atomic.Int64
+}
+
+// RetroProgress returns the retro-hunt's counters.
+func (h *Handlers) RetroProgress() RetroProgress {
+	db, _ := h.retro.db.Load().(string)
+	return RetroProgress{DBVersion: db, Pending: h.retro.pending.Load(),
+		Started: h.retro.started.Load(), Detected: h.retro.detected.Load()}
+}
+
+// RetroHunt rescans, with the database that answers now, every record
+// found clean under another database within the window. A rescan is an
+// ordinary one (Rescan, then the scan workflow), recorded with the
+// retro-hunt as actor: the new verdict joins the record's verdicts, an
+// infected one is quarantined like any upload, and its review item is
+// marked retro-detected. The verdict cache is keyed by the database, so a
+// rescan is never answered by a verdict of the older one.
+func (h *Handlers) RetroHunt(ctx context.Context, req RetroRequest) (RetroResult, error) {
+	var res RetroResult
+	if h.cfg.Scanner == nil || h.cfg.Starter == nil {
+		return res, &StepError{Type: ErrInvalidInput, Msg: "retro-hunt needs a scanner and a starter"}
+	}
+	info, err := h.cfg.Scanner.Describe(ctx)
+	if err != nil {
+		return res, h.engineErr(err)
+	}
+	res.DBVersion = info.DBVersion
+	h.retro.db.Store(info.DBVersion)
+	window, limit := req.Window, req.Limit
+	if window <= 0 {
+		window = DefaultRetroWindow
+	}
+	if limit <= 0 {
+		limit = 1000
+	}
+	since := h.cfg.Store.Now().Add(-window)
+	var due []*domain.Record
+	cursor := ""
+	for {
+		recs, next, err := h.cfg.Store.ListByState(ctx, domain.StatusClean, store.Page{Cursor: cursor, Limit: 200})
+		if err != nil {
+			return res, fromBackend(err)
+		}
+		for _, rec := range recs {
+			v := rec.Verdict
+			if v == nil || v.DBVersion == info.DBVersion || v.ScannedAt.Before(since) {
+				continue
+			}
+			due = append(due, rec)
+		}
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	res.Candidates = len(due)
+	h.retro.pending.Store(int64(len(due)))
+	for _, rec := range due {
+		if res.Started >= limit {
+			break
+		}
+		if req.Wait != nil {
+			if err := req.Wait(ctx); err != nil {
+				return res, err
+			}
+		}
+		got, err := h.rescan(ctx, rec, retroActor, "retro-hunt: found clean with database "+rec.Verdict.DBVersion+", rescanning with "+info.DBVersion)
+		h.retro.pending.Add(-1)
+		if err != nil {
+			var se *StepError
+			if errcode.Of(err) == errcode.ConditionFailed || (errors.As(err, &se) && se.Type == ErrInvalidInput) {
+				continue // moved on meanwhile
+			}
+			return res, err
+		}
+		res.Started++
+		res.IDs = append(res.IDs, got.ID)
+		h.retro.started.Add(1)
+	}
+	if res.Candidates > 0 {
+		h.log.Info("retro-hunt pass", "db", info.DBVersion, "candidates", res.Candidates, "started", res.Started)
+	}
+	return res, nil
+}
+
+// retroRescan reports whether rec's current scan is a retro-hunt's: its
+// last rescan was the retro-hunt's.
+func retroRescan(rec *domain.Record) bool {
+	for i := len(rec.History) - 1; i >= 0; i-- {
+		if e := rec.History[i]; e.Event == string(statemachine.Rescan) {
+			return e.Actor == retroActor
+		}
+	}
+	return false
+}
+
+// RetroOptions configure RetroLoop.
+type RetroOptions struct {
+	// Window is RetroRequest.Window; 0 turns the retro-hunt off.
+	Window time.Duration
+	// Every is how often the loaded database is checked; 0 means 1m.
+	Every time.Duration
+	// Rate bounds rescans started per second; 0 means 5.
+	Rate float64
+	// Busy, when set, reports that new uploads are using the scanners:
+	// the retro-hunt then waits, since it runs below them.
+	Busy func() bool
+}
+
+// RetroLoop watches the signature database that answers (Describe, every
+// opts.Every) and runs a retro-hunt pass whenever it differs from the one
+// the last pass hunted with, including at start: a restart with other
+// files, `scangate update` and its RELOAD, or any reload, all show as a new
+// database identity. A pass that could not start everything runs again on
+// the next tick. It returns when ctx ends.
+func (h *Handlers) RetroLoop(ctx context.Context, opts RetroOptions) error {
+	if opts.Window <= 0 {
+		return nil
+	}
+	if opts.Every <= 0 {
+		opts.Every = time.Minute
+	}
+	if opts.Rate <= 0 {
+		opts.Rate = 5
+	}
+	lim := rate.NewLimiter(rate.Limit(opts.Rate), 1)
+	wait := func(ctx context.Context) error {
+		for opts.Busy != nil && opts.Busy() {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+		return lim.Wait(ctx)
+	}
+	hunted := ""
+	tick := time.NewTicker(opts.Every)
+	defer tick.Stop()
+	for {
+		info, err := h.cfg.Scanner.Describe(ctx)
+		if err == nil && info.DBVersion != hunted {
+			res, err := h.RetroHunt(ctx, RetroRequest{Window: opts.Window, Wait: wait})
+			switch {
+			case err != nil && ctx.Err() == nil:
+				h.log.Warn("retro-hunt pass failed; trying again", "err", err)
+			case err == nil && res.Started == res.Candidates:
+				hunted = res.DBVersion
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
