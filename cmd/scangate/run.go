@@ -22,6 +22,7 @@ import (
 
 	"github.com/scangate/scangate/asl/local"
 	"github.com/scangate/scangate/internal/authn"
+	"github.com/scangate/scangate/internal/console"
 	"github.com/scangate/scangate/internal/engine"
 	"github.com/scangate/scangate/internal/httpapi"
 	"github.com/scangate/scangate/internal/metrics"
@@ -53,6 +54,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		intents    = fl.Bool("record-intents", false, "record an upload intent for every URL POST /v1/uploads issues, so that an upload whose event is lost is still found (one store write per URL)")
 		grace      = fl.Duration("intent-grace", lambdas.DefaultIntentGrace, "how long after its URL expired an upload may still arrive before its intent is settled")
 		logJSON    = fl.Bool("log-json", false, "log JSON lines instead of text")
+		secureCk   = fl.Bool("secure-cookies", false, "mark the console's session cookie Secure even over plain HTTP: set it behind a TLS-terminating proxy")
 		largeMax   = fl.Int64("large-stream-max", 0, "the large-object path: scan objects above --stream-max, up to this many bytes, through a second clamd started for them (a second copy of the signatures in memory); 0: such objects are not scannable")
 	)
 	var hosts []string
@@ -78,6 +80,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		policy: *policy, workers: *workers, lease: *lease, adminToken: *adminToken,
 		timeScale: *timeScale, sweep: *sweep, noCache: *noCache, largeMax: *largeMax, self: self,
 		recordIntents: *intents, intentGrace: *grace, maxPut: *maxPut, allowedHosts: hosts,
+		secureCookies: *secureCk,
 	}, log, stdout, stderr); err != nil {
 		fmt.Fprintln(stderr, "scangate:", err)
 		return 1
@@ -102,6 +105,7 @@ type runConfig struct {
 	intentGrace             time.Duration
 	maxPut                  int64
 	allowedHosts            []string
+	secureCookies           bool
 }
 
 func serve(ctx context.Context, c runConfig, log *slog.Logger, stdout, stderr io.Writer) error {
@@ -190,8 +194,16 @@ func serve(ctx context.Context, c runConfig, log *slog.Logger, stdout, stderr io
 	if err := flows.SetHandlers(h); err != nil {
 		return err
 	}
+	con, err := console.New(console.Options{
+		Handlers: h, Store: st, Accounts: st, History: flows, Engine: eng, Clamd: eng.Client(),
+		SecureCookies: c.secureCookies, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
 	api, err := httpapi.NewAPI(h, st, objs, httpapi.APIOptions{
-		Bucket: c.bucket, Logger: log, History: flows, Presigner: presigner,
+		Console: con,
+		Bucket:  c.bucket, Logger: log, History: flows, Presigner: presigner,
 		Auth:         &authn.Authenticator{Tokens: st, AdminToken: c.adminToken},
 		AllowedHosts: c.allowedHosts, MaxUpload: c.maxPut,
 		RecordIntents: c.recordIntents,
