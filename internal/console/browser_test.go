@@ -112,7 +112,7 @@ func axeViolations(t *testing.T, ctx context.Context, name string) []map[string]
 	}))
 	out, err := chromedp.Run(ctx, chromedp.Evaluate[string](`axe.run(document, {runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]}})
 			.then(r => JSON.stringify(r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map(n => n.html)}))))`,
-			chromedp.EvalAwaitPromise))
+		chromedp.EvalAwaitPromise))
 	if err != nil {
 		t.Fatalf("axe on %s: %v", name, err)
 	}
