@@ -253,6 +253,9 @@ type Config struct {
 	// and a large upload, or its event, can come well after. 0 means
 	// DefaultIntentGrace.
 	IntentGrace time.Duration
+	// Results, when set, is told every final outcome (ResultEvent): the
+	// result events and notifications.
+	Results ResultEmitter
 }
 
 // Handlers are the workflow's steps.

@@ -210,6 +210,11 @@ func (h *Handlers) Decide(ctx context.Context, st State) (State, error) {
 		return st, fromBackend(err)
 	}
 	st.Status = rec.State
+	switch rec.State {
+	case domain.StatusReleased, domain.StatusConfirmed, domain.StatusAllowlisted:
+		// A rescan's outcome is told by its scan.
+		h.emitResult(ctx, rec, string(rec.State), false)
+	}
 	return st, nil
 }
 

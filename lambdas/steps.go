@@ -203,6 +203,11 @@ func (h *Handlers) Record(ctx context.Context, st State) (State, error) {
 		st.Next = "done"
 	}
 	st.Status = rec.State
+	if st.Next == "done" || st.Next == "block" {
+		// Infected and quarantined unscannable objects are told once
+		// quarantined, with their review.
+		h.emitResult(ctx, rec, string(rec.State), false)
+	}
 	h.logFor(st).Info("verdict recorded", "state", rec.State, "next", st.Next)
 	return st, nil
 }
@@ -329,6 +334,11 @@ func (h *Handlers) Quarantine(ctx context.Context, st State) (State, error) {
 		if err != nil {
 			return st, fromBackend(err)
 		}
+		outcome := string(domain.OutcomeInfected)
+		if rec.Verdict != nil {
+			outcome = string(rec.Verdict.Outcome)
+		}
+		h.emitResult(ctx, rec, outcome, true)
 	} else if _, err := h.cfg.Store.Review(ctx, rec.ID); errcode.Of(err) == errcode.NotFound {
 		// A record under review always has its item: it is opened before
 		// the transition. An existing item is never opened again: that
@@ -438,6 +448,7 @@ func (h *Handlers) Fail(ctx context.Context, st State) (State, error) {
 		return st, fromBackend(err)
 	}
 	st.Status = rec.State
+	h.emitResult(ctx, rec, string(rec.State), false)
 	h.logFor(st).Warn("recorded failure", "state", rec.State, "reason", reason, "error", typ, "cause", truncate(cause, 1024))
 	return st, nil
 }
