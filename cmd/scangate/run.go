@@ -26,6 +26,7 @@ import (
 	"github.com/scangate/scangate/internal/engine"
 	"github.com/scangate/scangate/internal/httpapi"
 	"github.com/scangate/scangate/internal/metrics"
+	"github.com/scangate/scangate/internal/notify"
 	"github.com/scangate/scangate/internal/urlopen"
 	"github.com/scangate/scangate/lambdas"
 	"github.com/scangate/scangate/objects"
@@ -54,6 +55,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		intents    = fl.Bool("record-intents", false, "record an upload intent for every URL POST /v1/uploads issues, so that an upload whose event is lost is still found (one store write per URL)")
 		grace      = fl.Duration("intent-grace", lambdas.DefaultIntentGrace, "how long after its URL expired an upload may still arrive before its intent is settled")
 		logJSON    = fl.Bool("log-json", false, "log JSON lines instead of text")
+		notifyURL  = fl.String("notify-url", "", "POST every final outcome to this URL as a signed JSON result event (see docs/console.md)")
+		notifySec  = fl.String("notify-secret", os.Getenv("SCANGATE_NOTIFY_SECRET"), "the HMAC-SHA256 key that signs result notifications, and the console links they carry (default $SCANGATE_NOTIFY_SECRET; required with --notify-url)")
+		consoleURL = fl.String("console-url", "", "the console's address as reviewers reach it, for links in notifications (default http://--listen)")
 		secureCk   = fl.Bool("secure-cookies", false, "mark the console's session cookie Secure even over plain HTTP: set it behind a TLS-terminating proxy")
 		largeMax   = fl.Int64("large-stream-max", 0, "the large-object path: scan objects above --stream-max, up to this many bytes, through a second clamd started for them (a second copy of the signatures in memory); 0: such objects are not scannable")
 	)
@@ -80,7 +84,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		policy: *policy, workers: *workers, lease: *lease, adminToken: *adminToken,
 		timeScale: *timeScale, sweep: *sweep, noCache: *noCache, largeMax: *largeMax, self: self,
 		recordIntents: *intents, intentGrace: *grace, maxPut: *maxPut, allowedHosts: hosts,
-		secureCookies: *secureCk,
+		secureCookies: *secureCk, notifyURL: *notifyURL, notifySecret: *notifySec, consoleURL: *consoleURL,
 	}, log, stdout, stderr); err != nil {
 		fmt.Fprintln(stderr, "scangate:", err)
 		return 1
@@ -106,6 +110,8 @@ type runConfig struct {
 	maxPut                  int64
 	allowedHosts            []string
 	secureCookies           bool
+	notifyURL, notifySecret string
+	consoleURL              string
 }
 
 func serve(ctx context.Context, c runConfig, log *slog.Logger, stdout, stderr io.Writer) error {
@@ -162,6 +168,26 @@ func serve(ctx context.Context, c runConfig, log *slog.Logger, stdout, stderr io
 	}
 	log.Info("scan engine ready", "engine", info.Engine, "db", info.DBVersion, "dbTime", info.DBTime, "devSignatures", info.DevSignatures)
 
+	var hook *notify.Webhook
+	var linkKey []byte
+	if c.notifyURL != "" {
+		if c.notifySecret == "" {
+			return errors.New("--notify-url needs --notify-secret (or $SCANGATE_NOTIFY_SECRET)")
+		}
+		base := c.consoleURL
+		if base == "" {
+			base = "http://" + c.listen
+		}
+		// Links are signed with a key derived from the notification
+		// secret, so that they stay valid across restarts.
+		linkKey = notify.DeriveKey([]byte(c.notifySecret), "console-links")
+		if hook, err = notify.NewWebhook(notify.WebhookOptions{
+			URL: c.notifyURL, Secret: []byte(c.notifySecret), ConsoleURL: strings.TrimSuffix(base, "/"), LinkKey: linkKey, Logger: log,
+		}); err != nil {
+			return err
+		}
+		defer hook.Close()
+	}
 	flows := local.NewWorkflows(st, local.WorkflowOptions{
 		Workers: c.workers, TimeScale: c.timeScale, SweepEvery: c.sweep,
 		HistoryDir: filepath.Join(c.dataDir, "executions"), Logger: log,
@@ -171,6 +197,9 @@ func serve(ctx context.Context, c runConfig, log *slog.Logger, stdout, stderr io
 		QuarantineBucket: c.qBucket, UnscannablePolicy: c.policy, LeaseTTL: c.lease,
 		MaxScanBytes: c.engine.streamMax, Owner: "local:" + hostname(), DisableVerdictCache: c.noCache,
 		Metrics: prom, SelfPrincipals: c.self, Intents: c.recordIntents, IntentGrace: c.intentGrace,
+	}
+	if hook != nil {
+		cfg.Results = hook
 	}
 	if c.largeMax > 0 {
 		if c.largeMax <= c.engine.streamMax || c.engine.clamdAddr != "" {
@@ -194,10 +223,14 @@ func serve(ctx context.Context, c runConfig, log *slog.Logger, stdout, stderr io
 	if err := flows.SetHandlers(h); err != nil {
 		return err
 	}
-	con, err := console.New(console.Options{
+	copts := console.Options{
 		Handlers: h, Store: st, Accounts: st, History: flows, Engine: eng, Clamd: eng.Client(),
-		SecureCookies: c.secureCookies, Logger: log,
-	})
+		SecureCookies: c.secureCookies, Logger: log, LinkKey: linkKey,
+	}
+	if hook != nil {
+		copts.Deliveries = hook
+	}
+	con, err := console.New(copts)
 	if err != nil {
 		return err
 	}
