@@ -29,6 +29,9 @@
 //	                            expired intents either way.
 //	SCANGATE_INTENT_GRACE       how long after its URL expired an upload
 //	                            may still arrive (15m)
+//	SCANGATE_RESULT_BUS         EventBridge bus (name or ARN; "default" for
+//	                            the default bus) that receives every final
+//	                            outcome (package notify); unset: none
 //
 // The large-object path (see package fargate). In the functions that run
 // Claim and Offload, these start a Fargate task for objects above
@@ -59,12 +62,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
 	"github.com/scangate/scangate/internal/clamd"
 	"github.com/scangate/scangate/internal/clamd/daemon"
 	"github.com/scangate/scangate/internal/engine"
 	"github.com/scangate/scangate/internal/metrics"
+	"github.com/scangate/scangate/internal/notify"
 	"github.com/scangate/scangate/internal/urlopen"
 	"github.com/scangate/scangate/lambdas"
 	"github.com/scangate/scangate/lambdas/fargate"
@@ -252,6 +257,13 @@ func Config(ctx context.Context, getenv func(string) string, log *slog.Logger) (
 			return none, stop, fmt.Errorf("lambdaenv: %w", err)
 		}
 		cfg.Offloader = o
+	}
+	if bus := getenv(VarResultBus); bus != "" {
+		ac, err := loadAWS()
+		if err != nil {
+			return none, stop, err
+		}
+		cfg.Results = &notify.EventBridge{Client: eventbridge.NewFromConfig(ac), Bus: bus, Logger: log}
 	}
 	return cfg, stop, nil
 }

@@ -25,6 +25,7 @@ const (
 	VarReviewStateMachine = "SCANGATE_REVIEW_STATE_MACHINE"
 	VarRecordIntents      = "SCANGATE_RECORD_INTENTS"
 	VarIntentGrace        = "SCANGATE_INTENT_GRACE"
+	VarResultBus          = "SCANGATE_RESULT_BUS"
 
 	VarOffloadCluster          = "SCANGATE_OFFLOAD_CLUSTER"
 	VarOffloadTaskDefinition   = "SCANGATE_OFFLOAD_TASK_DEFINITION"
@@ -41,7 +42,7 @@ func Vars() []string {
 		VarLease, VarMaxDBAge, VarObjects, VarOffloadCapacityProvider,
 		VarOffloadCluster, VarOffloadContainer, VarOffloadSecurityGroups,
 		VarOffloadSubnets, VarOffloadTaskDefinition, VarQuarantineBucket,
-		VarQuarantinePrefix, VarRecordIntents, VarReviewStateMachine,
+		VarQuarantinePrefix, VarRecordIntents, VarResultBus, VarReviewStateMachine,
 		VarScanStateMachine, VarSelfPrincipals, VarStore, VarStreamMax,
 		VarUnscannablePolicy,
 	}
