@@ -13,9 +13,7 @@ package console
 import (
 	"context"
 	"crypto/hmac"
-	"crypto/sha256"
 	"embed"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"html/template"
@@ -32,6 +30,7 @@ import (
 	"github.com/scangate/scangate/domain"
 	"github.com/scangate/scangate/domain/errcode"
 	"github.com/scangate/scangate/internal/engine"
+	"github.com/scangate/scangate/internal/notify"
 	"github.com/scangate/scangate/lambdas"
 	"github.com/scangate/scangate/store"
 )
@@ -68,6 +67,12 @@ type Options struct {
 	OIDC *OIDC
 	// Sessions keeps sessions; nil means in memory (NewMemorySessions).
 	Sessions SessionStore
+	// SessionKey, when set, keeps sessions in their cookies instead,
+	// encrypted with this key, for a console served by instances that
+	// share no memory (the review function). Every instance needs the
+	// same key. Signing out cannot then revoke a copied cookie: it lasts
+	// until the session's expiry (see sealer).
+	SessionKey []byte
 	// SessionTTL bounds a session from sign-in (default 8 h); IdleTTL
 	// from its last request (default 1 h).
 	SessionTTL, IdleTTL time.Duration
@@ -93,8 +98,8 @@ type Options struct {
 	// Deliveries, when set, lists the result notifications sent, for the
 	// deliveries page.
 	Deliveries DeliveryLog
-	// LinkKey signs the links notifications carry (SignedLink); nil
-	// accepts none.
+	// LinkKey checks the links notifications carry (notify.SignedLink);
+	// nil accepts none.
 	LinkKey []byte
 	// MaxFailures bounds failed sign-ins per account (default 5) and,
 	// four times that, per address, within FailureWindow (default 15
@@ -108,16 +113,10 @@ type Options struct {
 	Now         func() time.Time
 }
 
-// Delivery is one result notification, as the deliveries page shows it.
-type Delivery struct {
-	ID, Target, RecordID, Outcome, Status, LastError string
-	Attempts                                         int
-	Created, Finished                                time.Time
-}
-
-// DeliveryLog lists recent deliveries, newest first.
+// DeliveryLog lists recent result notifications, newest first;
+// *notify.Webhook is one.
 type DeliveryLog interface {
-	Deliveries(limit int) []Delivery
+	Deliveries(limit int) []notify.Delivery
 }
 
 // Console serves the admin pages.
@@ -125,6 +124,7 @@ type Console struct {
 	opts     Options
 	log      *slog.Logger
 	pages    map[string]*template.Template
+	sealer   *sealer
 	mux      *http.ServeMux
 	handler  http.Handler
 	acctFail *limiter
@@ -171,6 +171,11 @@ func New(opts Options) (*Console, error) {
 		audit:    &auditLog{},
 	}
 	var err error
+	if len(opts.SessionKey) > 0 {
+		if c.sealer, err = newSealer(opts.SessionKey); err != nil {
+			return nil, err
+		}
+	}
 	if c.pages, err = parsePages(); err != nil {
 		return nil, err
 	}
@@ -286,17 +291,26 @@ func (c *Console) page(need domain.Role, h func(http.ResponseWriter, *http.Reque
 // session. A session whose account was disabled or removed is ended.
 func (c *Console) principal(w http.ResponseWriter, r *http.Request) (domain.Principal, Session, bool) {
 	ck, err := r.Cookie(CookieName)
-	if err != nil || ck.Value == "" || len(ck.Value) > 100 {
+	if err != nil || ck.Value == "" || len(ck.Value) > 3000 {
 		return domain.Principal{}, Session{}, false
 	}
-	key := sessionKey(ck.Value)
-	s, ok := c.opts.Sessions.Get(key)
 	now := c.opts.Now()
+	var key string
+	var s Session
+	var ok bool
+	if c.sealer != nil {
+		s, ok = c.sealer.open(ck.Value)
+	} else {
+		key = sessionKey(ck.Value)
+		s, ok = c.opts.Sessions.Get(key)
+	}
 	if !ok {
 		return domain.Principal{}, Session{}, false
 	}
 	if !now.Before(s.ExpiresAt) || now.Sub(s.LastSeen) >= c.opts.IdleTTL {
-		c.opts.Sessions.Delete(key)
+		if c.sealer == nil {
+			c.opts.Sessions.Delete(key)
+		}
 		return domain.Principal{}, Session{}, false
 	}
 	var p domain.Principal
@@ -306,7 +320,7 @@ func (c *Console) principal(w http.ResponseWriter, r *http.Request) (domain.Prin
 	case c.opts.Accounts != nil:
 		a, err := c.opts.Accounts.Account(r.Context(), s.Account)
 		if err != nil || a.Disabled {
-			if err == nil || errcode.Of(err) == errcode.NotFound {
+			if c.sealer == nil && (err == nil || errcode.Of(err) == errcode.NotFound) {
 				c.opts.Sessions.Delete(key)
 			}
 			return domain.Principal{}, Session{}, false
@@ -316,23 +330,36 @@ func (c *Console) principal(w http.ResponseWriter, r *http.Request) (domain.Prin
 		return domain.Principal{}, Session{}, false
 	}
 	s.LastSeen = now
-	c.opts.Sessions.Put(key, s)
+	if c.sealer != nil {
+		// The idle expiry slides with a fresh cookie.
+		c.setCookie(w, r, c.sealer.seal(s), s.ExpiresAt)
+	} else {
+		c.opts.Sessions.Put(key, s)
+	}
 	return p, s, true
 }
 
 // startSession signs a browser in: any session it had is ended first, so
 // that a session identifier planted before sign-in is never promoted.
 func (c *Console) startSession(w http.ResponseWriter, r *http.Request, s Session) {
-	if ck, err := r.Cookie(CookieName); err == nil && ck.Value != "" {
+	if ck, err := r.Cookie(CookieName); err == nil && ck.Value != "" && c.sealer == nil {
 		c.opts.Sessions.Delete(sessionKey(ck.Value))
 	}
 	now := c.opts.Now()
-	secret := newSecret()
 	s.CSRF, s.Created, s.LastSeen, s.ExpiresAt = newSecret(), now, now, now.Add(c.opts.SessionTTL)
+	if c.sealer != nil {
+		c.setCookie(w, r, c.sealer.seal(s), s.ExpiresAt)
+		return
+	}
+	secret := newSecret()
 	c.opts.Sessions.Put(sessionKey(secret), s)
+	c.setCookie(w, r, secret, s.ExpiresAt)
+}
+
+func (c *Console) setCookie(w http.ResponseWriter, r *http.Request, value string, expires time.Time) {
 	http.SetCookie(w, &http.Cookie{
-		Name: CookieName, Value: secret, Path: Prefix, HttpOnly: true, SameSite: http.SameSiteLaxMode,
-		Secure: c.secure(r), Expires: s.ExpiresAt, MaxAge: int(c.opts.SessionTTL / time.Second),
+		Name: CookieName, Value: value, Path: Prefix, HttpOnly: true, SameSite: http.SameSiteLaxMode,
+		Secure: c.secure(r), Expires: expires, MaxAge: int(expires.Sub(c.opts.Now()) / time.Second),
 	})
 }
 
@@ -418,8 +445,9 @@ func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
 			c.render(w, r, http.StatusForbidden, "error", &view{Title: "Refused", Error: "The form is stale; reload and sign out again."})
 			return
 		}
-		ck, _ := r.Cookie(CookieName)
-		c.opts.Sessions.Delete(sessionKey(ck.Value))
+		if ck, _ := r.Cookie(CookieName); c.sealer == nil {
+			c.opts.Sessions.Delete(sessionKey(ck.Value))
+		}
 		c.log.Info("console: signed out", "principal", p.Name)
 	}
 	c.clearCookie(w, r)
@@ -458,17 +486,6 @@ func quote(v string) string {
 	return strconv.Quote(v)
 }
 
-// SignedLink returns the console path of record id for a notification,
-// valid until exp and signed with key. The link still needs sign-in; the
-// signature means a link in a message can be told from one anyone could
-// make up, and the expiry keeps old messages from staying live forever.
-func SignedLink(key []byte, id string, exp time.Time) string {
-	payload := id + "." + strconv.FormatInt(exp.Unix(), 10)
-	mac := hmac.New(sha256.New, key)
-	mac.Write([]byte("scangate-link\x00" + payload))
-	return "/admin/link/" + payload + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
-}
-
 func (c *Console) followLink(w http.ResponseWriter, r *http.Request) {
 	parts := strings.Split(r.PathValue("token"), ".")
 	bad := func(msg string) {
@@ -483,7 +500,7 @@ func (c *Console) followLink(w http.ResponseWriter, r *http.Request) {
 		bad("This link is not one the console issued.")
 		return
 	}
-	want := SignedLink(c.opts.LinkKey, parts[0], time.Unix(exp, 0))
+	want := notify.SignedLink(c.opts.LinkKey, parts[0], time.Unix(exp, 0))
 	if !hmac.Equal([]byte(want), []byte(r.URL.Path)) {
 		bad("This link is not one the console issued.")
 		return

@@ -10,6 +10,7 @@ import (
 
 	"github.com/scangate/scangate/domain"
 	"github.com/scangate/scangate/internal/console"
+	"github.com/scangate/scangate/internal/notify"
 )
 
 // reviewing uploads EICAR under key and waits until it is under review.
@@ -353,15 +354,15 @@ func TestSignedLink(t *testing.T) {
 	key := []byte("link key for the test")
 	e := newEnv(t, envOpts{consoleOpts: func(o *console.Options) { o.LinkKey = key }})
 	b := e.client()
-	good := console.SignedLink(key, "abc123", time.Now().Add(time.Hour))
+	good := notify.SignedLink(key, "abc123", time.Now().Add(time.Hour))
 	code, _, resp := b.do(http.MethodGet, good, nil, nil)
 	if code != http.StatusSeeOther || resp.Header.Get("Location") != "/admin/records/abc123" {
 		t.Errorf("good link: %d to %q", code, resp.Header.Get("Location"))
 	}
 	for name, link := range map[string]string{
 		"tampered": strings.Replace(good, "abc123", "abc124", 1),
-		"expired":  console.SignedLink(key, "abc123", time.Now().Add(-time.Minute)),
-		"foreign":  console.SignedLink([]byte("another key"), "abc123", time.Now().Add(time.Hour)),
+		"expired":  notify.SignedLink(key, "abc123", time.Now().Add(-time.Minute)),
+		"foreign":  notify.SignedLink([]byte("another key"), "abc123", time.Now().Add(time.Hour)),
 	} {
 		if code, _, _ := b.do(http.MethodGet, link, nil, nil); code != http.StatusNotFound {
 			t.Errorf("%s link: %d, want 404", name, code)

@@ -17,6 +17,7 @@ import (
 	"github.com/scangate/scangate/asl/local"
 	"github.com/scangate/scangate/domain"
 	"github.com/scangate/scangate/domain/errcode"
+	"github.com/scangate/scangate/internal/notify"
 	"github.com/scangate/scangate/lambdas"
 	"github.com/scangate/scangate/store"
 )
@@ -657,13 +658,13 @@ func (c *Console) dashboard(w http.ResponseWriter, r *http.Request, v *view) {
 }
 
 func (c *Console) deliveries(w http.ResponseWriter, r *http.Request, v *view) {
-	var ds []Delivery
+	var ds []notify.Delivery
 	if c.opts.Deliveries != nil {
 		ds = c.opts.Deliveries.Deliveries(200)
 	}
 	v.Title, v.Data = "Notifications", struct {
 		On         bool
-		Deliveries []Delivery
+		Deliveries []notify.Delivery
 	}{c.opts.Deliveries != nil, ds}
 	c.render(w, r, http.StatusOK, "deliveries", v)
 }

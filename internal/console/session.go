@@ -1,10 +1,13 @@
 package console
 
 import (
+	"crypto/aes"
+	"crypto/cipher"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"sync"
 	"time"
 
@@ -116,4 +119,44 @@ func newSecret() string {
 func sessionKey(secret string) string {
 	h := sha256.Sum256([]byte("scangate-session\x00" + secret))
 	return hex.EncodeToString(h[:])
+}
+
+// sealer keeps a session in its cookie, encrypted and authenticated with
+// AES-256-GCM: for a console served by many instances that share no
+// memory (the review function on AWS). The server then keeps nothing, so
+// signing out clears the cookie but cannot revoke a copy of it; a copy
+// lives until the session's absolute or idle expiry, whichever is first.
+type sealer struct{ aead cipher.AEAD }
+
+func newSealer(key []byte) (*sealer, error) {
+	k := sha256.Sum256(append([]byte("scangate-console-session\x00"), key...))
+	block, err := aes.NewCipher(k[:])
+	if err != nil {
+		return nil, err
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, err
+	}
+	return &sealer{aead: aead}, nil
+}
+
+func (s *sealer) seal(sess Session) string {
+	b, _ := json.Marshal(sess)
+	nonce := make([]byte, s.aead.NonceSize())
+	_, _ = rand.Read(nonce)
+	return base64.RawURLEncoding.EncodeToString(s.aead.Seal(nonce, nonce, b, []byte(CookieName)))
+}
+
+func (s *sealer) open(v string) (Session, bool) {
+	var sess Session
+	raw, err := base64.RawURLEncoding.DecodeString(v)
+	if err != nil || len(raw) < s.aead.NonceSize() {
+		return sess, false
+	}
+	b, err := s.aead.Open(nil, raw[:s.aead.NonceSize()], raw[s.aead.NonceSize():], []byte(CookieName))
+	if err != nil || json.Unmarshal(b, &sess) != nil {
+		return sess, false
+	}
+	return sess, true
 }

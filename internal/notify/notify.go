@@ -9,6 +9,8 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/base64"
+	"strconv"
 	"time"
 
 	"github.com/scangate/scangate/lambdas"
@@ -52,4 +54,23 @@ func DeriveKey(secret []byte, purpose string) []byte {
 	mac := hmac.New(sha256.New, secret)
 	mac.Write([]byte("scangate/" + purpose))
 	return mac.Sum(nil)
+}
+
+// Delivery is one webhook delivery, as the console's deliveries page
+// shows it.
+type Delivery struct {
+	ID, Target, RecordID, Outcome, Status, LastError string
+	Attempts                                         int
+	Created, Finished                                time.Time
+}
+
+// SignedLink returns the console's path of record id for a notification,
+// valid until exp and signed with key. The link still needs sign-in; the
+// signature means a link in a message can be told from one anyone could
+// make up, and the expiry keeps old messages from staying live forever.
+func SignedLink(key []byte, id string, exp time.Time) string {
+	payload := id + "." + strconv.FormatInt(exp.Unix(), 10)
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte("scangate-link\x00" + payload))
+	return "/admin/link/" + payload + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
 }

@@ -18,7 +18,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/scangate/scangate/internal/console"
 	"github.com/scangate/scangate/lambdas"
 )
 
@@ -74,7 +73,7 @@ type WebhookOptions struct {
 	// Secret signs every delivery; required.
 	Secret []byte
 	// ConsoleURL is the console's base URL (scheme and host) for the
-	// links of new review items; LinkKey signs them (console.SignedLink)
+	// links of new review items; LinkKey signs them (SignedLink)
 	// and LinkTTL bounds them (default 7 days). No ConsoleURL: no links.
 	ConsoleURL string
 	LinkKey    []byte
@@ -113,7 +112,7 @@ const keep = 500
 type delivery struct {
 	msg  Message
 	body []byte
-	rec  console.Delivery
+	rec  Delivery
 }
 
 // NewWebhook starts a webhook's sender; Close stops it.
@@ -156,31 +155,31 @@ func (w *Webhook) Emit(_ context.Context, ev lambdas.ResultEvent) {
 	now := w.opts.Now().UTC()
 	m := Message{ID: newID(), Source: Source, DetailType: DetailType, Time: now, Detail: ev}
 	if ev.Review && w.opts.ConsoleURL != "" && len(w.opts.LinkKey) > 0 {
-		m.Link = w.opts.ConsoleURL + console.SignedLink(w.opts.LinkKey, ev.RecordID, now.Add(w.opts.LinkTTL))
+		m.Link = w.opts.ConsoleURL + SignedLink(w.opts.LinkKey, ev.RecordID, now.Add(w.opts.LinkTTL))
 	}
 	body, err := json.Marshal(m)
 	if err != nil {
 		w.log.Error("notify: encode", "err", err)
 		return
 	}
-	d := &delivery{msg: m, body: body, rec: console.Delivery{
+	d := &delivery{msg: m, body: body, rec: Delivery{
 		ID: m.ID, Target: w.opts.URL, RecordID: ev.RecordID, Outcome: ev.Outcome, Status: "queued", Created: now}}
 	w.remember(d)
 	select {
 	case w.queue <- d:
 	default:
-		w.update(d, func(r *console.Delivery) {
+		w.update(d, func(r *Delivery) {
 			r.Status, r.LastError, r.Finished = "dropped", "the delivery queue is full", w.opts.Now()
 		})
 		w.log.Error("notify: queue full; event dropped", "record", ev.RecordID, "outcome", ev.Outcome)
 	}
 }
 
-// Deliveries implements console.DeliveryLog.
-func (w *Webhook) Deliveries(limit int) []console.Delivery {
+// Deliveries implements DeliveryLog.
+func (w *Webhook) Deliveries(limit int) []Delivery {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	out := make([]console.Delivery, 0, min(limit, len(w.recent)))
+	out := make([]Delivery, 0, min(limit, len(w.recent)))
 	for i := len(w.recent) - 1; i >= 0 && len(out) < limit; i-- {
 		out = append(out, w.recent[i].rec)
 	}
@@ -204,7 +203,7 @@ func (w *Webhook) remember(d *delivery) {
 	}
 }
 
-func (w *Webhook) update(d *delivery, f func(*console.Delivery)) {
+func (w *Webhook) update(d *delivery, f func(*Delivery)) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	f(&d.rec)
@@ -231,14 +230,14 @@ func (w *Webhook) deliver(d *delivery) {
 		permanent, err := w.try(d)
 		now := w.opts.Now()
 		if err == nil {
-			w.update(d, func(r *console.Delivery) {
+			w.update(d, func(r *Delivery) {
 				r.Attempts, r.Status, r.Finished = attempt, "delivered", now // LastError keeps why earlier attempts failed
 			})
 			return
 		}
-		w.update(d, func(r *console.Delivery) { r.Attempts, r.LastError, r.Status = attempt, err.Error(), "retrying" })
+		w.update(d, func(r *Delivery) { r.Attempts, r.LastError, r.Status = attempt, err.Error(), "retrying" })
 		if permanent || attempt >= w.opts.Attempts {
-			w.update(d, func(r *console.Delivery) { r.Status, r.Finished = "failed", now })
+			w.update(d, func(r *Delivery) { r.Status, r.Finished = "failed", now })
 			w.log.Error("notify: webhook delivery failed", "record", d.msg.Detail.RecordID, "outcome", d.msg.Detail.Outcome,
 				"attempts", attempt, "err", err)
 			return
@@ -247,7 +246,7 @@ func (w *Webhook) deliver(d *delivery) {
 		j, _ := rand.Int(rand.Reader, big.NewInt(int64(wait)+1))
 		select {
 		case <-w.ctx.Done():
-			w.update(d, func(r *console.Delivery) { r.Status = "abandoned at shutdown" })
+			w.update(d, func(r *Delivery) { r.Status = "abandoned at shutdown" })
 			return
 		case <-time.After(time.Duration(j.Int64())):
 		}
