@@ -259,6 +259,7 @@ func serve(ctx context.Context, c runConfig, log *slog.Logger, stdout, stderr io
 	srvDone := make(chan error, 1)
 	go func() { srvDone <- srv.Serve(ln) }()
 	fmt.Fprintf(stdout, "scangate listening on http://%s (bucket %q, data in %s)\n", ln.Addr(), c.bucket, c.dataDir)
+	fmt.Fprintf(stdout, "admin console: http://%s/admin/ (sign in with an account's password)\n", ln.Addr())
 
 	var serveErr error
 	select {
