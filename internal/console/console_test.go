@@ -125,11 +125,21 @@ func TestViewerSeesNoActions(t *testing.T) {
 		url.Values{"csrf": {v.csrf}, "decision": {"release"}, "comment": {"let me"}}, nil); code != http.StatusForbidden {
 		t.Errorf("viewer's release: %d, want 403", code)
 	}
+	if _, err := e.st.AddAllowlist(context.Background(), domain.AllowlistEntry{SHA256: strings.Repeat("cd", 32), AddedBy: "alice", Reason: "fixture"}); err != nil {
+		t.Fatal(err)
+	}
+	_, body, _ = v.do(http.MethodGet, "/admin/allowlist", nil, nil)
+	if !strings.Contains(body, strings.Repeat("cd", 32)) || strings.Contains(body, "/remove") {
+		t.Errorf("viewer's allowlist page: want the entry without a removal form")
+	}
 	r := e.client()
 	r.signIn("rita")
 	_, body, _ = r.do(http.MethodGet, "/admin/records/"+rec.ID, nil, nil)
 	if !strings.Contains(body, `id="decide"`) {
 		t.Errorf("reviewer's record page has no decision form")
+	}
+	if _, body, _ = r.do(http.MethodGet, "/admin/allowlist", nil, nil); !strings.Contains(body, "/remove") {
+		t.Errorf("reviewer's allowlist page has no removal form")
 	}
 	if got, _ := e.st.Get(context.Background(), rec.ID); got.State != domain.StatusReviewing {
 		t.Errorf("after the viewer's POST the record is %s", got.State)
