@@ -86,7 +86,7 @@ bench: deps versitygw
 	$(GO) test -count=1 -run '^TestHarness$$' -timeout 40m -v ./internal/bench \
 		-args -harness.full -harness.write -harness.cpuprofile ../../bin/bench-profiles
 
-## console-screenshots: refresh docs/console/*.png from the browser tests.
+## console-screenshots: refresh docs/console/*.jpg from the browser tests.
 console-screenshots: deps
 	$(GO) test -count=1 -run '^TestBrowserConsole$$' ./internal/console -args -console.screenshots=$(CURDIR)/docs/console
 
