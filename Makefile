@@ -8,10 +8,11 @@ SUDO  := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 ARGS  ?=
 
 # Debian packages the scan engine and its tests need; clamav brings clamscan,
-# the clamscan-per-file design the benchmark harness compares with.
-APT_PACKAGES := clamav-daemon clamdscan clamav-testfiles p7zip-full clamav
+# the clamscan-per-file design the benchmark harness compares with; chromium
+# runs the console's browser tests (TestBrowser...).
+APT_PACKAGES := clamav-daemon clamdscan clamav-testfiles p7zip-full clamav chromium
 
-.PHONY: run test drill deps tools versitygw goaws staticcheck lint vet build install fuzz bench clean lambda-assets synth cdk-test
+.PHONY: run test drill deps tools versitygw goaws staticcheck lint vet build install fuzz bench clean lambda-assets synth cdk-test console-screenshots
 
 build:
 	$(GO) build -o bin/scangate ./cmd/scangate
@@ -22,9 +23,10 @@ install: build
 	$(SUDO) install -m 0755 bin/scangate $(PREFIX)/bin/scangate
 
 ## deps: install clamd, clamscan, the ClamAV test corpus, 7-Zip (the tests
-## build 7z archives with it) and iproute2 when missing.
+## build 7z archives with it), chromium (the console's browser tests) and
+## iproute2 when missing.
 deps:
-	@if ! command -v clamd >/dev/null 2>&1 && [ ! -x /usr/sbin/clamd ] || [ ! -d /usr/share/clamav-testfiles ] || ! command -v 7z >/dev/null 2>&1 || ! command -v clamscan >/dev/null 2>&1; then \
+	@if ! command -v clamd >/dev/null 2>&1 && [ ! -x /usr/sbin/clamd ] || [ ! -d /usr/share/clamav-testfiles ] || ! command -v 7z >/dev/null 2>&1 || ! command -v clamscan >/dev/null 2>&1 || [ ! -x /usr/bin/chromium ]; then \
 		echo "installing $(APT_PACKAGES)"; \
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
@@ -97,6 +99,10 @@ bench: deps versitygw
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./internal/httpapi/ ./internal/clamd/...
 	$(GO) test -count=1 -run '^TestHarness$$' -timeout 40m -v ./internal/bench \
 		-args -harness.full -harness.write -harness.cpuprofile ../../bin/bench-profiles
+
+## console-screenshots: refresh docs/console/*.jpg from the browser tests.
+console-screenshots: deps
+	$(GO) test -count=1 -run '^TestBrowserConsole$$' ./internal/console -args -console.screenshots=$(CURDIR)/docs/console
 
 ## fuzz: run every fuzz target for FUZZTIME each.
 FUZZTIME ?= 30s

@@ -36,10 +36,13 @@ var layers = []struct {
 	{"lambdas/fargate", 3},
 	{"internal/sqspoll", 3},
 	{"internal/sigset", 3},
-	{"lambdas", 4}, // the step handlers
+	{"lambdas", 4},         // the step handlers
+	{"internal/notify", 5}, // result events: webhook, EventBridge
+	{"internal/lambdahttp", 1},
 	{"lambdas/lambdaenv", 5},
 	{"asl/local", 5},
 	{"asl/localsfn", 5},
+	{"internal/console", 6},
 	{"internal/httpapi", 6},
 	{"cmd", 7},
 	{"lambdas/cmd", 7},

@@ -196,10 +196,6 @@ type Config struct {
 	// Policy holds the per-prefix rules and the SHA-256 denylist the Scan
 	// step applies; nil applies none.
 	Policy *policy.Policy
-	// Emit receives result events others act on: today the
-	// retro-detected one (EventRetroDetected), emitted before the
-	// quarantine is recorded, so at least once. nil logs them only.
-	Emit func(ctx context.Context, ev ResultEvent) error
 	// Metrics receives every scan's outcome and what it learnt of the
 	// engine; nil records nothing.
 	Metrics metrics.Recorder
@@ -212,24 +208,15 @@ type Config struct {
 	// and a large upload, or its event, can come well after. 0 means
 	// DefaultIntentGrace.
 	IntentGrace time.Duration
+	// Results, when set, is told every final outcome (ResultEvent): the
+	// result events and notifications.
+	Results ResultEmitter
 }
 
-// EventRetroDetected is the result event of a version found clean before
-// and infected by a newer signature database: it may already have been
-// downloaded.
+// EventRetroDetected is the outcome of the result event of a version
+// found clean before and infected by a newer signature database: it may
+// already have been downloaded.
 const EventRetroDetected = "retro-detected"
-
-// ResultEvent is a verdict others may need to act on.
-type ResultEvent struct {
-	Type       string           `json:"type"`
-	RecordID   string           `json:"recordId"`
-	Object     domain.ObjectRef `json:"object"`
-	Signatures []string         `json:"signatures,omitempty"`
-	DBVersion  string           `json:"dbVersion,omitempty"`
-	// FirstCleanAt is when the version was first found clean.
-	FirstCleanAt time.Time `json:"firstCleanAt,omitzero"`
-	DetectedAt   time.Time `json:"detectedAt"`
-}
 
 // Handlers are the workflow's steps.
 type Handlers struct {

@@ -211,6 +211,11 @@ func (h *Handlers) Decide(ctx context.Context, st asl.Document) (asl.Document, e
 		return st, fromBackend(err)
 	}
 	st.Status = rec.State
+	switch rec.State {
+	case domain.StatusReleased, domain.StatusConfirmed, domain.StatusAllowlisted:
+		// A rescan's outcome is told by its scan.
+		h.emitResult(ctx, rec, string(rec.State), false)
+	}
 	return st, nil
 }
 

@@ -187,6 +187,11 @@ func (h *Handlers) Record(ctx context.Context, st asl.Document) (asl.Document, e
 	}
 	st.Next = h.routeFor(rec.State, rec.Verdict)
 	st.Status = rec.State
+	if st.Next == "done" || st.Next == "block" {
+		// Infected and quarantined unscannable objects are told once
+		// quarantined, with their review.
+		h.emitResult(ctx, rec, string(rec.State), false)
+	}
 	h.logFor(st).Info("verdict recorded", "state", rec.State, "next", st.Next)
 	return st, nil
 }
@@ -331,6 +336,11 @@ func (h *Handlers) Quarantine(ctx context.Context, st asl.Document) (asl.Documen
 		if err != nil {
 			return st, fromBackend(err)
 		}
+		outcome := string(domain.OutcomeInfected)
+		if rec.Verdict != nil {
+			outcome = string(rec.Verdict.Outcome)
+		}
+		h.emitResult(ctx, rec, outcome, true)
 	} else if _, err := h.cfg.Store.Review(ctx, rec.ID); errcode.Of(err) == errcode.NotFound {
 		// A record under review always has its item: it is opened before
 		// the transition. An existing item is never opened again: that
@@ -354,23 +364,16 @@ func (h *Handlers) Quarantine(ctx context.Context, st asl.Document) (asl.Documen
 }
 
 // emitRetro sends the retro-detected result event for rec, whose review
-// item says when it was first found clean.
+// item says when it was first found clean. It runs before the quarantine
+// is recorded, so the event goes out at least once.
 func (h *Handlers) emitRetro(ctx context.Context, rec *domain.Record, item *domain.ReviewItem) error {
-	ev := ResultEvent{
-		Type: EventRetroDetected, RecordID: rec.ID, Object: rec.Object,
-		FirstCleanAt: item.FirstCleanAt, DetectedAt: h.cfg.Store.Now(),
-	}
-	if v := rec.Verdict; v != nil {
-		ev.Signatures, ev.DBVersion = v.Signatures, v.DBVersion
-	}
+	ev := resultEvent(rec, EventRetroDetected, true)
+	ev.FirstCleanAt = item.FirstCleanAt
 	h.logFor(asl.Document{ID: rec.ID, Object: rec.Object}).Warn("retro-detected: found clean before, infected now",
 		"firstCleanAt", ev.FirstCleanAt, "signatures", ev.Signatures, "db", ev.DBVersion)
 	h.retro.detected.Add(1)
-	if h.cfg.Emit == nil {
-		return nil
-	}
-	if err := h.cfg.Emit(ctx, ev); err != nil {
-		return stepErr(ErrUnavailable, domain.ReasonInternal, fmt.Errorf("emit %s for %s: %w", ev.Type, rec.ID, err))
+	if h.cfg.Results != nil {
+		h.cfg.Results.Emit(context.WithoutCancel(ctx), ev)
 	}
 	return nil
 }
@@ -462,6 +465,7 @@ func (h *Handlers) Fail(ctx context.Context, st asl.Document) (asl.Document, err
 		return st, fromBackend(err)
 	}
 	st.Status = rec.State
+	h.emitResult(ctx, rec, string(rec.State), false)
 	h.logFor(st).Warn("recorded failure", "state", rec.State, "reason", reason, "error", typ, "cause", truncate(cause, 1024))
 	return st, nil
 }

@@ -22,9 +22,11 @@ import (
 
 	"github.com/scangate/scangate/asl/local"
 	"github.com/scangate/scangate/internal/authn"
+	"github.com/scangate/scangate/internal/console"
 	"github.com/scangate/scangate/internal/engine"
 	"github.com/scangate/scangate/internal/httpapi"
 	"github.com/scangate/scangate/internal/metrics"
+	"github.com/scangate/scangate/internal/notify"
 	"github.com/scangate/scangate/internal/policy"
 	"github.com/scangate/scangate/internal/urlopen"
 	"github.com/scangate/scangate/lambdas"
@@ -57,6 +59,10 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		retroWin   = fl.Duration("retro-window", lambdas.DefaultRetroWindow, "when the signature database changes, rescan versions found clean within this long under an older one (0: off)")
 		retroRate  = fl.Float64("retro-rate", 5, "retro-hunt rescans started per second at most; they also wait while new uploads use half the workers")
 		policyFile = fl.String("policy", "", "per-prefix policy and SHA-256 denylist (YAML or JSON, see docs/policy.md), checked at start")
+		notifyURL  = fl.String("notify-url", "", "POST every final outcome to this URL as a signed JSON result event (see docs/console.md)")
+		notifySec  = fl.String("notify-secret", os.Getenv("SCANGATE_NOTIFY_SECRET"), "the HMAC-SHA256 key that signs result notifications, and the console links they carry (default $SCANGATE_NOTIFY_SECRET; required with --notify-url)")
+		consoleURL = fl.String("console-url", "", "the console's address as reviewers reach it, for links in notifications (default http://--listen)")
+		secureCk   = fl.Bool("secure-cookies", false, "mark the console's session cookie Secure even over plain HTTP: set it behind a TLS-terminating proxy")
 		largeMax   = fl.Int64("large-stream-max", 0, "the large-object path: scan objects above --stream-max, up to this many bytes, through a second clamd started for them (a second copy of the signatures in memory); 0: such objects are not scannable")
 	)
 	var hosts []string
@@ -83,6 +89,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		timeScale: *timeScale, sweep: *sweep, noCache: *noCache, largeMax: *largeMax, self: self,
 		recordIntents: *intents, intentGrace: *grace, maxPut: *maxPut, allowedHosts: hosts,
 		policyFile: *policyFile, retroWindow: *retroWin, retroRate: *retroRate,
+		secureCookies: *secureCk, notifyURL: *notifyURL, notifySecret: *notifySec, consoleURL: *consoleURL,
 	}, log, stdout, stderr); err != nil {
 		fmt.Fprintln(stderr, "scangate:", err)
 		return 1
@@ -110,6 +117,9 @@ type runConfig struct {
 	policyFile              string
 	retroWindow             time.Duration
 	retroRate               float64
+	secureCookies           bool
+	notifyURL, notifySecret string
+	consoleURL              string
 }
 
 func serve(ctx context.Context, c runConfig, log *slog.Logger, stdout, stderr io.Writer) error {
@@ -159,12 +169,35 @@ func serve(ctx context.Context, c runConfig, log *slog.Logger, stdout, stderr io
 	}
 	log.Info("scan engine ready", "engine", info.Engine, "db", info.DBVersion, "dbTime", info.DBTime, "devSignatures", info.DevSignatures)
 
+	var hook *notify.Webhook
+	var linkKey []byte
+	if c.notifyURL != "" {
+		if c.notifySecret == "" {
+			return errors.New("--notify-url needs --notify-secret (or $SCANGATE_NOTIFY_SECRET)")
+		}
+		base := c.consoleURL
+		if base == "" {
+			base = "http://" + c.listen
+		}
+		// Links are signed with a key derived from the notification
+		// secret, so that they stay valid across restarts.
+		linkKey = notify.DeriveKey([]byte(c.notifySecret), "console-links")
+		if hook, err = notify.NewWebhook(notify.WebhookOptions{
+			URL: c.notifyURL, Secret: []byte(c.notifySecret), ConsoleURL: strings.TrimSuffix(base, "/"), LinkKey: linkKey, Logger: log,
+		}); err != nil {
+			return err
+		}
+		defer hook.Close()
+	}
 	cfg := lambdas.Config{
 		Store: st, Objects: objs, Scanner: eng, Logger: log,
 		QuarantineBucket: c.qBucket, UnscannablePolicy: lambdas.Policy(c.policy), LeaseTTL: c.lease,
 		MaxScanBytes: c.engine.streamMax, Owner: "local:" + hostname(), DisableVerdictCache: c.noCache,
 		Metrics: prom, SelfPrincipals: c.self, Intents: c.recordIntents, IntentGrace: c.intentGrace,
 		Policy: rules,
+	}
+	if hook != nil {
+		cfg.Results = hook
 	}
 	if c.largeMax > 0 {
 		large, stopLarge, err := startLargePath(ctx, c, log)
@@ -197,8 +230,20 @@ func serve(ctx context.Context, c runConfig, log *slog.Logger, stdout, stderr io
 		h.RetroLoop(retroCtx, lambdas.RetroOptions{Window: c.retroWindow, Rate: c.retroRate, Busy: flows.Busy})
 	}()
 	defer func() { stopRetro(); <-retroDone }()
+	copts := console.Options{
+		Handlers: h, Store: st, Accounts: st, History: flows, Engine: eng, Clamd: eng.Client(),
+		SecureCookies: c.secureCookies, Logger: log, LinkKey: linkKey,
+	}
+	if hook != nil {
+		copts.Deliveries = hook
+	}
+	con, err := console.New(copts)
+	if err != nil {
+		return err
+	}
 	api, err := httpapi.NewAPI(h, st, objs, httpapi.APIOptions{
-		Bucket: c.bucket, Logger: log, History: flows, Presigner: presigner,
+		Console: con,
+		Bucket:  c.bucket, Logger: log, History: flows, Presigner: presigner,
 		Auth:         &authn.Authenticator{Tokens: st, AdminToken: c.adminToken},
 		AllowedHosts: c.allowedHosts, MaxUpload: c.maxPut,
 		RecordIntents: c.recordIntents,
@@ -272,6 +317,7 @@ func listenAndServe(ctx context.Context, c runConfig, api http.Handler, flows *l
 	srvDone := make(chan error, 1)
 	go func() { srvDone <- srv.Serve(ln) }()
 	fmt.Fprintf(stdout, "scangate listening on http://%s (bucket %q, data in %s)\n", ln.Addr(), c.bucket, c.dataDir)
+	fmt.Fprintf(stdout, "admin console: http://%s/admin/ (sign in with an account's password)\n", ln.Addr())
 
 	var serveErr error
 	select {

@@ -68,6 +68,11 @@ type APIOptions struct {
 	// cannot be recorded is not issued. The sweep then finds an upload
 	// whose event was lost. It costs a store write per URL, used or not.
 	RecordIntents bool
+	// Console, when set, serves the admin console under /admin/ (package
+	// console), behind the same Host and cross-origin checks as the API.
+	// It authenticates with its own session cookie; the API keeps
+	// bearer tokens.
+	Console http.Handler
 }
 
 // Authenticator names the caller of an HTTP request; *authn.Authenticator
@@ -162,6 +167,10 @@ func (a *API) routes() {
 	}
 	if a.opts.Ready != nil {
 		m.Handle("GET /healthz/ready", a.opts.Ready)
+	}
+	if a.opts.Console != nil {
+		m.Handle("/admin/", a.opts.Console)
+		m.Handle("GET /admin", http.RedirectHandler("/admin/", http.StatusSeeOther))
 	}
 }
 

@@ -121,8 +121,8 @@ type setupOpts struct {
 	now func() time.Time
 	// rules is the per-prefix policy and denylist, if any.
 	rules *policy.Policy
-	// emit receives result events.
-	emit func(context.Context, lambdas.ResultEvent) error
+	// results receives result events.
+	results lambdas.ResultEmitter
 	// adminToken guards the admin endpoints.
 	adminToken string
 }
@@ -170,7 +170,7 @@ func setup(t testing.TB, o setupOpts) *env {
 		Store: st, Objects: objs, Scanner: sc, Logger: log,
 		QuarantineBucket: qBucket, LeaseTTL: time.Minute, MaxScanBytes: o.maxScanBytes,
 		UnscannablePolicy: lambdas.Policy(o.policy), Owner: "test", DisableVerdictCache: o.noCache, Intents: o.intents,
-		Policy: o.rules, Emit: o.emit,
+		Policy: o.rules, Results: o.results,
 	}
 	if o.large != nil {
 		lc, err := clamd.New(clamdtest.Start(t, o.large).Addr(), clamd.Options{IOTimeout: 10 * time.Second})

@@ -51,16 +51,8 @@ func copySignatures(t *testing.T) string {
 func TestRetroHuntEndToEnd(t *testing.T) {
 	sigDir := copySignatures(t)
 	d := clamdtest.Start(t, &clamdtest.Options{DatabaseDir: sigDir})
-	var (
-		mu     sync.Mutex
-		events []lambdas.ResultEvent
-	)
-	e := setup(t, setupOpts{clamdAddr: d.Addr(), sigDir: sigDir, emit: func(_ context.Context, ev lambdas.ResultEvent) error {
-		mu.Lock()
-		defer mu.Unlock()
-		events = append(events, ev)
-		return nil
-	}})
+	rec := &resultRecorder{}
+	e := setup(t, setupOpts{clamdAddr: d.Addr(), sigDir: sigDir, results: rec})
 	ctx := context.Background()
 	eng := e.scanner.Scanner.(*engine.Engine)
 	before, err := eng.Describe(ctx)
@@ -133,10 +125,8 @@ func TestRetroHuntEndToEnd(t *testing.T) {
 	if err != nil || !item.RetroDetected || !item.FirstCleanAt.Equal(firstClean) {
 		t.Errorf("review item %+v, %v; want retro-detected, first clean at %s", item, err, firstClean)
 	}
-	mu.Lock()
-	got := append([]lambdas.ResultEvent(nil), events...)
-	mu.Unlock()
-	if len(got) != 1 || got[0].Type != lambdas.EventRetroDetected || got[0].RecordID != bad.ID || !got[0].FirstCleanAt.Equal(firstClean) {
+	got := rec.outcome(lambdas.EventRetroDetected)
+	if len(got) != 1 || got[0].RecordID != bad.ID || !got[0].FirstCleanAt.Equal(firstClean) {
 		t.Errorf("events %+v; want one retro-detected for %s", got, bad.ID)
 	}
 
@@ -229,4 +219,29 @@ func (e *env) waitVerdicts(id string, n int) *domain.Record {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// resultRecorder keeps the result events it is told.
+type resultRecorder struct {
+	mu     sync.Mutex
+	events []lambdas.ResultEvent
+}
+
+func (r *resultRecorder) Emit(_ context.Context, ev lambdas.ResultEvent) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, ev)
+}
+
+// outcome returns the events of one outcome.
+func (r *resultRecorder) outcome(o string) []lambdas.ResultEvent {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []lambdas.ResultEvent
+	for _, ev := range r.events {
+		if ev.Outcome == o {
+			out = append(out, ev)
+		}
+	}
+	return out
 }

@@ -42,6 +42,9 @@
 //	SCANGATE_POLICY_FILE        the per-prefix policy and denylist (see
 //	                            package policy), read at init; the Scan
 //	                            step applies it
+//	SCANGATE_RESULT_BUS         EventBridge bus (name or ARN; "default" for
+//	                            the default bus) that receives every final
+//	                            outcome (package notify); unset: none
 //
 // The large-object path (see package fargate). In the functions that run
 // Claim and Offload, these start a Fargate task for objects above
@@ -74,12 +77,14 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
 	"github.com/scangate/scangate/internal/clamd"
 	"github.com/scangate/scangate/internal/clamd/daemon"
 	"github.com/scangate/scangate/internal/engine"
 	"github.com/scangate/scangate/internal/metrics"
+	"github.com/scangate/scangate/internal/notify"
 	"github.com/scangate/scangate/internal/policy"
 	"github.com/scangate/scangate/internal/urlopen"
 	"github.com/scangate/scangate/lambdas"
@@ -158,6 +163,9 @@ type Env struct {
 	// signature set from SignaturesBucket into ClamAVDB when that is set.
 	Clamd, ClamAVDB, ClamdDir string
 	SignaturesBucket          string
+	// ResultBus, when set, is the EventBridge bus every final outcome is
+	// put on.
+	ResultBus string
 	// ScanStateMachine and ReviewStateMachine, when set, start and resume
 	// workflows in Step Functions.
 	ScanStateMachine, ReviewStateMachine string
@@ -189,6 +197,7 @@ func ParseEnv(getenv func(string) string) (Env, error) {
 		FunctionName:   getenv("AWS_LAMBDA_FUNCTION_NAME"),
 		Clamd:          getenv("SCANGATE_CLAMD"), ClamAVDB: getenv("SCANGATE_CLAMAV_DB"), ClamdDir: getenv("SCANGATE_CLAMD_DIR"),
 		SignaturesBucket: getenv(VarSignaturesBucket),
+		ResultBus:        getenv(VarResultBus),
 		ScanStateMachine: getenv("SCANGATE_SCAN_STATE_MACHINE"), ReviewStateMachine: getenv("SCANGATE_REVIEW_STATE_MACHINE"),
 	}
 	var err error
@@ -318,7 +327,7 @@ func (e Env) scanner(ctx context.Context, log *slog.Logger) (lambdas.Scanner, fu
 // awsRunners sets cfg's Step Functions and ECS runners, when e names
 // them; the AWS configuration is loaded only then.
 func (e Env) awsRunners(ctx context.Context, cfg *lambdas.Config, log *slog.Logger) error {
-	if e.ScanStateMachine == "" && e.ReviewStateMachine == "" && e.Offload.Cluster == "" {
+	if e.ScanStateMachine == "" && e.ReviewStateMachine == "" && e.Offload.Cluster == "" && e.ResultBus == "" {
 		return nil
 	}
 	ac, err := config.LoadDefaultConfig(ctx)
@@ -331,6 +340,9 @@ func (e Env) awsRunners(ctx context.Context, cfg *lambdas.Config, log *slog.Logg
 			return err
 		}
 		cfg.Starter, cfg.Reviews, cfg.Resumer = r, r, r
+	}
+	if e.ResultBus != "" {
+		cfg.Results = &notify.EventBridge{Client: eventbridge.NewFromConfig(ac), Bus: e.ResultBus, Logger: log}
 	}
 	if e.Offload.Cluster != "" {
 		o, err := fargate.New(ecs.NewFromConfig(ac), e.Offload)

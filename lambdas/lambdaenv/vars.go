@@ -28,6 +28,7 @@ const (
 	VarSignaturesBucket   = "SCANGATE_SIGNATURES_BUCKET"
 	VarSignaturesMirror   = "SCANGATE_SIGNATURES_MIRROR"
 	VarPolicyFile         = "SCANGATE_POLICY_FILE"
+	VarResultBus          = "SCANGATE_RESULT_BUS"
 
 	VarOffloadCluster          = "SCANGATE_OFFLOAD_CLUSTER"
 	VarOffloadTaskDefinition   = "SCANGATE_OFFLOAD_TASK_DEFINITION"
@@ -44,7 +45,7 @@ func Vars() []string {
 		VarLease, VarMaxDBAge, VarObjects, VarOffloadCapacityProvider,
 		VarOffloadCluster, VarOffloadContainer, VarOffloadSecurityGroups,
 		VarOffloadSubnets, VarOffloadTaskDefinition, VarPolicyFile, VarQuarantineBucket,
-		VarQuarantinePrefix, VarRecordIntents, VarReviewStateMachine,
+		VarQuarantinePrefix, VarRecordIntents, VarResultBus, VarReviewStateMachine,
 		VarScanStateMachine, VarSelfPrincipals, VarSignaturesBucket,
 		VarSignaturesMirror, VarStore, VarStreamMax, VarUnscannablePolicy,
 	}

@@ -1,5 +1,7 @@
 // Command review is the review Lambda: the admin UI's API behind a
-// Function URL or API Gateway, which verify the caller.
+// Function URL or API Gateway, which verify the caller, and, when an
+// OpenID Connect issuer is configured (console.go), the admin console
+// under /admin/.
 //
 // Besides lambdaenv's variables it reads:
 //
@@ -10,9 +12,14 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
+	"net/http"
 	"os"
 	"strings"
+
+	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/scangate/scangate/domain"
 	"github.com/scangate/scangate/internal/authn"
@@ -26,7 +33,28 @@ func main() {
 		fmt.Fprintln(os.Stderr, "review:", err)
 		os.Exit(2)
 	}
-	lambdaenv.Main(func(h *lambdas.Handlers) any { return h.ReviewHTTP(inv) })
+	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
+	ctx := context.Background()
+	cfg, _, err := lambdaenv.Config(ctx, os.Getenv, log)
+	if err != nil {
+		log.Error("init failed", "err", err)
+		os.Exit(1)
+	}
+	h, err := lambdas.New(cfg)
+	if err != nil {
+		log.Error("init failed", "err", err)
+		os.Exit(1)
+	}
+	con, err := newConsole(ctx, os.Getenv, h, cfg.Store, log)
+	if err != nil {
+		log.Error("console init failed", "err", err)
+		os.Exit(1)
+	}
+	var page http.Handler
+	if con != nil {
+		page = con
+	}
+	lambda.Start(route(page, h.ReviewHTTP(inv)))
 }
 
 // invocation reads how verified callers map to roles.
