@@ -38,6 +38,7 @@ var layers = []struct {
 	{"lambdas/lambdaenv", 5},
 	{"asl/local", 5},
 	{"asl/localsfn", 5},
+	{"internal/backfill", 5}, // walks a bucket through the ingest handler
 	{"internal/httpapi", 6},
 	{"cmd", 7},
 	{"lambdas/cmd", 7},
