@@ -94,7 +94,9 @@ func newEnv(t *testing.T, objs objects.Driver) *env {
 	return &env{st: st, objs: objs, h: h, scan: sc, runner: &backfill.Runner{Store: st, Objects: objs, Ingest: h, Logger: log}}
 }
 
-func content(i int) []byte { return fmt.Appendf(nil, "object %d %s", i, bytes.Repeat([]byte{'x'}, i%50)) }
+func content(i int) []byte {
+	return fmt.Appendf(nil, "object %d %s", i, bytes.Repeat([]byte{'x'}, i%50))
+}
 
 // putAll uploads n objects under prefix without events, as a bucket that
 // predates scangate holds them.
