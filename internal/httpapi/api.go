@@ -23,6 +23,7 @@ import (
 	"github.com/scangate/scangate/domain"
 	"github.com/scangate/scangate/domain/errcode"
 	"github.com/scangate/scangate/internal/authn"
+	"github.com/scangate/scangate/internal/backfill"
 	"github.com/scangate/scangate/internal/intake"
 	"github.com/scangate/scangate/lambdas"
 	"github.com/scangate/scangate/objects"
@@ -68,6 +69,9 @@ type APIOptions struct {
 	// cannot be recorded is not issued. The sweep then finds an upload
 	// whose event was lost. It costs a store write per URL, used or not.
 	RecordIntents bool
+	// Backfills, when set, serves POST /v1/backfills and
+	// GET /v1/backfills/{id}.
+	Backfills *backfill.Manager
 }
 
 // Authenticator names the caller of an HTTP request; *authn.Authenticator
@@ -163,6 +167,7 @@ func (a *API) routes() {
 	if a.opts.Ready != nil {
 		m.Handle("GET /healthz/ready", a.opts.Ready)
 	}
+	a.backfillRoutes()
 }
 
 // need serves next only to an authenticated principal whose role allows
