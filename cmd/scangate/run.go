@@ -171,9 +171,10 @@ func serve(ctx context.Context, c runConfig, log *slog.Logger, stdout, stderr io
 		Scan:          httpapi.NewScanHandler(eng, br, prom, httpapi.ScanOptions{MaxSyncBytes: c.engine.streamMax, Logger: log}),
 		Metrics:       httpapi.NewMetricsHandler(reg),
 		Ready:         httpapi.NewReadyHandler(httpapi.ReadyChecks{Clamd: eng.Client(), Engine: eng, Breaker: br, Recorder: prom}),
-		// Backfills run until the server stops; their checkpoints let
-		// the next start of the same job resume.
-		Backfills: backfill.NewManager(ctx, &backfill.Runner{Store: st, Objects: objs, Ingest: h, Logger: log}),
+		// Backfills run the committed backfill definition until the
+		// server stops; their checkpoints let the next start of the same
+		// job resume.
+		Backfills: backfill.NewManager(ctx, &backfill.Runner{Store: st, Objects: objs, Ingest: h, Logger: log, Workflow: flows}),
 	})
 	if err != nil {
 		return err

@@ -22,7 +22,6 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
-	"golang.org/x/time/rate"
 
 	"github.com/scangate/scangate/domain"
 	"github.com/scangate/scangate/domain/errcode"
@@ -130,6 +129,9 @@ type Runner struct {
 	Objects objects.Driver
 	Ingest  Ingester
 	Logger  *slog.Logger
+	// Workflow, when set, runs each job through the committed backfill
+	// definition (its Distributed Map) instead of the Runner's own loop.
+	Workflow Workflow
 }
 
 // Job is one run of a backfill: its counters are live while it runs.
@@ -183,7 +185,11 @@ func (r *Runner) Start(ctx context.Context, spec Spec) (*Job, error) {
 	go func() {
 		defer close(j.done)
 		defer src.close()
-		j.final = r.run(ctx, j, cp, src)
+		if r.Workflow != nil {
+			j.final = r.runDefinition(ctx, j, cp, src)
+		} else {
+			j.final = r.run(ctx, j, cp, src)
+		}
 		j.mu.Lock()
 		j.prog.UpdatedAt = time.Now().UTC()
 		if j.final != nil && j.prog.State == StateRunning {
@@ -255,10 +261,7 @@ func (r *Runner) log() *slog.Logger {
 }
 
 func (r *Runner) run(ctx context.Context, j *Job, cp *domain.Checkpoint, src source) error {
-	lim := rate.NewLimiter(rate.Inf, 1)
-	if j.spec.Rate > 0 {
-		lim = rate.NewLimiter(rate.Limit(j.spec.Rate), max(1, int(j.spec.Rate/10)))
-	}
+	lim := limiter(j.spec.Rate)
 	log := r.log().With("job", cp.ID, "bucket", j.spec.Bucket, "prefix", domain.DisplayKey(j.spec.Prefix))
 	for {
 		refs, listed, next, err := src.page(ctx, cp.Cursor)

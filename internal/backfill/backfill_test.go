@@ -66,6 +66,7 @@ type env struct {
 	h      *lambdas.Handlers
 	scan   *countingScanner
 	runner *backfill.Runner
+	flows  *local.Workflows
 }
 
 // newEnv builds the local runtime (the committed scan workflow, the real
@@ -91,7 +92,7 @@ func newEnv(t *testing.T, objs objects.Driver) *env {
 	done := make(chan struct{})
 	go func() { flows.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
-	return &env{st: st, objs: objs, h: h, scan: sc, runner: &backfill.Runner{Store: st, Objects: objs, Ingest: h, Logger: log}}
+	return &env{st: st, objs: objs, h: h, scan: sc, runner: &backfill.Runner{Store: st, Objects: objs, Ingest: h, Logger: log}, flows: flows}
 }
 
 func content(i int) []byte {
@@ -310,4 +311,51 @@ func TestBackfill(t *testing.T) {
 			e.checkOnce(t, all, func(r domain.ObjectRef) []byte { return byKey[r.Key] })
 		})
 	}
+}
+
+// The local runtime runs the committed backfill definition (the one Step
+// Functions runs): its Distributed Map reads the listing, its batches go
+// to the Backfill step, its acknowledgements move the checkpoint. An
+// interrupted run resumes, and a second finds everything known.
+func TestBackfillThroughDefinition(t *testing.T) {
+	const n = 700
+	objs := backends()[0].open(t)
+	e := newEnv(t, objs)
+	e.runner.Workflow = e.flows
+	ctx := t.Context()
+	refs := putAll(t, objs, "def/", 0, n)
+	spec := backfill.Spec{Bucket: bucket, Prefix: "def/", Concurrency: 3}
+
+	runCtx, stop := context.WithCancel(ctx)
+	j, err := e.runner.Start(runCtx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for j.Progress().Listed < 200 {
+		select {
+		case <-j.Done():
+			t.Fatalf("job ended before it was interrupted: %+v", j.Progress())
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+	stop()
+	<-j.Done()
+	cp, err := e.st.Checkpoint(ctx, spec.JobID())
+	if err != nil || cp.State != backfill.StateRunning || cp.Cursor == "" {
+		t.Fatalf("checkpoint after the interruption: %+v, %v", cp, err)
+	}
+	p, err := e.runner.Run(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.Resumed || p.State != backfill.StateDone || p.Listed != n || p.Failed != 0 {
+		t.Errorf("resumed: %+v", p)
+	}
+	e.settle(t)
+	p, err = e.runner.Run(ctx, spec)
+	if err != nil || p.Known != n || p.Queued != 0 || p.Listed != n {
+		t.Errorf("second run: %+v, %v", p, err)
+	}
+	e.settle(t)
+	e.checkOnce(t, refs, func(r domain.ObjectRef) []byte { var i int; fmt.Sscanf(r.Key, "def/obj-%d", &i); return content(i) })
 }

@@ -102,6 +102,7 @@ func TestParseManifest(t *testing.T) {
 func TestBackfillInventory(t *testing.T) {
 	objs := backends()[0].open(t)
 	e := newEnv(t, objs)
+	e.runner.Workflow = e.flows // the definition's inventory path: keys URL-encoded in its batches
 	ctx := t.Context()
 	refs := putAll(t, objs, "inv/", 0, 450)
 	var csv bytes.Buffer

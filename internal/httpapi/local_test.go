@@ -192,7 +192,7 @@ func setup(t testing.TB, o setupOpts) *env {
 	t.Cleanup(stopBackfills)
 	api, err := httpapi.NewAPI(h, st, objs, httpapi.APIOptions{
 		Bucket: bucket, Logger: log, History: flows, Now: o.now,
-		Backfills:     backfill.NewManager(bfCtx, &backfill.Runner{Store: st, Objects: objs, Ingest: h, Logger: log}),
+		Backfills:     backfill.NewManager(bfCtx, &backfill.Runner{Store: st, Objects: objs, Ingest: h, Logger: log, Workflow: flows}),
 		Auth:          &authn.Authenticator{Tokens: st, AdminToken: o.adminToken},
 		RecordIntents: o.intents || o.intentsUnlinked,
 	})
