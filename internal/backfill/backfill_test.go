@@ -216,9 +216,13 @@ func backends() []backend {
 // finds everything known. Every version ends with exactly one record and
 // one scan.
 func TestBackfill(t *testing.T) {
-	const n, pre, live = 2000, 100, 200
+	n, pre, live := 2000, 100, 200
+	if raceOn {
+		n = 800
+	}
 	for _, b := range backends() {
 		t.Run(b.name, func(t *testing.T) {
+			t.Parallel() // one waits on versitygw while the other computes
 			objs := b.open(t)
 			e := newEnv(t, objs)
 			ctx := t.Context()
@@ -239,7 +243,7 @@ func TestBackfill(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if p.Listed != n || p.Known != pre || p.Queued != n-pre || p.Failed != 0 || p.State != backfill.StateDone {
+			if p.Listed != int64(n) || p.Known != int64(pre) || p.Queued != int64(n-pre) || p.Failed != 0 || p.State != backfill.StateDone {
 				t.Errorf("dry run: %+v; want listed %d, known %d, queued %d", p, n, pre, n-pre)
 			}
 			if _, err := e.st.Get(ctx, refs[n-1].ID()); errcode.Of(err) != errcode.NotFound {
@@ -261,7 +265,7 @@ func TestBackfill(t *testing.T) {
 			}
 			stop()
 			<-j.Done()
-			if got := j.Progress(); got.State != backfill.StateRunning || got.Listed >= n {
+			if got := j.Progress(); got.State != backfill.StateRunning || got.Listed >= int64(n) {
 				t.Fatalf("interrupted job: %+v", got)
 			}
 
@@ -293,7 +297,7 @@ func TestBackfill(t *testing.T) {
 			}
 			p = j.Progress()
 			wg.Wait()
-			if !p.Resumed || p.State != backfill.StateDone || p.Failed != 0 || p.Listed < n || p.Listed > n+live {
+			if !p.Resumed || p.State != backfill.StateDone || p.Failed != 0 || p.Listed < int64(n) || p.Listed > int64(n+live) {
 				t.Errorf("resumed run: %+v", p)
 			}
 			e.settle(t)
@@ -303,7 +307,7 @@ func TestBackfill(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if p.Resumed || p.Listed != n+live || p.Known != n+live || p.Queued != 0 || p.Failed != 0 {
+			if p.Resumed || p.Listed != int64(n+live) || p.Known != int64(n+live) || p.Queued != 0 || p.Failed != 0 {
 				t.Errorf("second run: %+v; want all %d known", p, n+live)
 			}
 			e.settle(t)
