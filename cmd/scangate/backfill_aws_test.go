@@ -46,7 +46,7 @@ func TestStartAWSBackfill(t *testing.T) {
 		if got["stateMachineArn"] != arn || got["input"] != tc.want {
 			t.Errorf("StartExecution %v; want input %s", got, tc.want)
 		}
-		if !regexp.MustCompile(`^` + tc.spec.JobID() + `-[0-9a-f]{8}$`).MatchString(got["name"]) || len(got["name"]) > 80 {
+		if !regexp.MustCompile(`^`+tc.spec.JobID()+`-[0-9a-f]{8}$`).MatchString(got["name"]) || len(got["name"]) > 80 {
 			t.Errorf("execution name %q", got["name"])
 		}
 		if exec == "" {
