@@ -43,6 +43,7 @@ var layers = []struct {
 	{"asl/local", 5},
 	{"asl/localsfn", 5},
 	{"internal/console", 6},
+	{"internal/backfill", 5}, // walks a bucket through the ingest handler
 	{"internal/httpapi", 6},
 	{"cmd", 7},
 	{"lambdas/cmd", 7},

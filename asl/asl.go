@@ -31,6 +31,15 @@ var scanDef []byte
 //go:embed review.asl.json
 var reviewDef []byte
 
+//go:embed backfill.asl.json
+var backfillDef []byte
+
+// Backfill returns the backfill workflow's definition: a Standard state
+// machine whose Distributed Map reads an S3 Inventory or a listing and
+// hands batches of versions to the backfill function (on AWS, the ingest
+// function).
+func Backfill() []byte { return slices.Clone(backfillDef) }
+
 // Scan returns the scan workflow's definition.
 func Scan() []byte { return slices.Clone(scanDef) }
 

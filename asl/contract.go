@@ -123,11 +123,15 @@ const (
 	FuncFail        Function = "fail"
 	FuncAwaitReview Function = "awaitReview"
 	FuncDecide      Function = "decide"
+	// FuncBackfill takes a batch of versions from the backfill
+	// definition's Distributed Map (lambdas.BackfillBatch). On AWS it is
+	// the ingest function, which tells a batch from an event.
+	FuncBackfill Function = "backfill"
 )
 
 // Functions lists every function the definitions call.
 func Functions() []Function {
-	return []Function{FuncClaim, FuncScan, FuncScanLarge, FuncOffload, FuncRecord, FuncQuarantine, FuncBlock, FuncFail, FuncAwaitReview, FuncDecide}
+	return []Function{FuncClaim, FuncScan, FuncScanLarge, FuncOffload, FuncRecord, FuncQuarantine, FuncBlock, FuncFail, FuncAwaitReview, FuncDecide, FuncBackfill}
 }
 
 // Placeholder names f's placeholder, e.g. "ClaimFunctionArn".

@@ -10,18 +10,37 @@ import (
 )
 
 type definition struct {
-	States map[string]struct {
-		Type       string          `json:"Type"`
-		Resource   string          `json:"Resource"`
-		Parameters json.RawMessage `json:"Parameters"`
-		Default    string          `json:"Default"`
-		Choices    []struct {
-			Variable      string `json:"Variable"`
-			StringEquals  string `json:"StringEquals"`
-			BooleanEquals *bool  `json:"BooleanEquals"`
-			Next          string `json:"Next"`
-		} `json:"Choices"`
-	} `json:"States"`
+	States map[string]state `json:"States"`
+}
+
+type state struct {
+	Type       string          `json:"Type"`
+	Resource   string          `json:"Resource"`
+	Parameters json.RawMessage `json:"Parameters"`
+	Default    string          `json:"Default"`
+	Choices    []struct {
+		Variable      string `json:"Variable"`
+		StringEquals  string `json:"StringEquals"`
+		BooleanEquals *bool  `json:"BooleanEquals"`
+		Next          string `json:"Next"`
+	} `json:"Choices"`
+	// ItemProcessor holds a Map state's own states.
+	ItemProcessor *definition `json:"ItemProcessor"`
+}
+
+// flatten adds a Map's processor states to d's, so that their Tasks are
+// held to the contract too.
+func (d definition) flatten() definition {
+	out := definition{States: map[string]state{}}
+	for name, s := range d.States {
+		out.States[name] = s
+		if s.ItemProcessor != nil {
+			for n, inner := range s.ItemProcessor.flatten().States {
+				out.States[name+"/"+n] = inner
+			}
+		}
+	}
+	return out
 }
 
 func parse(t *testing.T, name string, raw []byte) definition {
@@ -30,7 +49,7 @@ func parse(t *testing.T, name string, raw []byte) definition {
 	if err := json.Unmarshal(raw, &d); err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
-	return d
+	return d.flatten()
 }
 
 // The definitions and the Go side agree: every $.next a Choice tests is a
@@ -39,8 +58,9 @@ func parse(t *testing.T, name string, raw []byte) definition {
 // function is called.
 func TestContract(t *testing.T) {
 	defs := map[string]definition{
-		"scan.asl.json":   parse(t, "scan.asl.json", asl.Scan()),
-		"review.asl.json": parse(t, "review.asl.json", asl.Review()),
+		"scan.asl.json":     parse(t, "scan.asl.json", asl.Scan()),
+		"review.asl.json":   parse(t, "review.asl.json", asl.Review()),
+		"backfill.asl.json": parse(t, "backfill.asl.json", asl.Backfill()),
 	}
 	reached := map[asl.Route]bool{}
 	called := map[asl.Function]bool{}

@@ -30,6 +30,7 @@ func (h *Handlers) Steps() map[asl.Function]StepFunc {
 		asl.FuncFail:        step(h.Fail),
 		asl.FuncAwaitReview: step(h.AwaitReview),
 		asl.FuncDecide:      step(h.Decide),
+		asl.FuncBackfill:    step(h.Backfill),
 	}
 }
 

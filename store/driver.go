@@ -135,6 +135,15 @@ type Driver interface {
 	// NotFound.
 	GetReleaseProof(ctx context.Context, id string) (*domain.ReleaseProof, error)
 
+	// GetCheckpoint returns the checkpoint, or an error with code
+	// NotFound.
+	GetCheckpoint(ctx context.Context, id string) (*domain.Checkpoint, error)
+	// PutCheckpoint writes c in one write conditional on the stored
+	// checkpoint's Version being c.Version-1, or, for c.Version 1, on
+	// there being none: a stale writer gets ConditionFailed and changes
+	// nothing. c.Version below 1 or an empty ID gives code Invalid.
+	PutCheckpoint(ctx context.Context, c *domain.Checkpoint) error
+
 	// Close releases the driver's resources.
 	Close() error
 }

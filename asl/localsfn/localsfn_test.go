@@ -187,7 +187,7 @@ func scanRetrier(t *testing.T, state, errName string) (maxAttempts int) {
 func TestValidatorAcceptsTheCommittedDefinitions(t *testing.T) {
 	t.Parallel()
 	root := testsvc.ModuleRoot(t)
-	for _, f := range []string{"scan.asl.json", "review.asl.json"} {
+	for _, f := range []string{"scan.asl.json", "review.asl.json", "backfill.asl.json"} {
 		if err := localsfn.ValidateFile(t, filepath.Join(root, "asl", f)); err != nil {
 			t.Error(err)
 		}

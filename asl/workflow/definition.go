@@ -42,6 +42,7 @@ var fieldsFor = map[string][]string{
 	typeWait:    {"Next", "End", "InputPath", "OutputPath", "Seconds", "SecondsPath", "Timestamp", "TimestampPath"},
 	typeSucceed: {"InputPath", "OutputPath"},
 	typeFail:    {"Error", "Cause", "ErrorPath", "CausePath"},
+	typeMap:     mapFields,
 }
 
 type definition struct {
@@ -99,6 +100,9 @@ type state struct {
 	// Fail
 	errorName, cause     string
 	errorPath, causePath *refPath
+
+	// Map
+	mapState *mapState
 }
 
 type choice struct {
@@ -230,7 +234,7 @@ func parseState(name string, m map[string]any, resolve Resolver) (*state, error)
 	}
 	allowed, ok := fieldsFor[typ]
 	if !ok {
-		return nil, fmt.Errorf("state type %q is not supported (supported: Task, Pass, Choice, Wait, Succeed, Fail)", typ)
+		return nil, fmt.Errorf("state type %q is not supported (supported: Task, Pass, Choice, Wait, Succeed, Fail, and the Distributed Map)", typ)
 	}
 	if err := onlyFields(m, append([]string{"Type", "Comment"}, allowed...)...); err != nil {
 		return nil, fmt.Errorf("%s state: %w", typ, err)
@@ -265,6 +269,8 @@ func parseState(name string, m map[string]any, resolve Resolver) (*state, error)
 		err = s.parseWait(m)
 	case typeFail:
 		err = s.parseFail(m)
+	case typeMap:
+		err = s.parseMap(m, resolve)
 	}
 	return s, err
 }

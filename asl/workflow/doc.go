@@ -10,9 +10,17 @@
 //
 // # Supported
 //
-//   - States: Task, Pass, Choice, Wait, Succeed and Fail. Parallel and Map
-//     are rejected, as are fields the interpreter does not implement
-//     (HeartbeatSeconds, TimeoutSecondsPath, JSONata fields, ...).
+//   - States: Task, Pass, Choice, Wait, Succeed and Fail, and the
+//     Distributed Map: an ItemReader (s3:listObjectsV2 or s3:getObject,
+//     read by the runtime's Options.ItemReader), an ItemBatcher
+//     (MaxItemsPerBatch, BatchInput), MaxConcurrency or
+//     MaxConcurrencyPath, ToleratedFailurePercentage 0, and an
+//     ItemProcessor whose states run as child executions (their events
+//     are not in the parent's history; it records MapRunStarted and
+//     MapRunSucceeded or MapRunFailed). Parallel and the inline Map are
+//     rejected, as are fields the interpreter does not implement
+//     (HeartbeatSeconds, TimeoutSecondsPath, ItemSelector, JSONata
+//     fields, ...).
 //   - Input and output processing in Step Functions' order: InputPath,
 //     Parameters, the task, ResultSelector, ResultPath (null discards the
 //     result; a path like $.error creates the objects it needs) and

@@ -66,6 +66,7 @@ type Event struct {
 // Execution is one run of a Machine.
 type Execution struct {
 	m      *Machine
+	child  bool // a Map's child execution: its events are its own
 	name   string
 	arn    string
 	input  any
@@ -134,7 +135,7 @@ func (e *Execution) emit(ev Event) {
 	e.events = append(e.events, ev)
 	e.mu.Unlock()
 	e.m.log.Debug("workflow event", "execution", e.name, "id", ev.ID, "type", ev.Type, "state", ev.State)
-	if e.m.onEvent != nil {
+	if e.m.onEvent != nil && !e.child {
 		e.m.onEvent(e.name, ev)
 	}
 }
@@ -190,12 +191,18 @@ func interrupted(ctx context.Context) Result {
 }
 
 func (e *Execution) execute(ctx context.Context) Result {
-	name, data := e.m.def.startAt, e.input
+	return e.executeDef(ctx, e.m.def)
+}
+
+// executeDef runs d's states from its StartAt on the execution's input:
+// the machine's definition, or a Map's processor in a child execution.
+func (e *Execution) executeDef(ctx context.Context, d *definition) Result {
+	name, data := d.startAt, e.input
 	for {
 		if ctx.Err() != nil {
 			return interrupted(ctx)
 		}
-		s := e.m.def.states[name]
+		s := d.states[name]
 		entered := e.m.now()
 		e.emit(Event{Type: s.typ + "StateEntered", State: name, Input: encode(data)})
 		out, next, f := e.runState(ctx, s, data, entered)
@@ -221,6 +228,9 @@ func (e *Execution) runState(ctx context.Context, s *state, raw any, entered tim
 	}
 	if s.typ == typeFail {
 		return nil, "", failState(s, raw)
+	}
+	if s.typ == typeMap {
+		return e.runMap(ctx, s, raw, entered)
 	}
 	ctxObj := e.contextObject(s, entered, 0, "")
 	in, f := selectPath(s.inputPath, raw, "InputPath")

@@ -21,7 +21,7 @@ func TestLoadRejects(t *testing.T) {
 	}{
 		{"not JSON", `{"StartAt": `, "not JSON"},
 		{"unknown state type", `{"StartAt": "P", "States": {"P": {"Type": "Parallel", "Branches": [], "End": true}}}`, `state type "Parallel" is not supported`},
-		{"Map", `{"StartAt": "P", "States": {"P": {"Type": "Map", "End": true}}}`, `state type "Map" is not supported`},
+		{"inline Map", `{"StartAt": "P", "States": {"P": {"Type": "Map", "End": true}}}`, `only the Distributed Map is supported`},
 		{"missing StartAt target", `{"StartAt": "Nope", "States": {"A": {"Type": "Succeed"}}}`, `StartAt "Nope" is not a state`},
 		{"no StartAt", `{"States": {"A": {"Type": "Succeed"}}}`, "StartAt must be"},
 		{"dangling Next", `{"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "B"}}}`, `transition to "B", which is not a state`},

@@ -56,6 +56,9 @@ type Options struct {
 	OnEvent func(execName string, ev Event)
 	// Logger receives the interpreter's logs. Nil discards them.
 	Logger *slog.Logger
+	// ItemReader reads a Distributed Map's items; nil fails every Map
+	// with States.ItemReaderFailed.
+	ItemReader ItemReader
 }
 
 // Errors returned by the Machine's API.
@@ -93,12 +96,13 @@ type Machine struct {
 	name, arn string
 	def       *definition
 
-	sleep     func(context.Context, time.Duration) error
-	timeScale float64
-	now       func() time.Time
-	cause     func(error) string
-	onEvent   func(string, Event)
-	log       *slog.Logger
+	sleep      func(context.Context, time.Duration) error
+	timeScale  float64
+	now        func() time.Time
+	cause      func(error) string
+	onEvent    func(string, Event)
+	log        *slog.Logger
+	itemReader ItemReader
 
 	mu     sync.Mutex
 	closed bool
@@ -143,17 +147,18 @@ func Load(def []byte, resolve Resolver, opts *Options) (*Machine, error) {
 		o.Logger.Warn("workflow: unreachable states", "machine", o.Name, "states", unreachable)
 	}
 	return &Machine{
-		name:      o.Name,
-		arn:       "arn:aws:states:local:000000000000:stateMachine:" + o.Name,
-		def:       d,
-		sleep:     o.Sleep,
-		timeScale: o.TimeScale,
-		now:       o.Now,
-		cause:     o.Cause,
-		onEvent:   o.OnEvent,
-		log:       o.Logger,
-		execs:     map[string]*Execution{},
-		tokens:    map[string]*taskWait{},
+		name:       o.Name,
+		arn:        "arn:aws:states:local:000000000000:stateMachine:" + o.Name,
+		def:        d,
+		sleep:      o.Sleep,
+		timeScale:  o.TimeScale,
+		now:        o.Now,
+		cause:      o.Cause,
+		onEvent:    o.OnEvent,
+		log:        o.Logger,
+		itemReader: o.ItemReader,
+		execs:      map[string]*Execution{},
+		tokens:     map[string]*taskWait{},
 	}, nil
 }
 

@@ -34,6 +34,7 @@ commands:
   run       run the whole pipeline on this machine (embedded store, local bucket, clamd, HTTP API)
   scan      scan local files through clamd: exit 0 clean, 1 found, 2 error or not scannable
   history   a record's workflow executions, state by state (asks the running API)
+  backfill  record and scan the objects already in a bucket (asks the running API, or starts the AWS state machine)
   events    events decode: print the object versions an event document would have scanned
   update    update the signature databases with freshclam (optionally from a private mirror), then RELOAD clamd
   task      the large-object path's task (ECS Fargate): scan the object in $SCANGATE_TASK_STATE
@@ -58,6 +59,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return cmdScan(ctx, args[1:], stdout, stderr)
 	case "history":
 		return cmdHistory(args[1:], stdout, stderr)
+	case "backfill":
+		return cmdBackfill(ctx, args[1:], stdout, stderr)
 	case "events":
 		return cmdEvents(args[1:], stdin, stdout, stderr)
 	case "update":

@@ -22,6 +22,7 @@ import (
 
 	"github.com/scangate/scangate/asl/local"
 	"github.com/scangate/scangate/internal/authn"
+	"github.com/scangate/scangate/internal/backfill"
 	"github.com/scangate/scangate/internal/console"
 	"github.com/scangate/scangate/internal/engine"
 	"github.com/scangate/scangate/internal/httpapi"
@@ -250,6 +251,10 @@ func serve(ctx context.Context, c runConfig, log *slog.Logger, stdout, stderr io
 		Scan:          httpapi.NewScanHandler(eng, br, prom, httpapi.ScanOptions{MaxSyncBytes: c.engine.streamMax, Logger: log}),
 		Metrics:       httpapi.NewMetricsHandler(reg),
 		Ready:         httpapi.NewReadyHandler(httpapi.ReadyChecks{Clamd: eng.Client(), Engine: eng, Breaker: br, Recorder: prom}),
+		// Backfills run the committed backfill definition until the
+		// server stops; their checkpoints let the next start of the same
+		// job resume.
+		Backfills: backfill.NewManager(ctx, &backfill.Runner{Store: st, Objects: objs, Ingest: h, Logger: log, Workflow: flows}),
 	})
 	if err != nil {
 		return err

@@ -23,6 +23,7 @@ import (
 	"github.com/scangate/scangate/domain"
 	"github.com/scangate/scangate/domain/errcode"
 	"github.com/scangate/scangate/internal/authn"
+	"github.com/scangate/scangate/internal/backfill"
 	"github.com/scangate/scangate/internal/intake"
 	"github.com/scangate/scangate/lambdas"
 	"github.com/scangate/scangate/objects"
@@ -73,6 +74,9 @@ type APIOptions struct {
 	// It authenticates with its own session cookie; the API keeps
 	// bearer tokens.
 	Console http.Handler
+	// Backfills, when set, serves POST /v1/backfills and
+	// GET /v1/backfills/{id}.
+	Backfills *backfill.Manager
 }
 
 // Authenticator names the caller of an HTTP request; *authn.Authenticator
@@ -172,6 +176,7 @@ func (a *API) routes() {
 		m.Handle("/admin/", a.opts.Console)
 		m.Handle("GET /admin", http.RedirectHandler("/admin/", http.StatusSeeOther))
 	}
+	a.backfillRoutes()
 }
 
 // need serves next only to an authenticated principal whose role allows

@@ -32,6 +32,7 @@ import (
 
 	"github.com/scangate/scangate/asl/local"
 	"github.com/scangate/scangate/internal/authn"
+	"github.com/scangate/scangate/internal/backfill"
 	"github.com/scangate/scangate/internal/httpapi"
 	"github.com/scangate/scangate/internal/intake"
 	"github.com/scangate/scangate/internal/policy"
@@ -193,8 +194,11 @@ func setup(t testing.TB, o setupOpts) *env {
 	if o.adminToken == "" {
 		o.adminToken = testAdminToken
 	}
+	bfCtx, stopBackfills := context.WithCancel(context.Background())
+	t.Cleanup(stopBackfills)
 	api, err := httpapi.NewAPI(h, st, objs, httpapi.APIOptions{
 		Bucket: bucket, Logger: log, History: flows, Now: o.now,
+		Backfills:     backfill.NewManager(bfCtx, &backfill.Runner{Store: st, Objects: objs, Ingest: h, Logger: log, Workflow: flows}),
 		Auth:          &authn.Authenticator{Tokens: st, AdminToken: o.adminToken},
 		RecordIntents: o.intents || o.intentsUnlinked,
 	})

@@ -893,3 +893,45 @@ type opError struct {
 
 func (e *opError) Error() string { return e.op + ": " + e.err.Error() }
 func (e *opError) Unwrap() error { return e.err }
+
+var _ objects.Lister = (*Driver)(nil)
+
+// ListVersions implements objects.Lister. A page holds whole keys: every
+// version of a key, even beyond limit, so the cursor is simply the last
+// key returned. Each page reads the metadata of every key in the bucket
+// (key folders are named by hash, not in key order), which suits the
+// local runtime's buckets, not millions of keys.
+func (d *Driver) ListVersions(ctx context.Context, bucket, prefix, cursor string, limit int) ([]objects.Listed, string, error) {
+	const op = "localdir: list versions"
+	if limit <= 0 || limit > objects.ListLimit {
+		limit = objects.ListLimit
+	}
+	after, ok := strings.CutPrefix(cursor, "k:")
+	if cursor != "" && (!ok || after == "") {
+		return nil, "", errcode.Errorf(errcode.Invalid, op, "s3://"+bucket+"/"+objects.ShortKey(prefix), "cursor %q was not made by this driver", objects.ShortKey(cursor))
+	}
+	keys, err := d.List(ctx, bucket, prefix)
+	if err != nil {
+		return nil, "", err
+	}
+	var out []objects.Listed
+	last := ""
+	for _, k := range keys {
+		key := k.Ref.Key
+		if cursor != "" && key <= after {
+			continue
+		}
+		if len(out) >= limit {
+			return out, "k:" + last, nil
+		}
+		vs, err := d.Versions(ctx, bucket, key)
+		if err != nil {
+			return nil, "", err
+		}
+		for i, v := range vs {
+			out = append(out, objects.Listed{Info: v, Latest: i == 0})
+		}
+		last = key
+	}
+	return out, "", nil
+}

@@ -113,6 +113,7 @@ func RunConformanceTests(t *testing.T, h Harness) {
 		{"QuarantineRetry", testQuarantineRetry},
 		{"CancelPut", testCancelPut},
 		{"ConcurrentPuts", testConcurrentPuts},
+		{"ListVersions", testListVersions},
 	}
 	// Streaming runs first and alone: the others wait for this function
 	// to return before they start in parallel.

@@ -41,12 +41,13 @@
 //	tokens        id -> API token (with its hash)
 //	releases      domain.ReleaseProof.ID() -> domain.ReleaseProof
 //	meta          "layout" -> layout version
+//	checkpoints   id -> domain.Checkpoint (a backfill's position)
 //
 // keyHash is domain.KeyHash(bucket, key), 32 hex digits: keys may hold any
 // byte and be 1 KiB long, and a fixed-width prefix keeps one key's
 // entries apart from another's. Listings compare the stored bucket and key
 // exactly, so even a collision would not mix two keys' intents. The
-// intent, account, token and release buckets were added without a layout
+// intent, account, token, release and checkpoint buckets were added without a layout
 // change: Open creates missing buckets, and a build without them ignores
 // them. Accounts and tokens are listed in key order, which is name and ID
 // order.
@@ -108,12 +109,13 @@ var (
 	bucketTokens     = []byte("tokens")
 	bucketReleases   = []byte("releases")
 	bucketMeta       = []byte("meta")
+	bucketCheckpts   = []byte("checkpoints")
 	keyLayoutVersion = []byte("layout")
 
 	allBuckets = [][]byte{
 		bucketRecords, bucketByState, bucketAllowlist, bucketReviews,
 		bucketOpen, bucketVerdicts, bucketIntents, bucketIntState, bucketIntKey,
-		bucketAccounts, bucketTokens, bucketReleases, bucketMeta,
+		bucketAccounts, bucketTokens, bucketReleases, bucketMeta, bucketCheckpts,
 	}
 )
 

@@ -63,9 +63,9 @@ func RunConformanceTests(t *testing.T, newDriver func(t *testing.T) store.Driver
 		name  string
 		tests []namedTest
 	}{
-		{"Driver", slices.Concat(driverTests(), intentDriverTests(), identityDriverTests())},
+		{"Driver", slices.Concat(driverTests(), intentDriverTests(), identityDriverTests(), checkpointDriverTests())},
 		{"Store", slices.Concat(storeTests(), intentStoreTests(), identityStoreTests())},
-		{"Race", slices.Concat(raceTests(), intentRaceTests(), identityRaceTests())},
+		{"Race", slices.Concat(raceTests(), intentRaceTests(), identityRaceTests(), checkpointRaceTests())},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

@@ -1,4 +1,5 @@
-// Command ingest is the Ingest step as a Lambda.
+// Command ingest is the Ingest step as a Lambda; it also takes the
+// backfill state machine's batches (lambdas.Handlers.IngestOrBackfill).
 package main
 
 import (
@@ -7,5 +8,5 @@ import (
 )
 
 func main() {
-	lambdaenv.Main(func(h *lambdas.Handlers) any { return lambdas.ForLambda(h.Ingest) })
+	lambdaenv.Main(func(h *lambdas.Handlers) any { return lambdas.ForLambda(h.IngestOrBackfill) })
 }
