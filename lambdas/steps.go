@@ -133,12 +133,14 @@ func (h *Handlers) Record(ctx context.Context, st asl.Document) (asl.Document, e
 		return st, &StepError{Type: ErrInvalidInput, Reason: domain.ReasonInternal, Msg: "record needs a verdict and a lease"}
 	}
 	v := *st.Verdict
-	if v.SHA256 != "" {
+	if v.SHA256 != "" && v.Outcome != domain.OutcomeClean {
+		// Only a verdict that is not clean can become allowlisted: a clean
+		// one needs no lookup (a read per object saved).
 		e, err := h.cfg.Store.Allowlisted(ctx, v.SHA256)
 		if err != nil {
 			return st, fromBackend(err)
 		}
-		if e != nil && v.Outcome != domain.OutcomeClean {
+		if e != nil {
 			// A human vouched for exactly these bytes. The verdict keeps
 			// clamd's signatures so the record shows what was overridden.
 			v.Outcome, v.AllowlistedBy = domain.OutcomeAllowlisted, e.AddedBy
