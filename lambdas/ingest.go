@@ -101,7 +101,11 @@ func (h *Handlers) ingestOne(ctx context.Context, ref domain.ObjectRef, detail s
 			ref.Size = info.Ref.Size
 		}
 	}
-	rec, created, err := h.cfg.Store.Ingest(ctx, ref, "ingest", detail)
+	var planned string
+	if n, ok := h.cfg.Starter.(ExecutionNamer); ok {
+		planned = n.ExecutionID(&domain.Record{ID: ref.ID(), Object: ref})
+	}
+	rec, created, err := h.cfg.Store.IngestExecution(ctx, ref, "ingest", detail, planned)
 	if err != nil {
 		return "", false, false, fromBackend(err)
 	}

@@ -123,6 +123,16 @@ type Starter interface {
 	Start(ctx context.Context, rec *domain.Record) (executionID string, err error)
 }
 
+// ExecutionNamer is implemented by Starters whose execution names are
+// derived from the record: ExecutionID returns the ID that Start will
+// return for rec when no execution of its generation exists yet. Ingest
+// then creates the record with it, so that a new record needs no separate
+// SetExecution write; when Start returns another ID (a restart with a new
+// name), Ingest stores that one as before.
+type ExecutionNamer interface {
+	ExecutionID(rec *domain.Record) string
+}
+
 // Resumer hands an admin's decision to the workflow waiting on a review,
 // through the task token stored on the item (SendTaskSuccess in AWS).
 // Resuming an item whose workflow was already resumed must not fail.

@@ -135,12 +135,14 @@ func (h *Handlers) Record(ctx context.Context, st asl.Document) (asl.Document, e
 	}
 	v := *st.Verdict
 	v.Retro = st.Retro
-	if v.SHA256 != "" {
+	if v.SHA256 != "" && v.Outcome != domain.OutcomeClean {
+		// Only a verdict that is not clean can become allowlisted: a clean
+		// one needs no lookup (a read per object saved).
 		e, err := h.cfg.Store.Allowlisted(ctx, v.SHA256)
 		if err != nil {
 			return st, fromBackend(err)
 		}
-		if e != nil && v.Outcome != domain.OutcomeClean && v.PolicyRule == "" && !denylisted(&v) {
+		if e != nil && v.PolicyRule == "" && !denylisted(&v) {
 			// A human vouched for exactly these bytes. The verdict keeps
 			// clamd's signatures so the record shows what was overridden.
 			// The allowlist answers signatures: a policy violation (what

@@ -134,6 +134,16 @@ const (
 	TagSignature = "scangate-signature"
 )
 
+// Pinner is implemented by drivers whose calls on a ref with an ETag check
+// that ETag with a request of their own (S3: a HeadObject before each
+// tagging call). Pin checks it once and returns a ref that names the same
+// version without needing the check again (its VersionID, no ETag), or ref
+// itself when no such ref exists (an unversioned bucket). Errors are
+// those of Head.
+type Pinner interface {
+	Pin(ctx context.Context, ref domain.ObjectRef) (domain.ObjectRef, error)
+}
+
 // MergeTags adds tags to ref's existing tags, overwriting only the keys in
 // tags: the owner's own tags survive. S3 allows at most 10 tags per object;
 // a merge that would exceed that changes nothing and returns an Invalid
@@ -143,6 +153,14 @@ const (
 // scanner writes tags (the bucket policy denies everyone else), and one
 // version is tagged by one lease holder at a time.
 func MergeTags(ctx context.Context, d Driver, ref domain.ObjectRef, tags map[string]string) error {
+	if p, ok := d.(Pinner); ok {
+		// One check of the ETag for both calls.
+		pinned, err := p.Pin(ctx, ref)
+		if err != nil {
+			return err
+		}
+		ref = pinned
+	}
 	cur, err := d.Tags(ctx, ref)
 	if err != nil {
 		return err

@@ -86,17 +86,27 @@ func (s *Store) Close() error { return s.d.Close() }
 // Ingest records ref as pending. It reports created=false, with the stored
 // record, when the version is already known: a re-delivered event is a no-op.
 func (s *Store) Ingest(ctx context.Context, ref domain.ObjectRef, actor, detail string) (*domain.Record, bool, error) {
+	return s.IngestExecution(ctx, ref, actor, detail, "")
+}
+
+// IngestExecution is Ingest for a record whose workflow execution is known
+// before it starts (its name is derived from the record): a new record is
+// created with it, in the same write, which spares the separate
+// SetExecution write and its race with the workflow's Claim. A known
+// record is returned as it is stored.
+func (s *Store) IngestExecution(ctx context.Context, ref domain.ObjectRef, actor, detail, executionARN string) (*domain.Record, bool, error) {
 	if ref.Bucket == "" || ref.Key == "" {
 		return nil, false, errcode.Errorf(errcode.Invalid, "store: ingest", ref.ID(), "object reference needs a bucket and a key")
 	}
 	now := s.Now()
 	rec := &domain.Record{
-		ID:        ref.ID(),
-		Object:    ref,
-		State:     domain.StatusPending,
-		Version:   1,
-		CreatedAt: now,
-		UpdatedAt: now,
+		ID:           ref.ID(),
+		Object:       ref,
+		State:        domain.StatusPending,
+		Version:      1,
+		CreatedAt:    now,
+		UpdatedAt:    now,
+		ExecutionARN: executionARN,
 		History: []domain.HistoryEntry{{
 			At: now, Event: "ingest", To: domain.StatusPending, Actor: actor, Detail: detail,
 		}},

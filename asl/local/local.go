@@ -231,6 +231,13 @@ func (w *Workflows) Start(ctx context.Context, rec *domain.Record) (string, erro
 	}
 }
 
+// ExecutionID is the ARN Start gives rec's execution when none of its
+// generation ran before (lambdas.ExecutionNamer); a restart gets a
+// suffixed name, which Start returns.
+func (w *Workflows) ExecutionID(rec *domain.Record) string {
+	return stepfunctions.ExecutionARN(w.scan.ARN(), asl.ExecutionName("scan", rec.Object.Key, rec.ID, stepfunctions.Generation(rec)))
+}
+
 // Offload is the local large-object path: a second execution of the same
 // scan definition, whose input carries Offloaded, so its Claim routes the
 // object to ScanLarge (the handlers' LargeScanner, a clamd that allows

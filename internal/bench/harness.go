@@ -81,6 +81,9 @@ type scale struct {
 	hashes, strs  int
 	rssSize       int64
 	rounds        int
+	// awsObjects is how many clean objects go through the pipeline over
+	// dynalite and versitygw, one at a time, to count requests.
+	awsObjects int
 }
 
 var (
@@ -95,6 +98,7 @@ var (
 		strs:          4000,
 		rssSize:       1 << 30,
 		rounds:        3,
+		awsObjects:    20,
 	}
 	smokeScale = scale{
 		corpora: []CorpusSpec{
@@ -106,6 +110,7 @@ var (
 		strs:          20,
 		rssSize:       8 << 20,
 		rounds:        1,
+		awsObjects:    1,
 	}
 )
 
@@ -215,6 +220,16 @@ func Run(t testing.TB, cfg Config) *Report {
 				t.Fatalf("bench: %s, %s: %v", db.Name, c.Spec.Name, err)
 			}
 			dr.Corpora = append(dr.Corpora, CorpusResult{Corpus: c, Modes: results})
+		}
+		if dbi == 0 && h.cfg.runs("aws") {
+			// Requests do not depend on the database: counted once, on the
+			// corpus closest to docs/cost.md's 1 MB uploads.
+			c := corpora[min(1, len(corpora)-1)]
+			counts, err := h.measureAWS(ctx, env, c, h.scale.awsObjects)
+			if err != nil {
+				t.Fatalf("bench: AWS requests: %v", err)
+			}
+			rep.AWS, rep.AWSCorpus = counts, c.Spec.Name
 		}
 		if dbi == 0 && h.cfg.runs("rss") {
 			// The memory figure needs one clamd; the test database keeps

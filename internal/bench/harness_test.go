@@ -16,7 +16,7 @@ var (
 	cpuprofile  = flag.String("harness.cpuprofile", "", "write a CPU profile of each mode's first round into this folder")
 	concurrency = flag.Int("harness.concurrency", 0, "objects in flight in every mode (0: 4)")
 	rounds      = flag.Int("harness.rounds", 0, "rounds per mode (0: 3 for the full run, 1 for the smoke)")
-	only        = flag.String("harness.only", "", "comma-separated modes to run besides raw clamd (raw, scan-local, scan-s3, pipeline, pipeline-nosync, clamscan, rss); empty: all")
+	only        = flag.String("harness.only", "", "comma-separated modes to run besides raw clamd (raw, scan-local, scan-s3, pipeline, pipeline-nosync, clamscan, rss, aws); empty: all")
 )
 
 // command is what `make bench` runs, quoted on the page. Keep it in step

@@ -73,6 +73,12 @@ func (r *Runner) Start(ctx context.Context, rec *domain.Record) (string, error) 
 	return r.start(ctx, r.scanARN, name, asl.Document{ID: rec.ID, Object: rec.Object})
 }
 
+// ExecutionID is the ARN Start gives rec's execution: its name is derived
+// from the record and its generation (lambdas.ExecutionNamer).
+func (r *Runner) ExecutionID(rec *domain.Record) string {
+	return ExecutionARN(r.scanARN, asl.ExecutionName("scan", rec.Object.Key, rec.ID, Generation(rec)))
+}
+
 // StartReview starts the review workflow for a quarantined record.
 func (r *Runner) StartReview(ctx context.Context, rec *domain.Record) error {
 	name := asl.ExecutionName("review", rec.Object.Key, rec.ID, Generation(rec))

@@ -13,7 +13,8 @@
 //     refuses a newer object (412, code Changed). The ETag may come with
 //     or without its double quotes.
 //   - S3 has no conditional tagging, so Tags and SetTags first send a
-//     HeadObject with If-Match. In a versioned bucket that Head also
+//     HeadObject with If-Match (objects.MergeTags sends one for both,
+//     through Pin). In a versioned bucket that Head also
 //     yields the VersionID, and the tagging call pins it, so a later
 //     upload cannot be tagged by mistake. In an unversioned bucket there
 //     is no VersionID to pin: an upload landing between the Head and the
@@ -355,6 +356,36 @@ func (d *Driver) pin(ctx context.Context, op string, ref domain.ObjectRef, lates
 		return ref.VersionID, nil
 	}
 	return aws.ToString(out.VersionId), nil
+}
+
+// Pin checks ref's ETag with one conditional HeadObject and returns the
+// version it names by its VersionID alone, so that the calls that follow
+// (MergeTags' Tags and SetTags) address it without a HeadObject each
+// (objects.Pinner). A ref without an ETag, and a version that has no
+// VersionID of its own (an unversioned bucket, or the "null" version of a
+// suspended one), come back as they are.
+func (d *Driver) Pin(ctx context.Context, ref domain.ObjectRef) (domain.ObjectRef, error) {
+	const op = "s3obj: pin"
+	if ref.ETag == "" {
+		return ref, nil
+	}
+	if err := ctxErr(ctx, op, objects.RefID(ref)); err != nil {
+		return ref, err
+	}
+	out, err := d.head(ctx, op, ref)
+	if err != nil {
+		return ref, err
+	}
+	vid := ref.VersionID
+	if vid == "" {
+		vid = aws.ToString(out.VersionId)
+	}
+	if vid == "" || vid == "null" {
+		return ref, nil
+	}
+	pinned := ref
+	pinned.VersionID, pinned.ETag = vid, ""
+	return pinned, nil
 }
 
 // Tags returns the tags of exactly ref's version, never nil.
