@@ -133,3 +133,23 @@ func TestResume(t *testing.T) {
 		t.Errorf("resume without a token: %v", err)
 	}
 }
+
+// ExecutionID names, before the start, the ARN Start then returns: ingest
+// stores it with the new record instead of writing it afterwards.
+func TestExecutionIDIsWhatStartReturns(t *testing.T) {
+	f := &fakeSFN{names: map[string]string{}, tokens: map[string]bool{}}
+	r := newRunner(t, f)
+	ctx := context.Background()
+	rec := &domain.Record{ID: "0123456789abcdef0123456789abcdef", Object: domain.ObjectRef{Bucket: "b", Key: "dir/x.bin", VersionID: "v1"}}
+	for range 2 {
+		want := r.ExecutionID(rec)
+		got, err := r.Start(ctx, rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("ExecutionID %q; Start returned %q", want, got)
+		}
+		rec.History = append(rec.History, domain.HistoryEntry{Event: "rescan"}) // next generation
+	}
+}
