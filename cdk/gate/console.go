@@ -121,6 +121,10 @@ func (g *Gate) resultBus() {
 	default:
 		g.ResultBus = awsevents.EventBus_FromEventBusName(g.Scope, jsii.String("Results"), jsii.String(b))
 	}
+	awscdk.NewCfnOutput(g.Scope, jsii.String("ResultBusArn"), &awscdk.CfnOutputProps{
+		Description: jsii.String("The bus that receives one event per final outcome (source scangate, detail-type Scangate Result)"),
+		Value:       g.ResultBus.EventBusArn(),
+	})
 }
 
 // busValue is SCANGATE_RESULT_BUS: the bus's ARN, or "default".
@@ -218,6 +222,11 @@ func (g *Gate) console() {
 	})
 	g.ReviewAPIURL = alias.AddFunctionUrl(&awslambda.FunctionUrlOptions{AuthType: awslambda.FunctionUrlAuthType_AWS_IAM})
 	alias.GrantInvokeUrl(g.ReviewAPIRole)
+	// CDK warns that the function's own permissions (the console URL's
+	// public invoke) do not reach its versions: intended, the alias is
+	// reached only through its AWS_IAM URL, by callers granted on it.
+	awscdk.Annotations_Of(g.Review).AcknowledgeWarning(jsii.String("@aws-cdk/aws-lambda:addPermissionsToVersionOrAlias"),
+		jsii.String("the api alias takes only AWS_IAM callers granted on the alias; the public permission is the console URL's, on the function"))
 
 	out := func(id, desc string, v *string) {
 		awscdk.NewCfnOutput(g.Scope, jsii.String(id), &awscdk.CfnOutputProps{Description: jsii.String(desc), Value: v})

@@ -304,9 +304,7 @@ func noCycle(t *testing.T, s synthed) {
 	for id, r := range res {
 		r := r.(map[string]any)
 		walk(id, r["Properties"])
-		for _, d := range asStrings(r["DependsOn"]) {
-			deps[id] = append(deps[id], d)
-		}
+		deps[id] = append(deps[id], asStrings(r["DependsOn"])...)
 	}
 	const (
 		white = iota
