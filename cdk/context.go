@@ -65,6 +65,14 @@ func list(v string) []string {
 //	sweepEveryMinutes=, quarantineExpireDays=
 //	signatureMirror=URL        private mirror for the signature updater
 //	signatureEveryHours=N      the updater's schedule (2)
+//	console=false              no admin console, no review URLs
+//	consoleMfa=required|optional
+//	consoleDomainPrefix=P      Cognito hosted domain prefix
+//	oidcIssuer=URL, oidcClientId=ID, oidcClientSecretArn=ARN
+//	                           sign in with that issuer, not Cognito
+//	oidcNameClaim=, oidcRoleClaim=
+//	reviewApiRoles=ARN=ROLE,.. more callers of the review API
+//	resultBus=default|NAME|ARN the result events' bus (default: a new one)
 //	repoDir=..                 the repository (assets, Dockerfile, asl)
 func (c context) props() (*gate.Props, error) {
 	var errs []string
@@ -123,6 +131,29 @@ func (c context) props() (*gate.Props, error) {
 			Name: name, Prefixes: list(c("prefixes." + name)), KMSKeyArn: c("kmsKeyArn." + name),
 		})
 	}
+	if v := c("console"); v != "" {
+		on, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("console=%q is not true or false", v))
+		}
+		p.Console.Disabled = !on
+	}
+	p.Console.MFA = c("consoleMfa")
+	p.Console.DomainPrefix = c("consoleDomainPrefix")
+	p.Console.OIDCIssuer, p.Console.OIDCClientID, p.Console.OIDCClientSecretArn = c("oidcIssuer"), c("oidcClientId"), c("oidcClientSecretArn")
+	p.Console.NameClaim, p.Console.RoleClaim = c("oidcNameClaim"), c("oidcRoleClaim")
+	for _, pair := range list(c("reviewApiRoles")) {
+		arn, role, ok := strings.Cut(pair, "=")
+		if !ok {
+			errs = append(errs, fmt.Sprintf("reviewApiRoles: %q is not ARN=ROLE", pair))
+			continue
+		}
+		if p.Console.ReviewAPIRoles == nil {
+			p.Console.ReviewAPIRoles = map[string]string{}
+		}
+		p.Console.ReviewAPIRoles[arn] = role
+	}
+	p.ResultBus = c("resultBus")
 	if yes("largeObjects") {
 		p.LargeObjects = &gate.LargeObjects{VpcID: c("vpcId"), SubnetIDs: list(c("subnetIds")), Spot: yes("largeObjectsSpot")}
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscognito"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsecrassets"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsecs"
@@ -29,6 +30,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsstepfunctions"
 	"github.com/aws/constructs-go/constructs/v10"
@@ -64,12 +66,22 @@ type Gate struct {
 	// Roles holds each function's own role.
 	Roles map[string]awsiam.Role
 
-	// Review is the function the admin console calls (lambdas.Review:
-	// list, get, decide, rescan). The console is the next issue; it will
-	// front this function with a Function URL (IAM auth) or an API
-	// Gateway with an authorizer, added here, and needs nothing else from
-	// the stack: its role already holds what a decision needs.
+	// Review is the review function: the review API (lambdas.Review:
+	// list, get, decide, rescan) and the admin console at /admin/.
 	Review awslambda.Function
+
+	// ResultBus receives one event per final outcome (docs/console.md).
+	ResultBus awsevents.IEventBus
+	// The console (console.go), unless Props.Console.Disabled:
+	// ConsoleURL fronts Review (auth NONE: the console signs in with
+	// OpenID Connect itself), ReviewAPIURL fronts its "api" alias
+	// (AWS_IAM), which ReviewAPIRole may call as a reviewer. UserPool is
+	// nil when the console signs in with a named issuer.
+	ConsoleURL    awslambda.FunctionUrl
+	ReviewAPIURL  awslambda.FunctionUrl
+	ReviewAPIRole awsiam.Role
+	UserPool      awscognito.UserPool
+	sessionSecret awssecretsmanager.Secret
 
 	props      Props
 	stack      awscdk.Stack
@@ -123,6 +135,7 @@ func New(scope constructs.Construct, id string, props *Props) (*Gate, error) {
 	g.stack = awscdk.Stack_Of(g.Scope)
 	g.table()
 	g.buckets()
+	g.resultBus()
 	scanArn, reviewArn := g.machineArn("scan"), g.machineArn("review")
 	env := g.environment(scanArn, reviewArn)
 	if err := g.functions(env); err != nil {
@@ -140,6 +153,7 @@ func New(scope constructs.Construct, id string, props *Props) (*Gate, error) {
 		g.offload(scanArn, reviewArn, env)
 	}
 	g.policies()
+	g.console()
 	g.observe()
 	g.suppress()
 	return g, nil
@@ -337,6 +351,8 @@ func (g *Gate) environment(scanArn, reviewArn *string) map[string]*string {
 	if p.Signatures.Mirror != "" {
 		env[lambdaenv.VarSignaturesMirror] = jsii.String(p.Signatures.Mirror)
 	}
+	env[lambdaenv.VarResultBus] = g.busValue()
+	g.consoleBefore(env)
 	return env
 }
 
@@ -365,7 +381,15 @@ func optionalFor(name string) []string {
 	if lambdaenv.Standalone(name) {
 		return nil
 	}
-	return optionalVars
+	out := slices.Clone(optionalVars)
+	if accessOf[name].putEvents {
+		out = append(out, lambdaenv.VarResultBus)
+	}
+	if name == "review" {
+		// Present only when the console is on (consoleBefore).
+		out = append(out, append(slices.Clone(lambdaenv.Console), varReviewIAMRoles)...)
+	}
+	return out
 }
 
 // functions makes one function per lambdas/cmd folder (lambdaenv's table

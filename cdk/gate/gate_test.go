@@ -117,6 +117,8 @@ var (
 	}}
 )
 
+const issuerSecret = "arn:aws:secretsmanager:us-east-1:111111111111:secret:scangate-oidc-AbCdEf"
+
 // The templates are synthesized once per configuration: each synthesis
 // takes seconds.
 var cache = map[string]synthed{}
@@ -137,6 +139,16 @@ func get(t *testing.T, name string) synthed {
 		p.LargeObjects = &gate.LargeObjects{VpcID: "vpc-0123456789abcdef0", SubnetIDs: []string{"subnet-0123456789abcdef0", "subnet-0123456789abcdef1"}}
 		p.AlarmEmail = "ops@example.com"
 		p.Scan.ProvisionedConcurrency = 2
+	case "optional-mfa":
+		p = newBucket
+		p.Console = gate.Console{MFA: "optional", DomainPrefix: "reviews-example"}
+	case "no-console":
+		p = newBucket
+		p.Console.Disabled = true
+		p.ResultBus = "default"
+	case "issuer":
+		p = newBucket
+		p.Console = gate.Console{OIDCIssuer: "https://login.example.com", OIDCClientID: "scangate", OIDCClientSecretArn: issuerSecret}
 	}
 	s := synth(t, p)
 	cache[name] = s

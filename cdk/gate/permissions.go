@@ -51,6 +51,10 @@ type access struct {
 	// taskResponse sends a review's decision back (SendTaskSuccess).
 	taskResponse bool
 	signatures   sigAccess
+	// putEvents: the handler emits result events (lambdas/results.go's
+	// emitResult and emitRetro callers), so it gets SCANGATE_RESULT_BUS
+	// and events:PutEvents on that bus.
+	putEvents bool
 }
 
 // accessOf is the table of what each function needs. Read it with the
@@ -69,23 +73,26 @@ var accessOf = map[string]access{
 	// nothing else.
 	"sigupdate": {noTable: true, signatures: sigPublish},
 	// Record tags the verdict onto the version (a merge: read, then put).
-	"record": {tableWrite: true, protected: [][]string{s3Read, s3List, s3TagRead, s3TagWrite}, quarantine: [][]string{s3Read, s3List, s3TagRead, s3TagWrite}},
+	"record": {tableWrite: true, protected: [][]string{s3Read, s3List, s3TagRead, s3TagWrite}, quarantine: [][]string{s3Read, s3List, s3TagRead, s3TagWrite}, putEvents: true},
 	// Quarantine copies the version out (with its tags) and deletes it,
 	// then starts the review workflow.
-	"quarantine": {tableWrite: true, protected: [][]string{s3Read, s3List, s3TagRead, s3Delete}, quarantine: [][]string{s3Write, s3TagWrite, s3List}, startReview: true},
-	// Block tags in place.
+	"quarantine": {tableWrite: true, protected: [][]string{s3Read, s3List, s3TagRead, s3Delete}, quarantine: [][]string{s3Write, s3TagWrite, s3List}, startReview: true, putEvents: true},
+	// Block tags in place. It emits nothing: the blocked unscannable
+	// outcome is emitted by Record.
 	"block": {tableWrite: true, protected: [][]string{s3Read, s3List, s3TagRead, s3TagWrite}, quarantine: [][]string{s3Read, s3List, s3TagRead, s3TagWrite}},
 	// Fail only records.
-	"fail": {tableWrite: true},
+	"fail": {tableWrite: true, putEvents: true},
 	// AwaitReview stores the task token; a decision made first is sent
 	// back at once.
 	"awaitreview": {tableWrite: true, taskResponse: true},
 	// Decide restores a released copy to its key (with the verdict's
 	// tags), deletes a confirmed one's leftovers, or starts a rescan.
-	"decide": {tableWrite: true, protected: [][]string{s3Write, s3TagWrite, s3List}, quarantine: [][]string{s3Read, s3List, s3TagRead, s3Delete}, startScan: true},
+	"decide": {tableWrite: true, protected: [][]string{s3Write, s3TagWrite, s3List}, quarantine: [][]string{s3Read, s3List, s3TagRead, s3Delete}, startScan: true, putEvents: true},
 	// Review is the admin console's function: it records a decision and
-	// resumes the waiting workflow, or starts a rescan.
-	"review": {tableWrite: true, taskResponse: true, startScan: true},
+	// resumes the waiting workflow, or starts a rescan; without a
+	// waiting workflow it carries a decision out itself (Decide), which
+	// emits.
+	"review": {tableWrite: true, taskResponse: true, startScan: true, putEvents: true},
 	// Sweep restarts workflows and ingests versions whose event was lost.
 	"sweep": {tableWrite: true, protected: [][]string{s3Read, s3List, s3TagRead}, startScan: true, startReview: true},
 	// Offload reads the record and starts a task (offload() adds ECS).
@@ -148,6 +155,9 @@ func (g *Gate) grantAccess(role awsiam.Role, name string, a access, scanArn, rev
 			Actions:   jsii.Strings("states:StartExecution"),
 			Resources: &start,
 		}))
+	}
+	if a.putEvents {
+		g.grantPutEvents(role)
 	}
 	if a.taskResponse {
 		// Task tokens are checked against the state machine.

@@ -84,6 +84,14 @@ type Props struct {
 	// Signatures configures the signatures bucket and its updater.
 	Signatures Signatures
 
+	// Console configures the admin console and the review API's URLs;
+	// the zero value deploys them with a Cognito user pool.
+	Console Console
+	// ResultBus is where result events go: empty creates a bus,
+	// "default" is the account's default bus, anything else names an
+	// existing bus (name or ARN).
+	ResultBus string
+
 	// QuarantineExpireDays expires quarantined copies after this many
 	// days; 0 keeps them until an admin decides.
 	QuarantineExpireDays int
@@ -214,6 +222,9 @@ func (p Props) withDefaults() Props {
 	fill(&p.Signatures.Updater.MemoryMiB, DefaultUpdater.MemoryMiB)
 	fill(&p.Signatures.Updater.TimeoutSeconds, DefaultUpdater.TimeoutSeconds)
 	fill(&p.Signatures.Updater.EphemeralMiB, DefaultUpdater.EphemeralMiB)
+	if p.Console.MFA == "" {
+		p.Console.MFA = "required"
+	}
 	if lo := p.LargeObjects; lo != nil {
 		c := *lo
 		if c.MaxBytes == 0 {
@@ -265,6 +276,9 @@ func (p Props) validate() error {
 	}
 	if t := p.Signatures.Updater.TimeoutSeconds; t > 900 {
 		return fmt.Errorf("gate: updater timeout %d s exceeds Lambda's 900 s", t)
+	}
+	if err := p.Console.validate(); err != nil {
+		return err
 	}
 	if lo := p.LargeObjects; lo != nil && (lo.VpcID == "" || len(lo.SubnetIDs) == 0) {
 		return fmt.Errorf("gate: large objects need a VPC and subnets")

@@ -38,6 +38,28 @@ const (
 	VarOffloadCapacityProvider = "SCANGATE_OFFLOAD_CAPACITY_PROVIDER"
 )
 
+// The review function's console settings on AWS. Config does not read
+// them (lambdas/cmd/review does), so Vars leaves them out. The deployment
+// cannot put the console's OpenID Connect client in the function's
+// environment: the client's callback is the function's own URL, which
+// CloudFormation makes after the function (a cycle). So the CDK stack
+// writes the settings to an SSM parameter with a fixed name once the
+// client and the URL exist, and keeps the session key in a secret it
+// generates; the environment only names them.
+const (
+	// VarConsoleConfigParameter names the SSM parameter holding the
+	// console's settings as JSON: issuer, clientId, consoleUrl and
+	// optionally clientSecretArn (a Secrets Manager secret holding the
+	// client's secret), nameClaim, roleClaim.
+	VarConsoleConfigParameter = "SCANGATE_CONSOLE_CONFIG_PARAMETER"
+	// VarConsoleSessionSecret is the ARN of the Secrets Manager secret
+	// whose value is the console's session key (32+ bytes).
+	VarConsoleSessionSecret = "SCANGATE_CONSOLE_SESSION_SECRET_ARN"
+)
+
+// Console lists the review function's console variables on AWS.
+var Console = []string{VarConsoleConfigParameter, VarConsoleSessionSecret}
+
 // Vars lists every variable Config reads, sorted.
 func Vars() []string {
 	return []string{

@@ -31,6 +31,10 @@ import (
 //
 // The claims are those of the JWT path: SCANGATE_JWT_NAME_CLAIM (email),
 // SCANGATE_JWT_ROLE_CLAIM (cognito:groups).
+//
+// On AWS the CDK stack sets none of these but the claims: it names an SSM
+// parameter and a secret instead (lambdaenv.Console), which awsSettings
+// reads at init.
 const (
 	varIssuer     = "SCANGATE_OIDC_ISSUER"
 	varClientID   = "SCANGATE_OIDC_CLIENT_ID"
@@ -38,6 +42,8 @@ const (
 	varConsoleURL = "SCANGATE_CONSOLE_URL"
 	varSessionKey = "SCANGATE_CONSOLE_SESSION_KEY"
 	varNotify     = "SCANGATE_NOTIFY_SECRET"
+	varNameClaim  = "SCANGATE_JWT_NAME_CLAIM"
+	varRoleClaim  = "SCANGATE_JWT_ROLE_CLAIM"
 )
 
 // newConsole builds the console from getenv; nil when it is not
@@ -54,7 +60,12 @@ func newConsole(ctx context.Context, getenv func(string) string, h *lambdas.Hand
 	o, err := console.NewOIDC(ctx, console.OIDCConfig{
 		Issuer: getenv(varIssuer), ClientID: getenv(varClientID), ClientSecret: getenv(varSecret),
 		RedirectURL: base + "/admin/oidc/callback",
-		NameClaim:   getenv("SCANGATE_JWT_NAME_CLAIM"), RoleClaim: getenv("SCANGATE_JWT_ROLE_CLAIM"),
+		NameClaim:   getenv(varNameClaim), RoleClaim: getenv(varRoleClaim),
+		// The sign-in state's cookie is signed with a key of its own,
+		// derived from the session key: a public client (PKCE, no
+		// secret, as the stack's Cognito client is) has no secret to
+		// derive it from.
+		StateKey: notify.DeriveKey([]byte(key), "oidc-state"),
 	})
 	if err != nil {
 		return nil, err

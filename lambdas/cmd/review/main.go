@@ -9,6 +9,8 @@
 //	                           users and the scangate role each holds
 //	SCANGATE_JWT_NAME_CLAIM    JWT claim naming the caller (email)
 //	SCANGATE_JWT_ROLE_CLAIM    JWT claim listing roles (cognito:groups)
+//
+// and the console's (console.go, settings.go).
 package main
 
 import (
@@ -20,6 +22,9 @@ import (
 	"strings"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/scangate/scangate/domain"
 	"github.com/scangate/scangate/internal/authn"
@@ -45,7 +50,12 @@ func main() {
 		log.Error("init failed", "err", err)
 		os.Exit(1)
 	}
-	con, err := newConsole(ctx, os.Getenv, h, cfg.Store, log)
+	getenv, err := awsSettings(ctx, os.Getenv, awsClients)
+	if err != nil {
+		log.Error("console settings", "err", err)
+		os.Exit(1)
+	}
+	con, err := newConsole(ctx, getenv, h, cfg.Store, log)
 	if err != nil {
 		log.Error("console init failed", "err", err)
 		os.Exit(1)
@@ -55,6 +65,16 @@ func main() {
 		page = con
 	}
 	lambda.Start(route(page, h.ReviewHTTP(inv)))
+}
+
+// awsClients are the SSM and Secrets Manager clients of the function's
+// own AWS configuration.
+func awsClients(ctx context.Context) (ParameterAPI, SecretAPI, error) {
+	ac, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("aws config: %w", err)
+	}
+	return ssm.NewFromConfig(ac), secretsmanager.NewFromConfig(ac), nil
 }
 
 // invocation reads how verified callers map to roles.
