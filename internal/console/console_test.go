@@ -379,3 +379,19 @@ func TestSignedLink(t *testing.T) {
 		}
 	}
 }
+
+// The dashboard reports the retro-hunt's progress.
+func TestDashboardShowsRetroHunt(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	v := e.client()
+	v.signIn("vic")
+	code, body, _ := v.do(http.MethodGet, "/admin/dashboard", nil, nil)
+	if code != http.StatusOK {
+		t.Fatalf("dashboard: %d", code)
+	}
+	for _, id := range []string{`id="retro-pending"`, `id="retro-started"`, `id="retro-detected"`} {
+		if !strings.Contains(body, id) {
+			t.Errorf("dashboard lacks %s", id)
+		}
+	}
+}

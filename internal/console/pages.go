@@ -569,6 +569,8 @@ type dashData struct {
 	Oldest      *domain.ReviewItem
 	OldestAge   string
 	OpenReviews int
+	// Retro is the retro-hunt's progress in this process.
+	Retro lambdas.RetroProgress
 }
 
 type hourCount struct {
@@ -653,6 +655,7 @@ func (c *Console) dashboard(w http.ResponseWriter, r *http.Request, v *view) {
 	if len(items) > 0 {
 		d.Oldest, d.OldestAge = items[0], humanDuration(now.Sub(items[0].OpenedAt))
 	}
+	d.Retro = c.opts.Handlers.RetroProgress()
 	v.Title, v.Data = "Dashboard", d
 	c.render(w, r, http.StatusOK, "dashboard", v)
 }
