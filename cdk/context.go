@@ -65,6 +65,7 @@ func list(v string) []string {
 //	sweepEveryMinutes=, quarantineExpireDays=
 //	signatureMirror=URL        private mirror for the signature updater
 //	signatureEveryHours=N      the updater's schedule (2)
+//	inventoryBuckets=I1,I2     S3 Inventory destinations backfill may read
 //	repoDir=..                 the repository (assets, Dockerfile, asl)
 func (c context) props() (*gate.Props, error) {
 	var errs []string
@@ -94,6 +95,7 @@ func (c context) props() (*gate.Props, error) {
 		ASLDir:                   filepath.Join(repo, "asl"),
 		AlarmEmail:               c("alarmEmail"),
 		ExemptPrincipalArns:      list(c("exemptPrincipalArns")),
+		InventoryBuckets:         list(c("inventoryBuckets")),
 		WorkflowLogLevel:         c("workflowLogLevel"),
 		OmitExecutionData:        yes("omitExecutionData"),
 		LogRetentionDays:         num("logRetentionDays"),

@@ -59,6 +59,8 @@ type Gate struct {
 
 	ScanMachine   awsstepfunctions.StateMachine
 	ReviewMachine awsstepfunctions.StateMachine
+	// BackfillMachine runs asl/backfill.asl.json (backfill.go).
+	BackfillMachine awsstepfunctions.StateMachine
 	// Functions holds one function per folder under lambdas/cmd.
 	Functions map[string]awslambda.Function
 	// Roles holds each function's own role.
@@ -130,6 +132,9 @@ func New(scope constructs.Construct, id string, props *Props) (*Gate, error) {
 	}
 	g.permissions(scanArn, reviewArn)
 	if err := g.machines(); err != nil {
+		return nil, err
+	}
+	if err := g.backfill(); err != nil {
 		return nil, err
 	}
 	g.events()

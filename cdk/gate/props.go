@@ -35,6 +35,11 @@ type Props struct {
 	// ASLDir holds scan.asl.json and review.asl.json.
 	ASLDir string
 
+	// InventoryBuckets are the destination buckets of S3 Inventory
+	// reports that the backfill workflow may read (backfill.go); none: it
+	// can only list.
+	InventoryBuckets []string
+
 	// AlarmEmail, when set, subscribes an address to the alarms' topic.
 	AlarmEmail string
 
