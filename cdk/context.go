@@ -66,6 +66,7 @@ func list(v string) []string {
 //	signatureMirror=URL        private mirror for the signature updater
 //	signatureEveryHours=N      the updater's schedule (2)
 //	inventoryBuckets=I1,I2     S3 Inventory destinations backfill may read
+//	policyFile=PATH            per-prefix policy shipped to the scanners
 //	repoDir=..                 the repository (assets, Dockerfile, asl)
 func (c context) props() (*gate.Props, error) {
 	var errs []string
@@ -96,6 +97,7 @@ func (c context) props() (*gate.Props, error) {
 		AlarmEmail:               c("alarmEmail"),
 		ExemptPrincipalArns:      list(c("exemptPrincipalArns")),
 		InventoryBuckets:         list(c("inventoryBuckets")),
+		PolicyFile:               c("policyFile"),
 		WorkflowLogLevel:         c("workflowLogLevel"),
 		OmitExecutionData:        yes("omitExecutionData"),
 		LogRetentionDays:         num("logRetentionDays"),

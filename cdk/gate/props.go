@@ -40,6 +40,12 @@ type Props struct {
 	// can only list.
 	InventoryBuckets []string
 
+	// PolicyFile is a local per-prefix policy file (YAML or JSON,
+	// docs/policy.md). Its folder is built into the scan image and
+	// SCANGATE_POLICY_FILE set on the scanners (policyfile.go); keep the
+	// policy and its denylist files in a folder of their own.
+	PolicyFile string
+
 	// AlarmEmail, when set, subscribes an address to the alarms' topic.
 	AlarmEmail string
 
@@ -270,6 +276,9 @@ func (p Props) validate() error {
 	}
 	if t := p.Signatures.Updater.TimeoutSeconds; t > 900 {
 		return fmt.Errorf("gate: updater timeout %d s exceeds Lambda's 900 s", t)
+	}
+	if _, _, err := policyImage(p.PolicyFile); err != nil {
+		return err
 	}
 	if lo := p.LargeObjects; lo != nil && (lo.VpcID == "" || len(lo.SubnetIDs) == 0) {
 		return fmt.Errorf("gate: large objects need a VPC and subnets")
