@@ -18,6 +18,15 @@
 # clamd starts (SCANGATE_SIGNATURES_BUCKET, SCANGATE_CLAMAV_DB), and fail
 # closed when there is none.
 
+# The per-prefix policy (docs/policy.md). This stage holds only
+# cdk/policy/README.md; a deployment with a policy file (the CDK prop
+# PolicyFile, context policyFile) replaces it with the folder holding that
+# file: cdk deploy builds with --build-context policy=FOLDER, which BuildKit
+# puts in place of the stage of that name. The scanners read it when
+# SCANGATE_POLICY_FILE names a file in /etc/scangate/policy.
+FROM scratch AS policy
+COPY cdk/policy/ /
+
 # The Go stage runs on the build machine's own platform and cross-compiles.
 FROM --platform=$BUILDPLATFORM golang:1.26-bookworm AS build
 ARG TARGETOS=linux
@@ -35,6 +44,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends clamav-daemon clamav-freshclam ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/scan /out/sigupdate /out/scangate /usr/local/bin/
+COPY --from=policy / /etc/scangate/policy/
 # Lambda runs the image as an unprivileged user with a read-only root:
 # clamd's socket and temporary files go under /tmp (SCANGATE_CLAMD_DIR),
 # and so does the loaded signature set.

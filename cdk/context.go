@@ -73,6 +73,8 @@ func list(v string) []string {
 //	oidcNameClaim=, oidcRoleClaim=
 //	reviewApiRoles=ARN=ROLE,.. more callers of the review API
 //	resultBus=default|NAME|ARN the result events' bus (default: a new one)
+//	inventoryBuckets=I1,I2     S3 Inventory destinations backfill may read
+//	policyFile=PATH            per-prefix policy shipped to the scanners
 //	repoDir=..                 the repository (assets, Dockerfile, asl)
 func (c context) props() (*gate.Props, error) {
 	var errs []string
@@ -102,6 +104,8 @@ func (c context) props() (*gate.Props, error) {
 		ASLDir:                   filepath.Join(repo, "asl"),
 		AlarmEmail:               c("alarmEmail"),
 		ExemptPrincipalArns:      list(c("exemptPrincipalArns")),
+		InventoryBuckets:         list(c("inventoryBuckets")),
+		PolicyFile:               c("policyFile"),
 		WorkflowLogLevel:         c("workflowLogLevel"),
 		OmitExecutionData:        yes("omitExecutionData"),
 		LogRetentionDays:         num("logRetentionDays"),

@@ -43,7 +43,7 @@ func fakeRepo(t *testing.T) string {
 	if err := os.MkdirAll(filepath.Join(dir, "asl"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{"scan.asl.json", "review.asl.json"} {
+	for _, f := range []string{"scan.asl.json", "review.asl.json", "backfill.asl.json"} {
 		b, err := os.ReadFile(filepath.Join("..", "asl", f))
 		if err != nil {
 			t.Fatal(err)
@@ -74,6 +74,7 @@ func synthApp(t *testing.T) string {
 		"prefixes.uploads":  "incoming/",
 		"kmsKeyArn.uploads": "arn:aws:kms:us-east-1:111111111111:key/0a1b2c3d-0000-0000-0000-000000000000",
 		"alarmEmail":        "ops@example.com",
+		"inventoryBuckets":  "inventory-reports",
 		"largeObjects":      "true",
 		"vpcId":             "vpc-0123456789abcdef0",
 		"subnetIds":         "subnet-0123456789abcdef0,subnet-0123456789abcdef1",

@@ -61,6 +61,8 @@ type Gate struct {
 
 	ScanMachine   awsstepfunctions.StateMachine
 	ReviewMachine awsstepfunctions.StateMachine
+	// BackfillMachine runs asl/backfill.asl.json (backfill.go).
+	BackfillMachine awsstepfunctions.StateMachine
 	// Functions holds one function per folder under lambdas/cmd.
 	Functions map[string]awslambda.Function
 	// Roles holds each function's own role.
@@ -142,7 +144,11 @@ func New(scope constructs.Construct, id string, props *Props) (*Gate, error) {
 		return nil, err
 	}
 	g.permissions(scanArn, reviewArn)
+	g.shipPolicy(env)
 	if err := g.machines(); err != nil {
+		return nil, err
+	}
+	if err := g.backfill(); err != nil {
 		return nil, err
 	}
 	g.events()
@@ -488,7 +494,17 @@ func (g *Gate) functions(values map[string]*string) error {
 // image is the scan function's image (and the large-object task's): the
 // Dockerfile at the repository root. Synthesis only hashes the context.
 func (g *Gate) image() awsecrassets.DockerImageAsset {
+	contexts, extraHash, err := policyImage(g.props.PolicyFile) // policyfile.go
+	if err != nil {
+		panic(err) // checked by validate
+	}
+	var buildContexts *map[string]*string
+	var hash *string
+	if extraHash != "" {
+		buildContexts, hash = &contexts, jsii.String(extraHash)
+	}
 	return awsecrassets.NewDockerImageAsset(g.Scope, jsii.String("ScanImage"), &awsecrassets.DockerImageAssetProps{
+		BuildContexts: buildContexts, ExtraHash: hash,
 		Directory: jsii.String(g.props.ImageDir),
 		File:      jsii.String("Dockerfile"),
 		Platform:  awsecrassets.Platform_LINUX_ARM64(),

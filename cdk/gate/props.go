@@ -35,6 +35,17 @@ type Props struct {
 	// ASLDir holds scan.asl.json and review.asl.json.
 	ASLDir string
 
+	// InventoryBuckets are the destination buckets of S3 Inventory
+	// reports that the backfill workflow may read (backfill.go); none: it
+	// can only list.
+	InventoryBuckets []string
+
+	// PolicyFile is a local per-prefix policy file (YAML or JSON,
+	// docs/policy.md). Its folder is built into the scan image and
+	// SCANGATE_POLICY_FILE set on the scanners (policyfile.go); keep the
+	// policy and its denylist files in a folder of their own.
+	PolicyFile string
+
 	// AlarmEmail, when set, subscribes an address to the alarms' topic.
 	AlarmEmail string
 
@@ -278,6 +289,9 @@ func (p Props) validate() error {
 		return fmt.Errorf("gate: updater timeout %d s exceeds Lambda's 900 s", t)
 	}
 	if err := p.Console.validate(); err != nil {
+		return err
+	}
+	if _, _, err := policyImage(p.PolicyFile); err != nil {
 		return err
 	}
 	if lo := p.LargeObjects; lo != nil && (lo.VpcID == "" || len(lo.SubnetIDs) == 0) {

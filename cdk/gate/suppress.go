@@ -44,6 +44,10 @@ var (
 	suppressOptionalMFA = Suppression{"AwsSolutions-COG2", nil,
 		"MFA is optional because the deployment asked for it (Console.MFA = optional, -c consoleMfa=optional); the default requires TOTP for every console user."}
 
+	suppressChildExecutions = Suppression{"AwsSolutions-IAM5", []string{"regex:/^Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:[^/:*]+-backfill\\/\\*$/"},
+		"The backfill workflow's Distributed Map watches and stops its own child executions (DescribeExecution, StopExecution): their ARNs (execution:NAME/MAPRUNLABEL:ID) are made when a Map Run starts, so only the machine's own executions are named, by a wildcard after its name."}
+	suppressInventoryObjects = Suppression{"AwsSolutions-IAM5", []string{"regex:/^Resource::arn:<AWS::Partition>:s3:::[a-z0-9.-]+\\/\\*$/"},
+		"The S3 Inventory buckets the user named (inventoryBuckets): the backfill workflow's ItemReader reads a manifest and the CSV files it lists, whose keys S3 Inventory makes (NAME/CONFIG/DATE/...), so the bucket's objects are named; only GetObject, and only in those buckets."}
 	suppressTaskEnv = Suppression{"AwsSolutions-ECS2", nil,
 		"The task's environment holds names and ARNs only (table, buckets, state machines, limits), the same as the Lambdas': no secret to move to Secrets Manager."}
 )
@@ -53,7 +57,7 @@ var (
 func Suppressions() []Suppression {
 	return []Suppression{suppressXRay, suppressIndexes, suppressObjects, suppressInvoke, suppressWorkflowRole,
 		suppressNotificationsManaged, suppressNotificationsPut, suppressSignatureObjects, suppressTaskTags, suppressExecutionRole, suppressTaskEnv,
-		suppressSessionKeyRotation, suppressOptionalMFA}
+		suppressSessionKeyRotation, suppressOptionalMFA, suppressChildExecutions, suppressInventoryObjects}
 }
 
 func nag(s Suppression) *[]*cdknag.NagPackSuppression {
