@@ -159,9 +159,10 @@ func TestMeasurements(t *testing.T) {
 	paths := []path{
 		{name: "clean", run: func(obj domain.ObjectRef, step func(string, func() error)) {
 			var rec *domain.Record
-			step("Ingest", func() (err error) { rec, _, err = s.Ingest(ctx, obj, "ingest", "s3:ObjectCreated:Put"); return })
-			step("SetExecution", func() (err error) {
-				_, err = s.SetExecution(ctx, rec.ID, "arn:aws:states:eu-west-1:123456789012:execution:scan:"+rec.ID)
+			// Ingest records the execution that will drive the record in
+			// the same write (lambdas.ExecutionNamer).
+			step("Ingest", func() (err error) {
+				rec, _, err = s.IngestExecution(ctx, obj, "ingest", "s3:ObjectCreated:Put", "arn:aws:states:eu-west-1:123456789012:execution:scan:"+obj.ID())
 				return
 			})
 			step("Claim", func() (err error) { rec, err = s.Claim(ctx, rec.ID, "scanner-1", time.Minute); return })
