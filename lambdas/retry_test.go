@@ -30,7 +30,8 @@ func (c *countingStarter) Start(ctx context.Context, rec *domain.Record) (string
 }
 
 // The sweep rescans a record that failed for a passing reason once it has
-// rested, at most MaxAutoRetries times; other failures stay as they are.
+// rested, with a doubling rest, within its retry window; other failures
+// stay as they are.
 func TestSweepRetriesTransientFailures(t *testing.T) {
 	dir := t.TempDir()
 	drv, err := embedded.Open(filepath.Join(dir, "db"), &embedded.Options{NoSync: true})
