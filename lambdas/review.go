@@ -274,6 +274,13 @@ func (h *Handlers) restore(ctx context.Context, rec *domain.Record, kind restore
 			sum = rec.Verdict.SHA256
 		}
 		copied = func(ref domain.ObjectRef) error {
+			if ref.VersionID == "" {
+				// An unversioned bucket: nothing exact to vouch for, so the
+				// copy is scanned as an upload (and may come back to
+				// review), which fails closed.
+				h.log.Warn("released copy has no version; it will be scanned as an upload", "id", rec.ID)
+				return nil
+			}
 			_, err := h.cfg.Store.RecordRelease(ctx, domain.ReleaseProof{
 				Bucket: ref.Bucket, Key: ref.Key, VersionID: ref.VersionID, RecordID: rec.ID,
 				SHA256: sum, Decision: decision, By: by, At: h.cfg.Store.Now(),

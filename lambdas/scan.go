@@ -132,8 +132,19 @@ func (h *Handlers) scan(ctx context.Context, st asl.Document, scanner Scanner, m
 		// Never truncate: a partial scan proves nothing about the rest.
 		v.Outcome, v.Reason = domain.OutcomeUnscannable, domain.ReasonTooLarge
 		v.ScannedAt = time.Now().UTC()
+		// A released copy of bytes too large to scan keeps the review's
+		// decision through a proof made without a hash, for this exact
+		// version only; otherwise a released large file would come back
+		// to review for ever.
+		by, err := h.releasedBytes(ctx, st.Object, oi.Metadata[objects.MetaReleasedFrom], "")
+		if err != nil {
+			return st, fromBackend(err)
+		}
+		if by != "" {
+			v.Outcome, v.AllowlistedBy = domain.OutcomeAllowlisted, by
+		}
 		st.Verdict = v
-		log.Info("object too large to scan", "size", oi.Ref.Size, "limit", maxBytes)
+		log.Info("object too large to scan", "size", oi.Ref.Size, "limit", maxBytes, "releasedBy", by)
 		return st, nil
 	}
 
@@ -254,10 +265,11 @@ const releaseProofWait = 10 * time.Second
 // uploader-writable metadata that names a record: it never approves
 // anything, it only makes the step wait (at most releaseProofWait) for a
 // proof that a release in progress has yet to write.
+//
+// sum is "" for bytes that were not hashed (too large to scan): only a proof
+// made without a hash answers for them, and such a proof never answers for
+// a hashed stream.
 func (h *Handlers) releasedBytes(ctx context.Context, ref domain.ObjectRef, hint, sum string) (string, error) {
-	if sum == "" {
-		return "", nil
-	}
 	deadline := time.Now().Add(releaseProofWait)
 	for {
 		p, err := h.cfg.Store.ReleaseProof(ctx, ref.Bucket, ref.Key, ref.VersionID)

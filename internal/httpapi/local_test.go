@@ -1106,3 +1106,40 @@ func (e *env) content(id string) int {
 	resp.Body.Close()
 	return resp.StatusCode
 }
+
+// A file too large to scan is quarantined for review; once a reviewer
+// releases it, the copy the release wrote keeps the decision through a
+// proof made without a hash (the bytes were never read), instead of coming
+// back to review for ever; the same bytes uploaded anew are still
+// unscannable.
+func TestReleasedTooLargeCopyKeepsItsDecision(t *testing.T) {
+	t.Parallel()
+	e := setup(t, setupOpts{maxScanBytes: 1024})
+	ctx := context.Background()
+	big := bytes.Repeat([]byte("large and never read "), 200)
+	rec := e.wait(e.upload("big/report.bin", big).ID)
+	if rec.Verdict == nil || rec.Verdict.Reason != domain.ReasonTooLarge || rec.Verdict.SHA256 != "" {
+		t.Fatalf("verdict %+v; want too-large, unhashed", rec.Verdict)
+	}
+	e.assertQuarantined(rec)
+	if resp := e.decide(rec.ID, domain.DecisionRelease, "known large export"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("release: %d", resp.StatusCode)
+	}
+	if got := e.decided(rec.ID); got.State != domain.StatusReleased {
+		t.Fatalf("after release: %s", got.State)
+	}
+	back, err := e.objs.Head(ctx, domain.ObjectRef{Bucket: bucket, Key: "big/report.bin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.h.Ingest(ctx, intake.S3Notification(back.Ref))
+	if err != nil || len(res.IDs) != 1 {
+		t.Fatalf("Ingest = %+v, %v", res, err)
+	}
+	copyRec := e.wait(res.IDs[0])
+	if copyRec.State != domain.StatusAllowlisted || !strings.Contains(copyRec.Verdict.AllowlistedBy, rec.ID) {
+		t.Errorf("released copy: %s, verdict %+v; want allowlisted by the release of %s", copyRec.State, copyRec.Verdict, rec.ID)
+	}
+	again := e.wait(e.upload("big/report.bin", big).ID)
+	e.assertQuarantined(again)
+}
