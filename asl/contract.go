@@ -38,6 +38,10 @@ type Document struct {
 	// version found clean under an older signature database); Record
 	// marks the verdict.
 	Retro bool `json:"retro,omitempty"`
+	// RetroFrom, on a retro-hunt's rescan, is the signature database of
+	// the clean verdict being hunted: a scanner that still answers with
+	// it has not picked up the new database, and must not judge.
+	RetroFrom string `json:"retroFrom,omitempty"`
 	// Decision is the reviewer's decision, filled in when a review resumes.
 	Decision *Decision `json:"decision,omitempty"`
 	// Error is where the workflow's Catch puts a failed step's error.

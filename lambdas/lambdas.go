@@ -221,6 +221,10 @@ type Config struct {
 	// Results, when set, is told every final outcome (ResultEvent): the
 	// result events and notifications.
 	Results ResultEmitter
+	// Signatures, when set, names the database the scanners load now; the
+	// sweep then runs the retro-hunt (SweepRequest.RetroWindowSeconds).
+	// Processes that scan hunt with their own scanner instead (RetroLoop).
+	Signatures Signatures
 }
 
 // EventRetroDetected is the outcome of the result event of a version

@@ -33,6 +33,10 @@ type RetroRequest struct {
 	// Wait is called before each rescan starts; it is where the caller
 	// rate-limits and yields to new uploads. An error ends the pass.
 	Wait func(ctx context.Context) error
+	// DBVersion is the database to hunt with; "" asks the scanner
+	// (Describe). Where nothing here scans (the sweep function on AWS), it
+	// is the current signature set's (Config.Signatures).
+	DBVersion string
 }
 
 // RetroResult says what one pass found and started.
@@ -83,15 +87,22 @@ func (h *Handlers) RetroProgress() RetroProgress {
 // rescan is never answered by a verdict of the older one.
 func (h *Handlers) RetroHunt(ctx context.Context, req RetroRequest) (RetroResult, error) {
 	var res RetroResult
-	if h.cfg.Scanner == nil || h.cfg.Starter == nil {
-		return res, &StepError{Type: ErrInvalidInput, Msg: "retro-hunt needs a scanner and a starter"}
+	if h.cfg.Starter == nil {
+		return res, &StepError{Type: ErrInvalidInput, Msg: "retro-hunt needs a starter"}
 	}
-	info, err := h.cfg.Scanner.Describe(ctx)
-	if err != nil {
-		return res, h.engineErr(err)
+	db := req.DBVersion
+	if db == "" {
+		if h.cfg.Scanner == nil {
+			return res, &StepError{Type: ErrInvalidInput, Msg: "retro-hunt needs a scanner or the database to hunt with"}
+		}
+		info, err := h.cfg.Scanner.Describe(ctx)
+		if err != nil {
+			return res, h.engineErr(err)
+		}
+		db = info.DBVersion
 	}
-	res.DBVersion = info.DBVersion
-	h.retro.db.Store(info.DBVersion)
+	res.DBVersion = db
+	h.retro.db.Store(db)
 	window, limit := req.Window, req.Limit
 	if window <= 0 {
 		window = DefaultRetroWindow
@@ -109,7 +120,7 @@ func (h *Handlers) RetroHunt(ctx context.Context, req RetroRequest) (RetroResult
 		}
 		for _, rec := range recs {
 			v := rec.Verdict
-			if v == nil || v.DBVersion == info.DBVersion || v.ScannedAt.Before(since) {
+			if v == nil || v.DBVersion == db || v.ScannedAt.Before(since) {
 				continue
 			}
 			due = append(due, rec)
@@ -130,7 +141,7 @@ func (h *Handlers) RetroHunt(ctx context.Context, req RetroRequest) (RetroResult
 				return res, err
 			}
 		}
-		got, err := h.rescan(ctx, rec, retroActor, "retro-hunt: found clean with database "+rec.Verdict.DBVersion+", rescanning with "+info.DBVersion)
+		got, err := h.rescan(ctx, rec, retroActor, "retro-hunt: found clean with database "+rec.Verdict.DBVersion+", rescanning with "+db)
 		h.retro.pending.Add(-1)
 		if err != nil {
 			var se *StepError
@@ -144,7 +155,7 @@ func (h *Handlers) RetroHunt(ctx context.Context, req RetroRequest) (RetroResult
 		h.retro.started.Add(1)
 	}
 	if res.Candidates > 0 {
-		h.log.Info("retro-hunt pass", "db", info.DBVersion, "candidates", res.Candidates, "started", res.Started)
+		h.log.Info("retro-hunt pass", "db", db, "candidates", res.Candidates, "started", res.Started)
 	}
 	return res, nil
 }
@@ -220,4 +231,64 @@ func (h *Handlers) RetroLoop(ctx context.Context, opts RetroOptions) error {
 		case <-tick.C:
 		}
 	}
+}
+
+// Signatures names the signature database scanners load now, where
+// nothing in this process scans: on AWS, the current set in the
+// signatures bucket (package sigset), which every scan function loads
+// within its check interval.
+type Signatures interface {
+	Current(ctx context.Context) (dbVersion string, err error)
+}
+
+// retroCheckpoint is the store checkpoint of the scheduled retro-hunt:
+// its Detail is the database last hunted to the end.
+const retroCheckpoint = "retro-hunt"
+
+// retroScheduled is the sweep's retro-hunt pass on AWS, where the
+// database changes in the signatures bucket rather than in a clamd here.
+// It hunts when the current set's database differs from the one the last
+// complete pass hunted with (a checkpoint in the store, so that a sweep
+// every few minutes does not list every clean record each time), at
+// most limit rescans per sweep at perSecond: the rest wait for the next
+// sweep, below the uploads' own scans.
+func (h *Handlers) retroScheduled(ctx context.Context, window time.Duration, limit int, perSecond float64, res *SweepResult) error {
+	db, err := h.cfg.Signatures.Current(ctx)
+	if err != nil {
+		return fromBackend(err)
+	}
+	cp, err := h.cfg.Store.Checkpoint(ctx, retroCheckpoint)
+	switch {
+	case errcode.Of(err) == errcode.NotFound:
+		cp = &domain.Checkpoint{ID: retroCheckpoint}
+	case err != nil:
+		return fromBackend(err)
+	}
+	if cp.Detail == db && cp.State == "done" {
+		return nil
+	}
+	lim := rate.NewLimiter(rate.Limit(perSecond), 1)
+	r, err := h.RetroHunt(ctx, RetroRequest{Window: window, Limit: limit, DBVersion: db, Wait: lim.Wait})
+	res.RetroDB, res.RetroCandidates, res.RetroStarted = db, r.Candidates, r.Started
+	if err != nil {
+		return err
+	}
+	state := "running"
+	if r.Started == r.Candidates {
+		state = "done"
+	}
+	if cp.Counters == nil {
+		cp.Counters = map[string]int64{}
+	}
+	if cp.Detail != db {
+		cp.Counters = map[string]int64{}
+	}
+	cp.Detail, cp.State = db, state
+	cp.Counters["started"] += int64(r.Started)
+	if err := h.cfg.Store.SaveCheckpoint(ctx, cp); err != nil && errcode.Of(err) != errcode.ConditionFailed {
+		// Another sweep saved meanwhile: its pass stands, this one's
+		// rescans are started and harmless.
+		return fromBackend(err)
+	}
+	return nil
 }

@@ -29,6 +29,29 @@ type Scanner interface {
 	Describe(ctx context.Context) (engine.Info, error)
 }
 
+// Leaser is a Scanner whose engine can be replaced while it runs: a scan
+// function swaps in a clamd with a newly published signature set. Lease
+// returns one engine for one scan, kept until release, so that the
+// database a verdict names is the one that answered: without it, a swap
+// between Describe and Instream would label an old database's verdict
+// with the new one's name, and a retro-hunt would take it as hunted.
+type Leaser interface {
+	Lease(ctx context.Context) (Scanner, func(), error)
+}
+
+// Refresher is a Scanner that can look for a newer signature database
+// than the one it answers with, and load it. Refresh returns when the
+// newest one answers, or when ctx ends; the Scan step asks for it when a
+// retro-hunt's rescan finds the hunted database still loaded.
+type Refresher interface {
+	Refresh(ctx context.Context) error
+}
+
+// retroRefreshWait bounds how long a retro-hunt's rescan waits for its
+// scanner to load the newer database before it fails as stale (the
+// workflow retries it, then the sweep).
+const retroRefreshWait = 90 * time.Second
+
 // countingReader counts what the scanner consumed, so that a stream cut
 // short is told apart from a complete one.
 type countingReader struct {
@@ -72,7 +95,36 @@ func (h *Handlers) scan(ctx context.Context, st asl.Document, scanner Scanner, m
 		scanned int64
 	)
 	defer func() { h.recordScan(st, info, scanned, time.Since(begin), err) }()
+	top := scanner
+	scanner, release, err := lease(ctx, top)
+	if err != nil {
+		return st, h.engineErr(err)
+	}
+	defer func() { release() }()
 	info, err = scanner.Describe(ctx)
+	if err == nil && st.Retro && st.RetroFrom != "" && info.DBVersion == st.RetroFrom {
+		// The retro-hunt saw a newer database than this scanner holds (a
+		// warm environment that has not loaded the new set yet). A verdict
+		// from the hunted database would end the hunt for this version
+		// with the very answer it doubts.
+		release()
+		release = func() {}
+		if r, ok := top.(Refresher); ok {
+			wctx, cancel := context.WithTimeout(ctx, retroRefreshWait)
+			rerr := r.Refresh(wctx)
+			cancel()
+			if rerr != nil && ctx.Err() == nil {
+				log.Warn("retro-hunt rescan: the scanner could not load a newer database", "hunted", st.RetroFrom, "err", rerr)
+			}
+			if scanner, release, err = lease(ctx, top); err == nil {
+				info, err = scanner.Describe(ctx)
+			}
+		}
+		if err == nil && info.DBVersion == st.RetroFrom {
+			err = fmt.Errorf("retro-hunt rescan of %s: the scanner still answers with database %s, the one hunted: %w",
+				st.Object, info.DBVersion, engine.ErrStale)
+		}
+	}
 	if err != nil {
 		if errors.Is(err, engine.ErrStale) {
 			return st, stepErr(ErrStaleSignatures, domain.ReasonStaleSignatures, err)
@@ -386,4 +438,12 @@ func (h *Handlers) cachedShortcut(ctx context.Context, sum string, info engine.I
 		applyViolation(&v, viol)
 	}
 	return &v, nil
+}
+
+// lease takes one engine of s for one scan when s can swap engines.
+func lease(ctx context.Context, s Scanner) (Scanner, func(), error) {
+	if l, ok := s.(Leaser); ok {
+		return l.Lease(ctx)
+	}
+	return s, func() {}, nil
 }

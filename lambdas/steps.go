@@ -79,7 +79,10 @@ func (h *Handlers) Claim(ctx context.Context, st asl.Document) (asl.Document, er
 	loc := rec.Location()
 	st.Location = &loc
 	st.Verdict = nil
-	st.Retro = retroRescan(rec)
+	st.Retro, st.RetroFrom = retroRescan(rec), ""
+	if st.Retro && len(rec.Verdicts) > 0 {
+		st.RetroFrom = rec.Verdicts[len(rec.Verdicts)-1].DBVersion
+	}
 	st.Skip, st.Next = false, asl.RouteScan
 	if large && st.Offloaded && h.cfg.LargeScanner != nil {
 		st.Next = asl.RouteScanLarge

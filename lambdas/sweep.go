@@ -32,6 +32,15 @@ type SweepRequest struct {
 	// back stays failed, for an operator (SweepResult.GivenUp counts
 	// them). 0 means DefaultRetryWindow.
 	RetryWindowSeconds int `json:"retryWindowSeconds"`
+	// RetroWindowSeconds: with Config.Signatures set, records found clean
+	// within this long under another database than the current set's are
+	// rescanned (the retro-hunt). 0 means DefaultRetroWindow; negative
+	// turns it off.
+	RetroWindowSeconds int `json:"retroWindowSeconds"`
+	// RetroLimit bounds the retro-hunt's rescans per sweep (0 means 500),
+	// RetroPerSecond the rate it starts them at (0 means 5).
+	RetroLimit     int     `json:"retroLimit"`
+	RetroPerSecond float64 `json:"retroPerSecond"`
 }
 
 // DefaultRetryWindow is how long the sweep keeps rescanning a record that
@@ -78,6 +87,11 @@ type SweepResult struct {
 	IntentsExpired int      `json:"intentsExpired"`
 	Recovered      []string `json:"recovered,omitempty"`
 	IntentErrors   int      `json:"intentErrors"`
+	// RetroDB is the database the retro-hunt hunted with this sweep, if it
+	// ran; RetroCandidates and RetroStarted are its pass's counts.
+	RetroDB         string `json:"retroDb,omitempty"`
+	RetroCandidates int    `json:"retroCandidates,omitempty"`
+	RetroStarted    int    `json:"retroStarted,omitempty"`
 }
 
 // Sweep finds records that no execution is driving and starts their
@@ -123,7 +137,21 @@ func (h *Handlers) Sweep(ctx context.Context, req SweepRequest) (SweepResult, er
 		h.log.Info("sweep settled upload intents", "arrived", res.IntentsArrived, "expired", res.IntentsExpired,
 			"recovered", len(res.Recovered), "errors", res.IntentErrors)
 	}
-	return res, err
+	if err != nil || h.cfg.Signatures == nil || req.RetroWindowSeconds < 0 {
+		return res, err
+	}
+	window := time.Duration(req.RetroWindowSeconds) * time.Second
+	if window == 0 {
+		window = DefaultRetroWindow
+	}
+	rlimit, perSecond := req.RetroLimit, req.RetroPerSecond
+	if rlimit <= 0 {
+		rlimit = 500
+	}
+	if perSecond <= 0 {
+		perSecond = 5
+	}
+	return res, h.retroScheduled(ctx, window, rlimit, perSecond, &res)
 }
 
 // sweepRecords restarts the workflow of stranded records.

@@ -27,7 +27,11 @@
 //	                            if it cannot be, clamd is not started and every
 //	                            scan fails (never clean). In the signature
 //	                            updater (lambdas/cmd/sigupdate), where sets
-//	                            are published.
+//	                            are published. In the sweep, the current
+//	                            set names the database the retro-hunt hunts
+//	                            with.
+//	SCANGATE_SIGNATURES_CHECK   how often a warm scan function looks for a
+//	                            newer set in that bucket (5m)
 //	SCANGATE_SIGNATURES_MIRROR  the updater's private mirror URL (what
 //	                            cvdupdate serves); empty means ClamAV's CDN
 //	SCANGATE_SCAN_STATE_MACHINE   ARN of the scan workflow (ingest, rescan)
@@ -163,6 +167,9 @@ type Env struct {
 	// signature set from SignaturesBucket into ClamAVDB when that is set.
 	Clamd, ClamAVDB, ClamdDir string
 	SignaturesBucket          string
+	// SignaturesCheck is how often a warm scan function looks for a newer
+	// set; 0 means DefaultSignaturesCheck.
+	SignaturesCheck time.Duration
 	// ResultBus, when set, is the EventBridge bus every final outcome is
 	// put on.
 	ResultBus string
@@ -206,6 +213,8 @@ func ParseEnv(getenv func(string) string) (Env, error) {
 	e.LargeMax, err = intEnv(getenv, "SCANGATE_LARGE_STREAM_MAX", 0)
 	check(err)
 	e.MaxDBAge, err = durEnv(getenv, "SCANGATE_MAX_DB_AGE", 24*time.Hour)
+	check(err)
+	e.SignaturesCheck, err = durEnv(getenv, VarSignaturesCheck, DefaultSignaturesCheck)
 	check(err)
 	e.Lease, err = durEnv(getenv, "SCANGATE_LEASE", 5*time.Minute)
 	check(err)
@@ -270,6 +279,14 @@ func (e Env) wire(ctx context.Context, log *slog.Logger) (_ lambdas.Config, stop
 		return lambdas.Config{}, stop, err
 	}
 	stops = append(stops, stopScanner)
+	if scanner == nil && e.SignaturesBucket != "" {
+		// Nothing scans here, but the sweep hunts with the current set.
+		src, err := openSignatures(ctx, e.SignaturesBucket)
+		if err != nil {
+			return lambdas.Config{}, stop, err
+		}
+		cfg.Signatures = src
+	}
 	if scanner != nil {
 		cfg.Scanner = scanner
 		if e.LargeMax > 0 {
@@ -315,13 +332,12 @@ func (e Env) scanner(ctx context.Context, log *slog.Logger) (lambdas.Scanner, fu
 	// startingScanner), after the signature set is loaded when there is
 	// one; the supervisor restarts it should it crash between
 	// invocations.
-	prepare, err := signatureLoader(ctx, e.SignaturesBucket, e.ClamAVDB, log)
-	if err != nil {
-		return nil, nop, err
+	if e.SignaturesBucket != "" {
+		return e.setScanner(ctx, dir, limit, log)
 	}
 	return startClamd(ctx,
 		daemon.Config{DatabaseDir: e.ClamAVDB, Dir: dir, StreamMaxLength: limit, Logger: log},
-		clamd.Options{MaxStreamBytes: limit}, engine.Options{DatabaseDir: e.ClamAVDB, MaxAge: e.MaxDBAge}, prepare, log)
+		clamd.Options{MaxStreamBytes: limit}, engine.Options{DatabaseDir: e.ClamAVDB, MaxAge: e.MaxDBAge}, nil, log)
 }
 
 // awsRunners sets cfg's Step Functions and ECS runners, when e names

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -15,32 +14,6 @@ import (
 	"github.com/scangate/scangate/internal/sigset"
 	"github.com/scangate/scangate/internal/urlopen"
 )
-
-// signatureLoader returns what fills db with the current signature set
-// before clamd starts, or nil when SCANGATE_SIGNATURES_BUCKET is not set
-// (db then holds a database already: a local run, a test).
-func signatureLoader(ctx context.Context, url, db string, log *slog.Logger) (func(context.Context) error, error) {
-	if url == "" {
-		return nil, nil
-	}
-	d, bucket, err := urlopen.OpenBucket(ctx, url)
-	if err != nil {
-		return nil, fmt.Errorf("lambdaenv: %s: %w", VarSignaturesBucket, err)
-	}
-	return func(ctx context.Context) error {
-		begin := time.Now()
-		m, err := sigset.Load(ctx, d, bucket, db)
-		if c, ok := d.(io.Closer); ok {
-			c.Close() // needed once per environment
-		}
-		if err != nil {
-			return err
-		}
-		log.Info("signature set loaded", "set", m.ID, "version", m.Version, "builtAt", m.BuiltAt,
-			"files", len(m.Files), "took", time.Since(begin).Round(time.Millisecond))
-		return nil
-	}, nil
-}
 
 // UpdateReport is what one run of the signature updater did.
 type UpdateReport struct {

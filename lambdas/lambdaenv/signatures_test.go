@@ -2,7 +2,9 @@ package lambdaenv
 
 import (
 	"context"
+	"crypto/md5"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -16,6 +18,7 @@ import (
 	"github.com/scangate/scangate/internal/clamd/clamdtest"
 	"github.com/scangate/scangate/internal/engine"
 	"github.com/scangate/scangate/internal/sigset"
+	"github.com/scangate/scangate/lambdas"
 	"github.com/scangate/scangate/objects/localdir"
 )
 
@@ -64,20 +67,21 @@ func testSignatures(t *testing.T, age time.Duration) string {
 
 // scanner builds a scan function's configuration on the signatures
 // bucket at url, and returns its scanner.
-func scanner(t *testing.T, url string) *startingScanner {
+func scanner(t *testing.T, url string) *setScanner {
 	t.Helper()
 	env := baseEnv(t)
 	env[VarClamAVDB] = filepath.Join(t.TempDir(), "signatures") // as in AWS: under /tmp, empty
-	env[VarClamdDir] = shortDir(t)
+	env[VarClamdDir] = shortDir(t) + "/c"
 	env[VarSignaturesBucket] = url
+	env[VarSignaturesCheck] = "1h" // the tests ask for checks themselves
 	cfg, stop, err := Config(t.Context(), func(k string) string { return env[k] }, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(stop)
-	s, ok := cfg.Scanner.(*startingScanner)
+	s, ok := cfg.Scanner.(*setScanner)
 	if !ok {
-		t.Fatalf("scanner is %T, want the clamd started here", cfg.Scanner)
+		t.Fatalf("scanner is %T, want the clamd started here on the current set", cfg.Scanner)
 	}
 	return s
 }
@@ -151,7 +155,7 @@ func TestScannerFailsClosedWithoutASet(t *testing.T) {
 					t.Errorf("Instream = %+v, %v; want ErrUnavailable", res, err)
 				}
 			}
-			if started := s.d != nil; started != tt.started {
+			if started := s.cur.s.d != nil; started != tt.started {
 				t.Errorf("clamd started = %v, want %v", started, tt.started)
 			}
 		})
@@ -228,5 +232,101 @@ func TestSignatureUpdater(t *testing.T) {
 	}
 	if _, err := SignatureUpdater(t.Context(), func(string) string { return "" }, slog.New(slog.DiscardHandler)); err == nil {
 		t.Errorf("SignatureUpdater without %s succeeded", VarSignaturesBucket)
+	}
+}
+
+// A warm scan function picks up a set published after it started: a
+// second clamd loads it while the first answers, new scans lease the new
+// one, and the old one stops, its folder removed, once its last scan
+// ends. Each verdict names the database that answered it.
+func TestScannerSwapsInANewerSet(t *testing.T) {
+	t.Parallel()
+	d, url := sigBucket(t)
+	first := testSignatures(t, time.Hour)
+	if _, err := sigset.Publish(t.Context(), d, "sigs", first, sigset.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	s := scanner(t, url)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	const doc = "a report found clean today, known bad tomorrow"
+	scan := func(sc lambdas.Scanner) (engine.Info, clamd.Result) {
+		t.Helper()
+		info, err := sc.Describe(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := sc.Instream(ctx, strings.NewReader(doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info, res
+	}
+	old, release, err := s.Lease(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, res := scan(old)
+	if res.Status != clamd.StatusClean {
+		t.Fatalf("first set: %+v, want clean", res)
+	}
+	oldDir := s.cur.dir
+
+	// Nothing new: a check keeps the generation.
+	if err := s.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s.cur.dir != oldDir {
+		t.Fatalf("a check with no new set swapped to %s", s.cur.dir)
+	}
+
+	// A private signature for the document, published as a new set.
+	second := t.TempDir()
+	if err := os.CopyFS(second, os.DirFS(first)); err != nil {
+		t.Fatal(err)
+	}
+	sum := md5.Sum([]byte(doc))
+	hdb := fmt.Sprintf("%x:%d:Scangate.Test.Retro\n", sum, len(doc))
+	if err := os.WriteFile(filepath.Join(second, "retro.hdb"), []byte(hdb), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sigset.Publish(t.Context(), d, "sigs", second, sigset.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	now, release2, err := s.Lease(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, res := scan(now)
+	release2()
+	if res.Status != clamd.StatusFound || !slices.Contains(res.Signatures, "Scangate.Test.Retro.UNOFFICIAL") {
+		t.Fatalf("new set: %+v, want the private signature found", res)
+	}
+	if after.DBVersion == before.DBVersion {
+		t.Fatalf("both sets named %q: the new database must have its own identity", after.DBVersion)
+	}
+
+	// The scan that leased the old generation still finishes on it, and
+	// names the old database.
+	info, res := scan(old)
+	if res.Status != clamd.StatusClean || info.DBVersion != before.DBVersion {
+		t.Fatalf("old lease: %+v with %q, want clean with %q", res, info.DBVersion, before.DBVersion)
+	}
+	if _, err := os.Stat(oldDir); err != nil {
+		t.Fatalf("the old set's folder went while a scan held it: %v", err)
+	}
+	release()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := os.Stat(oldDir); errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the old set's folder %s is still there after its last scan ended", oldDir)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -27,6 +27,7 @@ const (
 	VarIntentGrace        = "SCANGATE_INTENT_GRACE"
 	VarSignaturesBucket   = "SCANGATE_SIGNATURES_BUCKET"
 	VarSignaturesMirror   = "SCANGATE_SIGNATURES_MIRROR"
+	VarSignaturesCheck    = "SCANGATE_SIGNATURES_CHECK"
 	VarPolicyFile         = "SCANGATE_POLICY_FILE"
 	VarResultBus          = "SCANGATE_RESULT_BUS"
 
@@ -69,7 +70,7 @@ func Vars() []string {
 		VarOffloadSubnets, VarOffloadTaskDefinition, VarPolicyFile, VarQuarantineBucket,
 		VarQuarantinePrefix, VarRecordIntents, VarResultBus, VarReviewStateMachine,
 		VarScanStateMachine, VarSelfPrincipals, VarSignaturesBucket,
-		VarSignaturesMirror, VarStore, VarStreamMax, VarUnscannablePolicy,
+		VarSignaturesCheck, VarSignaturesMirror, VarStore, VarStreamMax, VarUnscannablePolicy,
 	}
 }
 
