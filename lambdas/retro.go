@@ -238,6 +238,7 @@ func (h *Handlers) RetroLoop(ctx context.Context, opts RetroOptions) error {
 // signatures bucket (package sigset), which every scan function loads
 // within its check interval.
 type Signatures interface {
+	// Current returns "" when no database has been published yet.
 	Current(ctx context.Context) (dbVersion string, err error)
 }
 
@@ -257,6 +258,11 @@ func (h *Handlers) retroScheduled(ctx context.Context, window time.Duration, lim
 	if err != nil {
 		return fromBackend(err)
 	}
+	if db == "" {
+		// Before the updater's first set there is nothing to hunt with
+		// (and no scan succeeds either).
+		return nil
+	}
 	cp, err := h.cfg.Store.Checkpoint(ctx, retroCheckpoint)
 	switch {
 	case errcode.Of(err) == errcode.NotFound:
@@ -268,9 +274,16 @@ func (h *Handlers) retroScheduled(ctx context.Context, window time.Duration, lim
 		return nil
 	}
 	lim := rate.NewLimiter(rate.Limit(perSecond), 1)
-	r, err := h.RetroHunt(ctx, RetroRequest{Window: window, Limit: limit, DBVersion: db, Wait: lim.Wait})
+	hctx := ctx
+	if dl, ok := ctx.Deadline(); ok {
+		// Keep time to save the checkpoint: the next sweep goes on.
+		var cancel context.CancelFunc
+		hctx, cancel = context.WithDeadline(ctx, dl.Add(-10*time.Second))
+		defer cancel()
+	}
+	r, err := h.RetroHunt(hctx, RetroRequest{Window: window, Limit: limit, DBVersion: db, Wait: lim.Wait})
 	res.RetroDB, res.RetroCandidates, res.RetroStarted = db, r.Candidates, r.Started
-	if err != nil {
+	if err != nil && (hctx.Err() == nil || ctx.Err() != nil) {
 		return err
 	}
 	state := "running"

@@ -391,6 +391,10 @@ func optionalFor(name string) []string {
 	if accessOf[name].putEvents {
 		out = append(out, lambdaenv.VarResultBus)
 	}
+	if name == "sweep" {
+		// The retro-hunt's current database (lambdas.Signatures).
+		out = append(out, lambdaenv.VarSignaturesBucket)
+	}
 	if name == "review" {
 		// Present only when the console is on (consoleBefore).
 		out = append(out, append(slices.Clone(lambdaenv.Console), varReviewIAMRoles)...)
@@ -652,10 +656,15 @@ func (g *Gate) events() {
 // whose execution may still be running.
 func (g *Gate) sweep() {
 	awsevents.NewRule(g.Scope, jsii.String("SweepSchedule"), &awsevents.RuleProps{
-		Description: jsii.String("scangate: re-drive records no execution is driving; settle expired upload intents"),
+		Description: jsii.String("scangate: re-drive records no execution is driving; settle expired upload intents; retro-hunt"),
 		Schedule:    awsevents.Schedule_Rate(awscdk.Duration_Minutes(jsii.Number(float64(g.props.SweepEveryMinutes)))),
 		Targets: &[]awsevents.IRuleTarget{awseventstargets.NewLambdaFunction(g.Functions["sweep"], &awseventstargets.LambdaFunctionProps{
-			Event:         awsevents.RuleTargetInput_FromObject(map[string]any{"minAgeSeconds": 360, "limit": 1000}),
+			Event: awsevents.RuleTargetInput_FromObject(map[string]any{
+				"minAgeSeconds": 360, "limit": 1000,
+				// The retro-hunt (lambdas.SweepRequest): rescans of versions
+				// found clean under an older database than the current set's.
+				"retroWindowSeconds": g.props.RetroWindowHours * 3600, "retroLimit": g.props.RetroPerSweep,
+			}),
 			RetryAttempts: jsii.Number(2),
 		})},
 	})

@@ -1,6 +1,7 @@
 package gate
 
 import (
+	"github.com/scangate/scangate/internal/sigset"
 	"slices"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
@@ -32,6 +33,9 @@ const (
 	sigNone sigAccess = iota
 	// sigLoad reads the current set's objects (sigset.Load).
 	sigLoad
+	// sigPointer reads the pointer alone (sigset.ReadPointer): the sweep's
+	// retro-hunt needs the current set's database, not its files.
+	sigPointer
 	// sigPublish also writes sets and the pointer (sigset.Publish), and
 	// lists the bucket so that S3 answers 404, not 403, for a pointer not
 	// written yet: the first run must tell "no set" from "no access".
@@ -93,8 +97,9 @@ var accessOf = map[string]access{
 	// waiting workflow it carries a decision out itself (Decide), which
 	// emits.
 	"review": {tableWrite: true, taskResponse: true, startScan: true, putEvents: true},
-	// Sweep restarts workflows and ingests versions whose event was lost.
-	"sweep": {tableWrite: true, protected: [][]string{s3Read, s3List, s3TagRead}, startScan: true, startReview: true},
+	// Sweep restarts workflows and ingests versions whose event was lost;
+	// its retro-hunt reads the current set's pointer and starts rescans.
+	"sweep": {tableWrite: true, protected: [][]string{s3Read, s3List, s3TagRead}, startScan: true, startReview: true, signatures: sigPointer},
 	// Offload reads the record and starts a task (offload() adds ECS).
 	"offload": {},
 }
@@ -127,12 +132,13 @@ func (g *Gate) grantAccess(role awsiam.Role, name string, a access, scanArn, rev
 	default:
 		g.Table.GrantReadData(role)
 	}
-	if a.signatures != sigNone {
-		acts := s3Read
-		if a.signatures == sigPublish {
-			acts = slices.Concat(s3Read, s3Write, []string{"s3:ListBucket"})
-		}
-		g.grantS3(role, g.Signatures.BucketArn(), []*string{g.Signatures.ArnForObjects(jsii.String("*"))}, acts)
+	switch a.signatures {
+	case sigLoad:
+		g.grantS3(role, g.Signatures.BucketArn(), []*string{g.Signatures.ArnForObjects(jsii.String("*"))}, s3Read)
+	case sigPointer:
+		g.grantS3(role, g.Signatures.BucketArn(), []*string{g.Signatures.ArnForObjects(jsii.String(sigset.PointerKey))}, s3Read)
+	case sigPublish:
+		g.grantS3(role, g.Signatures.BucketArn(), []*string{g.Signatures.ArnForObjects(jsii.String("*"))}, slices.Concat(s3Read, s3Write, []string{"s3:ListBucket"}))
 	}
 	if acts := flat(a.protected); len(acts) > 0 {
 		for _, b := range g.protected {

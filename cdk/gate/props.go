@@ -91,6 +91,14 @@ type Props struct {
 	MaxReceiveCount int
 	// SweepEveryMinutes is the sweep's schedule; 0 means 10.
 	SweepEveryMinutes int
+	// RetroWindowHours: when the updater publishes a newer signature set,
+	// the sweep rescans versions found clean within this long under an
+	// older one (the retro-hunt); 0 means 168 (7 days), negative turns it
+	// off. RetroPerSweep bounds the rescans one sweep starts; 0 means 200
+	// (at 5 a second, well within the sweep function's timeout; a pass
+	// that runs out of time goes on at the next sweep).
+	RetroWindowHours int
+	RetroPerSweep    int
 
 	// Signatures configures the signatures bucket and its updater.
 	Signatures Signatures
@@ -229,6 +237,11 @@ func (p Props) withDefaults() Props {
 	fill(&p.IngestBatchSize, 10)
 	fill(&p.MaxReceiveCount, 5)
 	fill(&p.SweepEveryMinutes, 10)
+	fill(&p.RetroWindowHours, 7*24)
+	fill(&p.RetroPerSweep, 200)
+	if p.RetroWindowHours < 0 {
+		p.RetroWindowHours = -1 // lambdas.SweepRequest: negative is off
+	}
 	fill(&p.Signatures.EveryHours, 2)
 	fill(&p.Signatures.Updater.MemoryMiB, DefaultUpdater.MemoryMiB)
 	fill(&p.Signatures.Updater.TimeoutSeconds, DefaultUpdater.TimeoutSeconds)

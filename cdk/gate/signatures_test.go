@@ -11,6 +11,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/scangate/scangate/cdk/gate"
+	"github.com/scangate/scangate/internal/sigset"
 	"github.com/scangate/scangate/lambdas/lambdaenv"
 )
 
@@ -252,5 +253,55 @@ func TestSignaturePropsValidated(t *testing.T) {
 		if _, err := gate.New(stack, "Gate", &p); err == nil {
 			t.Errorf("Signatures %+v accepted", sig)
 		}
+	}
+}
+
+// The sweep runs the retro-hunt on AWS: it reads the current set's
+// pointer (and nothing else of the bucket), and its schedule passes the
+// retro window and the rescans one sweep may start.
+func TestSweepRetroHunt(t *testing.T) {
+	s := get(t, "new")
+	bucket := "<" + s.logicalID(t, "AWS::S3::Bucket", "GateSignatures")
+	sweep := s.grants(t)[s.logicalID(t, "AWS::IAM::Role", "GateSweepRole")]
+	var reads []string
+	for a, res := range sweep {
+		for _, r := range res {
+			if !strings.HasPrefix(r, bucket) {
+				continue
+			}
+			if a != "s3:GetObject" && a != "s3:GetObjectVersion" {
+				t.Errorf("the sweep may %s on the signatures bucket", a)
+			}
+			reads = append(reads, r)
+		}
+	}
+	if len(reads) == 0 {
+		t.Fatal("the sweep cannot read the signatures bucket's pointer")
+	}
+	for _, r := range reads {
+		if !strings.HasSuffix(r, "/"+sigset.PointerKey) {
+			t.Errorf("the sweep may read %s, want only the pointer %s", r, sigset.PointerKey)
+		}
+	}
+	if envOf(s.function(t, "sweep"))[lambdaenv.VarSignaturesBucket] == nil {
+		t.Errorf("the sweep lacks %s", lambdaenv.VarSignaturesBucket)
+	}
+	fn := s.logicalID(t, "AWS::Lambda::Function", "GateSweepFunction")
+	found := false
+	for _, r := range s.resources("AWS::Events::Rule") {
+		p := props(r)
+		b, _ := json.Marshal(p["Targets"])
+		if !strings.Contains(string(b), `"`+fn+`"`) {
+			continue
+		}
+		found = true
+		for _, want := range []string{`\"retroWindowSeconds\":604800`, `\"retroLimit\":200`} {
+			if !strings.Contains(string(b), want) {
+				t.Errorf("the sweep's schedule input %s lacks %s", b, want)
+			}
+		}
+	}
+	if !found {
+		t.Error("no rule runs the sweep")
 	}
 }

@@ -308,6 +308,11 @@ func TestScannerSwapsInANewerSet(t *testing.T) {
 	if after.DBVersion == before.DBVersion {
 		t.Fatalf("both sets named %q: the new database must have its own identity", after.DBVersion)
 	}
+	// The sweep hunts with the pointer's name for the database: it must be
+	// the name the scanners' verdicts carry.
+	if cur, err := s.src.Current(ctx); err != nil || cur != after.DBVersion {
+		t.Fatalf("the pointer names %q (%v), the scanner %q", cur, err, after.DBVersion)
+	}
 
 	// The scan that leased the old generation still finishes on it, and
 	// names the old database.

@@ -2,6 +2,7 @@ package lambdaenv
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -70,6 +71,9 @@ type sigSource struct {
 // sweep function's retro-hunt hunts with it.
 func (s sigSource) Current(ctx context.Context) (string, error) {
 	p, err := sigset.ReadPointer(ctx, s.d, s.bucket)
+	if errors.Is(err, sigset.ErrNoSet) {
+		return "", nil
+	}
 	if err != nil {
 		return "", err
 	}
