@@ -130,7 +130,8 @@ func (s *Store) Get(ctx context.Context, id string) (*domain.Record, error) {
 	return s.d.Get(ctx, id)
 }
 
-// ListByState pages through records in one state, oldest update first.
+// ListByState pages through records in one state, oldest update first
+// (clean records in no particular order: see ListedInOrder).
 func (s *Store) ListByState(ctx context.Context, state domain.Status, page Page) ([]*domain.Record, string, error) {
 	if !state.Valid() {
 		return nil, "", errcode.Errorf(errcode.Invalid, "store: list", "", "unknown state %q", state)

@@ -2,6 +2,8 @@ package dynamo
 
 import (
 	"fmt"
+	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -80,45 +82,90 @@ func splitSortKey(s string) (string, bool) {
 
 // recordItem is a record as stored. Attributes that are empty are omitted
 // (and REMOVEd by Update), which keeps items small.
+//
+// A clean record must stay under 1 KB through its verdict, where DynamoDB
+// starts to bill a second write unit, so nothing is stored twice: the ID
+// is the partition key's (id is written by older versions only), the
+// creation time is the first history entry's unless they differ, and the
+// current verdict is the last of the verdict history when VerdictIsLast is
+// set (verdict is then absent). A clean record has no stateSort: it is in
+// no index (see indexed).
 type recordItem struct {
-	PK           string        `dynamodbav:"pk"`
-	SK           string        `dynamodbav:"sk"`
-	ID           string        `dynamodbav:"id"`
-	Object       objectItem    `dynamodbav:"object"`
-	State        string        `dynamodbav:"state"`
-	StateSort    string        `dynamodbav:"stateSort"`
-	Reason       string        `dynamodbav:"reason,omitempty"`
-	Version      int64         `dynamodbav:"version"`
-	Attempts     int           `dynamodbav:"attempts"`
-	Lease        *leaseItem    `dynamodbav:"lease,omitempty"`
-	Verdict      *verdictItem  `dynamodbav:"verdict,omitempty"`
-	Quarantine   *objectItem   `dynamodbav:"quarantine,omitempty"`
-	ExecutionARN string        `dynamodbav:"executionArn,omitempty"`
-	CreatedAt    string        `dynamodbav:"createdAt"`
-	UpdatedAt    string        `dynamodbav:"updatedAt"`
-	History      []historyItem `dynamodbav:"history,omitempty"`
-	Verdicts     []verdictItem `dynamodbav:"verdicts,omitempty"`
+	PK            string        `dynamodbav:"pk"`
+	SK            string        `dynamodbav:"sk"`
+	ID            string        `dynamodbav:"id,omitempty"`
+	Object        objectItem    `dynamodbav:"object"`
+	State         string        `dynamodbav:"state"`
+	StateSort     string        `dynamodbav:"stateSort,omitempty"`
+	Reason        string        `dynamodbav:"reason,omitempty"`
+	Version       int64         `dynamodbav:"version"`
+	Attempts      int           `dynamodbav:"attempts"`
+	Lease         *leaseItem    `dynamodbav:"lease,omitempty"`
+	Verdict       *verdictItem  `dynamodbav:"verdict,omitempty"`
+	VerdictIsLast bool          `dynamodbav:"verdictIsLast,omitempty"`
+	Quarantine    *objectItem   `dynamodbav:"quarantine,omitempty"`
+	ExecutionARN  string        `dynamodbav:"executionArn,omitempty"`
+	CreatedAt     string        `dynamodbav:"createdAt,omitempty"`
+	UpdatedAt     string        `dynamodbav:"updatedAt"`
+	History       []historyItem `dynamodbav:"history,omitempty"`
+	Verdicts      []verdictItem `dynamodbav:"verdicts,omitempty"`
+}
+
+// indexed reports whether a record in state has an entry in the by-state
+// index. A clean record has none: almost every object ends clean, and
+// moving its entry there would cost two more write units per object
+// (a delete and a put) for listings that only the retro-hunt and the
+// console make; ListByState finds clean records with a Scan instead.
+// Every state the sweep or an operator must find stays indexed.
+func indexed(state domain.Status) bool { return state != domain.StatusClean }
+
+// InByState reports whether a record in state has an entry in the by-state
+// index, for estimates of the index's write units (dynalite reports none).
+func InByState(state domain.Status) bool { return indexed(state) }
+
+// stateSortFor is the by-state sort key of a record in state, or "" (an
+// absent attribute, so no index entry) for a state that is not indexed.
+func stateSortFor(state domain.Status, updated time.Time, id string) string {
+	if !indexed(state) {
+		return ""
+	}
+	return sortKey(updated, id)
+}
+
+// compactVerdict returns what a record stores of its current verdict v
+// and its verdict history vs: v itself, or nil and true when v is the last
+// of vs (as the portable layer writes it), which spares a second copy.
+func compactVerdict(v *domain.Verdict, vs []domain.Verdict) (*verdictItem, bool) {
+	cur := toVerdict(v)
+	if cur == nil || len(vs) == 0 {
+		return cur, false
+	}
+	if reflect.DeepEqual(*cur, *toVerdict(&vs[len(vs)-1])) {
+		return nil, true
+	}
+	return cur, false
 }
 
 // Names of record attributes that expressions use.
 const (
-	attrReason       = "reason"
-	attrVersion      = "version"
-	attrAttempts     = "attempts"
-	attrLease        = "lease"
-	attrLeaseToken   = "token"
-	attrLeaseExpires = "expires"
-	attrVerdict      = "verdict"
-	attrQuarantine   = "quarantine"
-	attrExecutionARN = "executionArn"
-	attrUpdatedAt    = "updatedAt"
-	attrHistory      = "history"
-	attrVerdicts     = "verdicts"
-	attrDecision     = "decision"
-	attrReviewer     = "reviewer"
-	attrComment      = "comment"
-	attrDecidedAt    = "decidedAt"
-	attrTaskToken    = "taskToken"
+	attrReason        = "reason"
+	attrVersion       = "version"
+	attrAttempts      = "attempts"
+	attrLease         = "lease"
+	attrLeaseToken    = "token"
+	attrLeaseExpires  = "expires"
+	attrVerdict       = "verdict"
+	attrVerdictIsLast = "verdictIsLast"
+	attrQuarantine    = "quarantine"
+	attrExecutionARN  = "executionArn"
+	attrUpdatedAt     = "updatedAt"
+	attrHistory       = "history"
+	attrVerdicts      = "verdicts"
+	attrDecision      = "decision"
+	attrReviewer      = "reviewer"
+	attrComment       = "comment"
+	attrDecidedAt     = "decidedAt"
+	attrTaskToken     = "taskToken"
 )
 
 type objectItem struct {
@@ -283,11 +330,12 @@ func (h historyItem) domain() (domain.HistoryEntry, error) {
 
 func toRecordItem(r *domain.Record) recordItem {
 	it := recordItem{
-		PK: recordPK(r.ID), SK: skRecord, ID: r.ID, Object: toObject(r.Object),
-		State: string(r.State), StateSort: sortKey(r.UpdatedAt, r.ID), Reason: r.Reason,
-		Version: r.Version, Attempts: r.Attempts, Lease: toLease(r.Lease), Verdict: toVerdict(r.Verdict),
+		PK: recordPK(r.ID), SK: skRecord, Object: toObject(r.Object),
+		State: string(r.State), StateSort: stateSortFor(r.State, r.UpdatedAt, r.ID), Reason: r.Reason,
+		Version: r.Version, Attempts: r.Attempts, Lease: toLease(r.Lease),
 		ExecutionARN: r.ExecutionARN, CreatedAt: fmtTime(r.CreatedAt), UpdatedAt: fmtTime(r.UpdatedAt),
 	}
+	it.Verdict, it.VerdictIsLast = compactVerdict(r.Verdict, r.Verdicts)
 	if r.Quarantine != nil {
 		q := toObject(*r.Quarantine)
 		it.Quarantine = &q
@@ -295,24 +343,41 @@ func toRecordItem(r *domain.Record) recordItem {
 	for _, h := range r.History {
 		it.History = append(it.History, toHistory(h))
 	}
+	if len(it.History) > 0 && it.History[0].At == it.CreatedAt {
+		it.CreatedAt = ""
+	}
 	it.Verdicts = toVerdicts(r.Verdicts)
 	return it
 }
 
 func (it *recordItem) domain() (*domain.Record, error) {
+	id := it.ID
+	if id == "" {
+		id = strings.TrimPrefix(it.PK, recordPrefix)
+	}
 	rec := &domain.Record{
-		ID: it.ID, Object: it.Object.domain(), State: domain.Status(it.State), Reason: it.Reason,
+		ID: id, Object: it.Object.domain(), State: domain.Status(it.State), Reason: it.Reason,
 		Version: it.Version, Attempts: it.Attempts, Lease: it.Lease.domain(), ExecutionARN: it.ExecutionARN,
 	}
 	var err error
-	if rec.Verdict, err = it.Verdict.domain(); err != nil {
+	cur := it.Verdict
+	if it.VerdictIsLast && cur == nil && len(it.Verdicts) > 0 {
+		last := it.Verdicts[len(it.Verdicts)-1]
+		last.Signatures = slices.Clone(last.Signatures)
+		cur = &last
+	}
+	if rec.Verdict, err = cur.domain(); err != nil {
 		return nil, err
 	}
 	if it.Quarantine != nil {
 		q := it.Quarantine.domain()
 		rec.Quarantine = &q
 	}
-	if rec.CreatedAt, err = parseTime(it.CreatedAt); err != nil {
+	created := it.CreatedAt
+	if created == "" && len(it.History) > 0 {
+		created = it.History[0].At
+	}
+	if rec.CreatedAt, err = parseTime(created); err != nil {
 		return nil, err
 	}
 	if rec.UpdatedAt, err = parseTime(it.UpdatedAt); err != nil {

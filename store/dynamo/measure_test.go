@@ -84,6 +84,25 @@ func itemSize(item map[string]types.AttributeValue) int {
 	return n
 }
 
+// sizeByAttr renders an item's size attribute by attribute, largest
+// first, to show what keeps a record above 1 KB.
+func sizeByAttr(item map[string]types.AttributeValue) string {
+	type kv struct {
+		k string
+		n int
+	}
+	var all []kv
+	for k, v := range item {
+		all = append(all, kv{k, len(k) + attrSize(v)})
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].n > all[j].n || all[i].n == all[j].n && all[i].k < all[j].k })
+	parts := make([]string, len(all))
+	for i, e := range all {
+		parts[i] = fmt.Sprintf("%s %d", e.k, e.n)
+	}
+	return strings.Join(parts, ", ")
+}
+
 func kb(size int) float64 { return math.Ceil(float64(size) / 1024) }
 
 // indexWrites estimates the GSI write units of one step from the items
@@ -93,7 +112,7 @@ func kb(size int) float64 { return math.Ceil(float64(size) / 1024) }
 // only, open-reviews everything).
 func indexWrites(beforeRec, afterRec, beforeRev, afterRev map[string]types.AttributeValue) float64 {
 	keys := func(item map[string]types.AttributeValue, pk, sk string) string {
-		if item == nil || item[pk] == nil {
+		if item == nil || item[pk] == nil || item[sk] == nil {
 			return ""
 		}
 		return item[pk].(*types.AttributeValueMemberS).Value + "\x00" + item[sk].(*types.AttributeValueMemberS).Value
@@ -224,6 +243,8 @@ func TestMeasurements(t *testing.T) {
 			finalSize, reviewSize = itemSize(afterRec), itemSize(afterRev)
 		}
 		p.run(obj, step)
+		final := rawGet(t, svc.client, table, recKey)
+		t.Logf("%s path: final record by attribute: %s", p.name, sizeByAttr(final))
 		t.Logf("%s path, per object: %d requests (%d reads, %d writes), %.1f RCU, %.1f WCU on the table as dynalite reports it, + %.1f WCU in the indexes (estimated) = %.1f WCU; final record %d B, review item %d B\n%s",
 			p.name, total.reads+total.writes, total.reads, total.writes, total.rcu, total.wcu, gsi, total.wcu+gsi, finalSize, reviewSize, strings.Join(lines, "\n"))
 		if total.rcu <= 0 || total.wcu <= 0 {
