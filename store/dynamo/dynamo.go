@@ -374,7 +374,12 @@ func (d *Driver) updateInput(id string, cond store.Condition, m store.Mutation) 
 	} else {
 		remove = append(remove, e.name(attrStateSort))
 	}
-	assign(attrUpdatedAt, s(fmtTime(m.UpdatedAt)))
+	if m.History != nil && m.History.At.Equal(m.UpdatedAt) {
+		// The entry appended below holds the update time (recordItem).
+		remove = append(remove, e.name(attrUpdatedAt))
+	} else {
+		assign(attrUpdatedAt, s(fmtTime(m.UpdatedAt)))
+	}
 	assign(attrAttempts, n(int64(m.Attempts)))
 	if cond.Version != 0 {
 		set = append(set, e.name(attrVersion)+" = "+e.value("nextVersion", n(cond.Version+1)))

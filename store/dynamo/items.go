@@ -1,11 +1,15 @@
 package dynamo
 
 import (
+	"cmp"
 	"fmt"
 	"reflect"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/scangate/scangate/domain"
 )
@@ -86,7 +90,9 @@ func splitSortKey(s string) (string, bool) {
 // A clean record must stay under 1 KB through its verdict, where DynamoDB
 // starts to bill a second write unit, so nothing is stored twice: the ID
 // is the partition key's (id is written by older versions only), the
-// creation time is the first history entry's unless they differ, and the
+// creation and update times are the first and the last history entry's
+// unless they differ, a history entry's time is the one before it's when
+// they are equal, verdicts use short attribute names, and the
 // current verdict is the last of the verdict history when VerdictIsLast is
 // set (verdict is then absent). A clean record has no stateSort: it is in
 // no index (see indexed).
@@ -106,7 +112,7 @@ type recordItem struct {
 	Quarantine    *objectItem   `dynamodbav:"quarantine,omitempty"`
 	ExecutionARN  string        `dynamodbav:"executionArn,omitempty"`
 	CreatedAt     string        `dynamodbav:"createdAt,omitempty"`
-	UpdatedAt     string        `dynamodbav:"updatedAt"`
+	UpdatedAt     string        `dynamodbav:"updatedAt,omitempty"`
 	History       []historyItem `dynamodbav:"history,omitempty"`
 	Verdicts      []verdictItem `dynamodbav:"verdicts,omitempty"`
 }
@@ -185,27 +191,66 @@ type leaseItem struct {
 	Expires int64  `dynamodbav:"expires"`
 }
 
+// verdictItem is a verdict as stored. Its longer attributes have short
+// names (a record holds one verdict or more, and must stay under 1 KB);
+// items written before they were shortened still decode (legacyVerdict).
 type verdictItem struct {
 	Outcome       string   `dynamodbav:"outcome,omitempty"`
 	Signatures    []string `dynamodbav:"signatures,omitempty"`
 	Reason        string   `dynamodbav:"reason,omitempty"`
 	Engine        string   `dynamodbav:"engine,omitempty"`
-	DBVersion     string   `dynamodbav:"dbVersion,omitempty"`
-	DBTime        string   `dynamodbav:"dbTime,omitempty"`
+	DBVersion     string   `dynamodbav:"db,omitempty"`
+	DBTime        string   `dynamodbav:"dbAt,omitempty"`
 	SHA256        string   `dynamodbav:"sha256,omitempty"`
-	BytesScanned  int64    `dynamodbav:"bytesScanned,omitempty"`
-	DurationNanos int64    `dynamodbav:"durationNs,omitempty"`
-	ScannedAt     string   `dynamodbav:"scannedAt,omitempty"`
+	BytesScanned  int64    `dynamodbav:"bytes,omitempty"`
+	DurationNanos int64    `dynamodbav:"ns,omitempty"`
+	ScannedAt     string   `dynamodbav:"at,omitempty"`
 	Reused        bool     `dynamodbav:"reused,omitempty"`
 	AllowlistedBy string   `dynamodbav:"allowlistedBy,omitempty"`
-	ContentType   string   `dynamodbav:"contentType,omitempty"`
+	ContentType   string   `dynamodbav:"type,omitempty"`
 	PolicyRule    string   `dynamodbav:"policyRule,omitempty"`
 	PolicyAction  string   `dynamodbav:"policyAction,omitempty"`
 	Retro         bool     `dynamodbav:"retro,omitempty"`
 }
 
+// legacyVerdict holds the long names of verdictItem's attributes, as items
+// written before December 2026 have them.
+type legacyVerdict struct {
+	DBVersion     string `dynamodbav:"dbVersion,omitempty"`
+	DBTime        string `dynamodbav:"dbTime,omitempty"`
+	BytesScanned  int64  `dynamodbav:"bytesScanned,omitempty"`
+	DurationNanos int64  `dynamodbav:"durationNs,omitempty"`
+	ScannedAt     string `dynamodbav:"scannedAt,omitempty"`
+	ContentType   string `dynamodbav:"contentType,omitempty"`
+}
+
+// UnmarshalDynamoDBAttributeValue decodes a verdict under its short names
+// or, for items written earlier, its long ones.
+func (v *verdictItem) UnmarshalDynamoDBAttributeValue(av types.AttributeValue) error {
+	type plain verdictItem // without this method
+	var p plain
+	if err := attributevalue.Unmarshal(av, &p); err != nil {
+		return err
+	}
+	var old legacyVerdict
+	if err := attributevalue.Unmarshal(av, &old); err != nil {
+		return err
+	}
+	*v = verdictItem(p)
+	v.DBVersion = cmp.Or(v.DBVersion, old.DBVersion)
+	v.DBTime = cmp.Or(v.DBTime, old.DBTime)
+	v.BytesScanned = cmp.Or(v.BytesScanned, old.BytesScanned)
+	v.DurationNanos = cmp.Or(v.DurationNanos, old.DurationNanos)
+	v.ScannedAt = cmp.Or(v.ScannedAt, old.ScannedAt)
+	v.ContentType = cmp.Or(v.ContentType, old.ContentType)
+	return nil
+}
+
+// historyItem is a history entry as stored. At is absent when it is the
+// previous entry's (a record claimed at ingest has two entries of one
+// instant).
 type historyItem struct {
-	At     string `dynamodbav:"at"`
+	At     string `dynamodbav:"at,omitempty"`
 	Event  string `dynamodbav:"event,omitempty"`
 	From   string `dynamodbav:"from,omitempty"`
 	To     string `dynamodbav:"to,omitempty"`
@@ -340,11 +385,20 @@ func toRecordItem(r *domain.Record) recordItem {
 		q := toObject(*r.Quarantine)
 		it.Quarantine = &q
 	}
-	for _, h := range r.History {
-		it.History = append(it.History, toHistory(h))
+	for i, h := range r.History {
+		e := toHistory(h)
+		if i > 0 && r.History[i-1].At.Equal(h.At) {
+			e.At = ""
+		}
+		it.History = append(it.History, e)
 	}
-	if len(it.History) > 0 && it.History[0].At == it.CreatedAt {
-		it.CreatedAt = ""
+	if n := len(r.History); n > 0 {
+		if r.History[0].At.Equal(r.CreatedAt) {
+			it.CreatedAt = ""
+		}
+		if r.History[n-1].At.Equal(r.UpdatedAt) {
+			it.UpdatedAt = ""
+		}
 	}
 	it.Verdicts = toVerdicts(r.Verdicts)
 	return it
@@ -373,22 +427,27 @@ func (it *recordItem) domain() (*domain.Record, error) {
 		q := it.Quarantine.domain()
 		rec.Quarantine = &q
 	}
-	created := it.CreatedAt
-	if created == "" && len(it.History) > 0 {
-		created = it.History[0].At
-	}
-	if rec.CreatedAt, err = parseTime(created); err != nil {
-		return nil, err
-	}
-	if rec.UpdatedAt, err = parseTime(it.UpdatedAt); err != nil {
-		return nil, err
-	}
-	for _, h := range it.History {
+	for i, h := range it.History {
+		if h.At == "" && i > 0 {
+			h.At = it.History[i-1].At
+			it.History[i].At = h.At
+		}
 		e, err := h.domain()
 		if err != nil {
 			return nil, err
 		}
 		rec.History = append(rec.History, e)
+	}
+	created, updated := it.CreatedAt, it.UpdatedAt
+	if n := len(it.History); n > 0 {
+		created = cmp.Or(created, it.History[0].At)
+		updated = cmp.Or(updated, it.History[n-1].At)
+	}
+	if rec.CreatedAt, err = parseTime(created); err != nil {
+		return nil, err
+	}
+	if rec.UpdatedAt, err = parseTime(updated); err != nil {
+		return nil, err
 	}
 	for _, v := range it.Verdicts {
 		d, err := v.domain()

@@ -2,6 +2,7 @@ package dynamo_test
 
 import (
 	"context"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -103,5 +104,53 @@ func TestByStateIsSparse(t *testing.T) {
 	}
 	if rec.Verdict != nil || len(rec.Verdicts) != 1 {
 		t.Errorf("after the rescan: verdict %+v, verdicts %d; want none and the clean one kept", rec.Verdict, len(rec.Verdicts))
+	}
+}
+
+// TestLegacyRecordDecodes reads a record as drivers before the compact
+// layout wrote it: id and createdAt stored, verdicts under long names, no
+// verdictIsLast.
+func TestLegacyRecordDecodes(t *testing.T) {
+	ctx := context.Background()
+	svc := startDynalite(t)
+	d := svc.driver(t, nil)
+	str := func(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+	num := func(v string) types.AttributeValue { return &types.AttributeValueMemberN{Value: v} }
+	verdict := &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{
+		"outcome": str("clean"), "dbVersion": str("27512"), "dbTime": str("2026-05-01T08:00:00.000000000Z"),
+		"bytesScanned": num("4096"), "durationNs": num("3000000"), "scannedAt": str("2026-05-01T12:00:00.000000000Z"),
+		"contentType": str("application/pdf"), "sha256": str("ab"),
+	}}
+	item := map[string]types.AttributeValue{
+		"pk": str("rec#legacy"), "sk": str("record"), "id": str("legacy"), "state": str("clean"),
+		"stateSort": str("2026-05-01T12:00:01.000000000Z#legacy"), "version": num("3"), "attempts": num("1"),
+		"object":    &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{"bucket": str("b"), "key": str("k")}},
+		"createdAt": str("2026-05-01T11:59:00.000000000Z"), "updatedAt": str("2026-05-01T12:00:01.000000000Z"),
+		"history": &types.AttributeValueMemberL{Value: []types.AttributeValue{&types.AttributeValueMemberM{Value: map[string]types.AttributeValue{
+			"at": str("2026-05-01T11:59:00.000000000Z"), "event": str("ingest"), "to": str("pending"),
+		}}}},
+		"verdict": verdict, "verdicts": &types.AttributeValueMemberL{Value: []types.AttributeValue{verdict}},
+	}
+	if _, err := svc.client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(d.Table()), Item: item}); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := d.Get(ctx, "legacy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := domain.Verdict{Outcome: domain.OutcomeClean, DBVersion: "27512", DBTime: time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC),
+		BytesScanned: 4096, Duration: 3 * time.Millisecond, ScannedAt: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC),
+		ContentType: "application/pdf", SHA256: "ab"}
+	if rec.ID != "legacy" || rec.Verdict == nil || len(rec.Verdicts) != 1 {
+		t.Fatalf("legacy record = %+v", rec)
+	}
+	for _, got := range []domain.Verdict{*rec.Verdict, rec.Verdicts[0]} {
+		got.Signatures = nil
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("legacy verdict = %+v, want %+v", got, want)
+		}
+	}
+	if !rec.CreatedAt.Equal(time.Date(2026, 5, 1, 11, 59, 0, 0, time.UTC)) || !rec.UpdatedAt.Equal(time.Date(2026, 5, 1, 12, 0, 1, 0, time.UTC)) {
+		t.Errorf("legacy times: created %s, updated %s", rec.CreatedAt, rec.UpdatedAt)
 	}
 }
