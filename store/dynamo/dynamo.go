@@ -28,9 +28,10 @@
 //
 // # Consistency
 //
-// Get, the allowlist and cache reads, and the record fetches of
-// ListByState are strongly consistent unless Options.EventuallyConsistent
-// is set. Index queries are eventually consistent in DynamoDB: ListByState
+// Get, the allowlist reads, and the record fetches of ListByState are
+// strongly consistent unless Options.EventuallyConsistent is set; the
+// verdict cache is always read eventually consistently (its entries are
+// never removed, so a stale read only misses, and a miss means a scan). Index queries are eventually consistent in DynamoDB: ListByState
 // re-reads each listed record and drops those that moved since the index
 // was read, and ListOpenReviews may for a moment still show an item just
 // decided (deciding it again fails its condition).
@@ -89,7 +90,7 @@ var _ store.Driver = (*Driver)(nil)
 // Options configure a Driver. The zero value is the default.
 type Options struct {
 	// EventuallyConsistent makes item reads (Get, GetReview, GetAllowlist,
-	// ListAllowlist, GetCachedVerdict and ListByState's record fetches)
+	// ListAllowlist, and ListByState's record fetches and scans)
 	// eventually consistent, at half the read cost. The default is
 	// strongly consistent reads. Index queries are always eventually
 	// consistent (DynamoDB offers nothing else for a GSI).
