@@ -105,7 +105,20 @@ func (h *Handlers) ingestOne(ctx context.Context, ref domain.ObjectRef, detail s
 	if n, ok := h.cfg.Starter.(ExecutionNamer); ok {
 		planned = n.ExecutionID(&domain.Record{ID: ref.ID(), Object: ref})
 	}
-	rec, created, err := h.cfg.Store.IngestExecution(ctx, ref, "ingest", detail, planned)
+	// A new record is claimed for the execution started next when that
+	// execution can be handed the lease, unless it is above the stream
+	// limit: the large-object path claims in an execution of its own,
+	// under its own lease time.
+	cs, claim := h.cfg.Starter.(ClaimStarter)
+	if h.cfg.MaxScanBytes > 0 && ref.Size > h.cfg.MaxScanBytes {
+		claim = false
+	}
+	var rec *domain.Record
+	if claim {
+		rec, created, err = h.cfg.Store.IngestClaimed(ctx, ref, "ingest", detail, planned, h.cfg.Owner, h.cfg.LeaseTTL)
+	} else {
+		rec, created, err = h.cfg.Store.IngestExecution(ctx, ref, "ingest", detail, planned)
+	}
 	if err != nil {
 		return "", false, false, fromBackend(err)
 	}
@@ -113,10 +126,19 @@ func (h *Handlers) ingestOne(ctx context.Context, ref domain.ObjectRef, detail s
 	if !created {
 		log.Info("already known", "state", rec.State)
 	}
-	if rec.State != domain.StatusPending || h.cfg.Starter == nil {
+	// A known record that is not pending is not started again: if it was
+	// claimed here and its start was lost, the sweep re-drives it once
+	// the lease expires (a second execution with the same lease would
+	// scan it twice).
+	claimed := created && claim
+	if (rec.State != domain.StatusPending && !claimed) || h.cfg.Starter == nil {
 		return rec.ID, created, false, nil
 	}
-	exec, err := h.cfg.Starter.Start(ctx, rec)
+	start := h.cfg.Starter.Start
+	if claimed {
+		start = cs.StartClaimed
+	}
+	exec, err := start(ctx, rec)
 	if err != nil {
 		return rec.ID, created, false, fromBackend(err)
 	}

@@ -133,6 +133,15 @@ type ExecutionNamer interface {
 	ExecutionID(rec *domain.Record) string
 }
 
+// ClaimStarter is implemented by Starters that can start an execution
+// holding a lease already: StartClaimed starts rec's workflow as Start
+// does, with rec.Lease's token in the input (asl.Document.LeaseToken).
+// Ingest then creates a new record already claimed for that execution
+// (store.IngestClaimed), and Claim, given the token, writes nothing.
+type ClaimStarter interface {
+	StartClaimed(ctx context.Context, rec *domain.Record) (executionID string, err error)
+}
+
 // Resumer hands an admin's decision to the workflow waiting on a review,
 // through the task token stored on the item (SendTaskSuccess in AWS).
 // Resuming an item whose workflow was already resumed must not fail.

@@ -35,8 +35,23 @@ func (h *Handlers) Claim(ctx context.Context, st asl.Document) (asl.Document, er
 	large := h.cfg.MaxScanBytes > 0 && st.Object.Size > h.cfg.MaxScanBytes
 	if large && !st.Offloaded && h.cfg.Offloader != nil {
 		// The large-object path claims for itself; taking the lease here
-		// would only make it wait for this one to expire.
-		st.Skip, st.Next = false, asl.RouteOffload
+		// would only make it wait for this one to expire. A lease from
+		// the ingest (an ingest whose stream limit differs from this
+		// function's) is not handed on: the offloaded claim waits for it
+		// to expire, and its failure must not look like the holder's.
+		st.Skip, st.Next, st.LeaseToken = false, asl.RouteOffload, ""
+		return st, nil
+	}
+	if st.LeaseToken != "" && !st.Offloaded {
+		// Ingest created the record claimed for this execution and
+		// handed it the lease (ClaimStarter): there is nothing to write,
+		// nor to read, since only the token's holder can move a record
+		// out of scanning before the lease expires, and Record's write is
+		// conditional on the token. Should the sweep have reclaimed it
+		// meanwhile, that write fails and this execution records nothing.
+		loc := st.Object
+		st.Status, st.Location, st.Verdict, st.Retro = domain.StatusScanning, &loc, nil, false
+		st.Skip, st.Next = false, asl.RouteScan
 		return st, nil
 	}
 	rec, err := h.cfg.Store.Claim(ctx, st.ID, h.cfg.Owner, h.cfg.LeaseTTL)

@@ -43,8 +43,10 @@ type Driver interface {
 	Update(ctx context.Context, id string, cond Condition, m Mutation) (*domain.Record, error)
 
 	// ListByState returns records in state ordered by UpdatedAt, oldest
-	// first, then by ID. The cursor is opaque; "" starts at the beginning
-	// and a returned "" means there is no more.
+	// first, then by ID; in a state for which ListedInOrder is false, in
+	// any order the driver keeps across the pages of one listing. The
+	// cursor is opaque; "" starts at the beginning and a returned "" means
+	// there is no more.
 	ListByState(ctx context.Context, state domain.Status, page Page) ([]*domain.Record, string, error)
 
 	// PutAllowlist creates or replaces the entry for e.SHA256.
@@ -147,6 +149,13 @@ type Driver interface {
 	// Close releases the driver's resources.
 	Close() error
 }
+
+// ListedInOrder reports whether Driver.ListByState returns the records of
+// state ordered by UpdatedAt. Clean records need not be: they are almost
+// every record, and keeping them in an ordered index would cost the
+// DynamoDB driver two more write units per object; their readers (the
+// retro-hunt, counts and searches) do not depend on the order.
+func ListedInOrder(state domain.Status) bool { return state != domain.StatusClean }
 
 // Page asks for one page of a listing.
 type Page struct {

@@ -205,8 +205,22 @@ func cause(err error) string {
 // this generation ended (and that still needs one, as the sweep decides)
 // gets a restart with a suffixed name.
 func (w *Workflows) Start(ctx context.Context, rec *domain.Record) (string, error) {
+	return w.start(rec, asl.Document{ID: rec.ID, Object: rec.Object, Next: "scan"})
+}
+
+// StartClaimed starts the scan workflow for rec, which ingest created
+// claimed for it, with the lease's token in the input
+// (lambdas.ClaimStarter).
+func (w *Workflows) StartClaimed(ctx context.Context, rec *domain.Record) (string, error) {
+	if rec.Lease == nil || rec.Lease.Token == "" {
+		return "", fmt.Errorf("local: start %s: the record holds no lease", rec.ID)
+	}
+	return w.start(rec, asl.Document{ID: rec.ID, Object: rec.Object, Next: "scan", LeaseToken: rec.Lease.Token})
+}
+
+func (w *Workflows) start(rec *domain.Record, doc asl.Document) (string, error) {
 	name := asl.ExecutionName("scan", rec.Object.Key, rec.ID, stepfunctions.Generation(rec))
-	input, err := json.Marshal(asl.Document{ID: rec.ID, Object: rec.Object, Next: "scan"})
+	input, err := json.Marshal(doc)
 	if err != nil {
 		return "", err
 	}

@@ -46,8 +46,10 @@ type AWSCounts struct {
 	// (ReturnConsumedCapacity TOTAL; dynalite reports the table's only).
 	RRU, WRU float64
 	// IndexWRU estimates the index writes dynalite does not report: the
-	// by-state entry (keys only, 1 WRU) put when a record is created and
-	// deleted and put again whenever its state or update time changes.
+	// by-state entry (keys only, 1 WRU) put when a record enters an
+	// indexed state, deleted when it leaves for clean (which is not
+	// indexed), and deleted and put again when its state or update time
+	// changes between indexed states.
 	IndexWRU float64
 	// Refused counts refused conditional writes, which DynamoDB bills
 	// (at least 1 WRU each) and dynalite reports nothing for; they are
@@ -119,7 +121,9 @@ func (m *awsMeter) s3Counter(stack *middleware.Stack) error {
 		}), middleware.After)
 }
 
-// awsIndex estimates the by-state index writes from the store calls.
+// awsIndex estimates the by-state index writes from the store calls: an
+// entry is put when a record enters an indexed state, deleted when it
+// leaves for one that is not (clean), and both when its keys change.
 type awsIndex struct {
 	store.Driver
 	mu      sync.Mutex
@@ -127,6 +131,15 @@ type awsIndex struct {
 	writes  float64
 	refused float64
 	done    func(key string)
+}
+
+// byStateEntry is a record's by-state entry (its keys: the state and the
+// update time), or "" when a record in that state has none.
+func byStateEntry(state domain.Status, updated time.Time) string {
+	if !dynamo.InByState(state) {
+		return ""
+	}
+	return string(state) + updated.String()
 }
 
 func (x *awsIndex) Create(ctx context.Context, rec *domain.Record) error {
@@ -137,8 +150,11 @@ func (x *awsIndex) Create(ctx context.Context, rec *domain.Record) error {
 		x.refused++
 		return err
 	}
-	x.writes++
-	x.last[rec.ID] = string(rec.State) + rec.UpdatedAt.String()
+	key := byStateEntry(rec.State, rec.UpdatedAt)
+	if key != "" {
+		x.writes++
+	}
+	x.last[rec.ID] = key
 	return nil
 }
 
@@ -148,9 +164,14 @@ func (x *awsIndex) Update(ctx context.Context, id string, cond store.Condition, 
 	if err != nil {
 		x.refused++
 	} else {
-		key := string(rec.State) + rec.UpdatedAt.String()
-		if x.last[id] != key {
-			x.writes += 2 // the old entry deleted, the new one put
+		key := byStateEntry(rec.State, rec.UpdatedAt)
+		if prev := x.last[id]; prev != key {
+			if prev != "" {
+				x.writes++ // the old entry deleted
+			}
+			if key != "" {
+				x.writes++ // the new one put
+			}
 		}
 		x.last[id] = key
 	}

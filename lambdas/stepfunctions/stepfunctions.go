@@ -73,6 +73,17 @@ func (r *Runner) Start(ctx context.Context, rec *domain.Record) (string, error) 
 	return r.start(ctx, r.scanARN, name, asl.Document{ID: rec.ID, Object: rec.Object})
 }
 
+// StartClaimed starts the scan workflow for rec, which ingest created
+// claimed for it: the input carries the lease's token, so the workflow's
+// Claim has nothing to write (lambdas.ClaimStarter).
+func (r *Runner) StartClaimed(ctx context.Context, rec *domain.Record) (string, error) {
+	if rec.Lease == nil || rec.Lease.Token == "" {
+		return "", errcode.Errorf(errcode.Invalid, "stepfunctions: start", rec.ID, "record holds no lease")
+	}
+	name := asl.ExecutionName("scan", rec.Object.Key, rec.ID, Generation(rec))
+	return r.start(ctx, r.scanARN, name, asl.Document{ID: rec.ID, Object: rec.Object, LeaseToken: rec.Lease.Token})
+}
+
 // ExecutionID is the ARN Start gives rec's execution: its name is derived
 // from the record and its generation (lambdas.ExecutionNamer).
 func (r *Runner) ExecutionID(rec *domain.Record) string {

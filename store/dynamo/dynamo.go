@@ -28,9 +28,10 @@
 //
 // # Consistency
 //
-// Get, the allowlist and cache reads, and the record fetches of
-// ListByState are strongly consistent unless Options.EventuallyConsistent
-// is set. Index queries are eventually consistent in DynamoDB: ListByState
+// Get, the allowlist reads, and the record fetches of ListByState are
+// strongly consistent unless Options.EventuallyConsistent is set; the
+// verdict cache is always read eventually consistently (its entries are
+// never removed, so a stale read only misses, and a miss means a scan). Index queries are eventually consistent in DynamoDB: ListByState
 // re-reads each listed record and drops those that moved since the index
 // was read, and ListOpenReviews may for a moment still show an item just
 // decided (deciding it again fails its condition).
@@ -65,6 +66,7 @@ package dynamo
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"reflect"
 	"strconv"
@@ -88,7 +90,7 @@ var _ store.Driver = (*Driver)(nil)
 // Options configure a Driver. The zero value is the default.
 type Options struct {
 	// EventuallyConsistent makes item reads (Get, GetReview, GetAllowlist,
-	// ListAllowlist, GetCachedVerdict and ListByState's record fetches)
+	// ListAllowlist, and ListByState's record fetches and scans)
 	// eventually consistent, at half the read cost. The default is
 	// strongly consistent reads. Index queries are always eventually
 	// consistent (DynamoDB offers nothing else for a GSI).
@@ -368,8 +370,17 @@ func (d *Driver) updateInput(id string, cond store.Condition, m store.Mutation) 
 		return nil
 	}
 	assign(attrState, s(string(m.State)))
-	assign(attrStateSort, s(sortKey(m.UpdatedAt, id)))
-	assign(attrUpdatedAt, s(fmtTime(m.UpdatedAt)))
+	if sk := stateSortFor(m.State, m.UpdatedAt, id); sk != "" {
+		assign(attrStateSort, s(sk))
+	} else {
+		remove = append(remove, e.name(attrStateSort))
+	}
+	if m.History != nil && m.History.At.Equal(m.UpdatedAt) {
+		// The entry appended below holds the update time (recordItem).
+		remove = append(remove, e.name(attrUpdatedAt))
+	} else {
+		assign(attrUpdatedAt, s(fmtTime(m.UpdatedAt)))
+	}
 	assign(attrAttempts, n(int64(m.Attempts)))
 	if cond.Version != 0 {
 		set = append(set, e.name(attrVersion)+" = "+e.value("nextVersion", n(cond.Version+1)))
@@ -388,6 +399,13 @@ func (d *Driver) updateInput(id string, cond store.Condition, m store.Mutation) 
 		o := toObject(*m.Quarantine)
 		q = &o
 	}
+	// The verdict is stored once when it is the last of the verdict
+	// history this write sets; otherwise (the history left as it is)
+	// the stored form is unknown here, so the verdict is written whole.
+	cur, isLast := toVerdict(m.Verdict), false
+	if m.Verdicts != nil {
+		cur, isLast = compactVerdict(m.Verdict, m.Verdicts)
+	}
 	for _, f := range []struct {
 		attr    string
 		present bool
@@ -395,7 +413,8 @@ func (d *Driver) updateInput(id string, cond store.Condition, m store.Mutation) 
 	}{
 		{attrReason, m.Reason != "", m.Reason},
 		{attrLease, m.Lease != nil, toLease(m.Lease)},
-		{attrVerdict, m.Verdict != nil, toVerdict(m.Verdict)},
+		{attrVerdict, cur != nil, cur},
+		{attrVerdictIsLast, isLast, true},
 		{attrQuarantine, q != nil, q},
 		{attrExecutionARN, m.ExecutionARN != "", m.ExecutionARN},
 	} {
@@ -530,6 +549,9 @@ func (d *Driver) ListByState(ctx context.Context, state domain.Status, page stor
 	if !state.Valid() {
 		return nil, "", errcode.Errorf(errcode.Invalid, op, string(state), "unknown state %q", state)
 	}
+	if !indexed(state) {
+		return d.scanByState(ctx, state, page)
+	}
 	list := "state:" + string(state)
 	e := newExpr()
 	in := &dynamodb.QueryInput{
@@ -613,6 +635,81 @@ func (d *Driver) ListByState(ctx context.Context, state domain.Status, page stor
 		recs = append(recs, rec)
 	}
 	return recs, cursor, nil
+}
+
+// scanByState lists the records of a state that has no by-state entries
+// (see indexed) with a Scan of the table filtered on the record's state,
+// in the table's order (by hash of the key), which store.ListedInOrder
+// allows. A Scan reads every item it passes, whatever the filter, so a
+// page may be short or empty with a cursor; its cost grows with the table
+// (0.5 RRU per 4 KB read eventually consistently), which suits what lists
+// clean records: the retro-hunt after a signature update, and the console.
+func (d *Driver) scanByState(ctx context.Context, state domain.Status, page store.Page) ([]*domain.Record, string, error) {
+	const op = "dynamo: list"
+	list := "scan:" + string(state)
+	size := page.Size()
+	e := newExpr()
+	in := &dynamodb.ScanInput{
+		TableName: aws.String(d.table),
+		FilterExpression: aws.String(e.name(attrSK) + " = " + e.value("record", s(skRecord)) + " AND " +
+			e.name(attrState) + " = " + e.value("state", s(string(state)))),
+		ConsistentRead:         aws.Bool(d.consistent),
+		Limit:                  aws.Int32(int32(size + 1)),
+		ReturnConsumedCapacity: d.returnConsumed(),
+	}
+	in.ExpressionAttributeNames, in.ExpressionAttributeValues = e.names, e.values
+	if page.Cursor != "" {
+		raw, err := decodeCursor(op, list, page.Cursor)
+		var key [2]string
+		if err == nil && (json.Unmarshal([]byte(raw), &key) != nil || key[0] == "" || key[1] == "") {
+			err = errcode.Errorf(errcode.Invalid, op, string(state), "malformed cursor %q", page.Cursor)
+		}
+		if err != nil {
+			return nil, "", err
+		}
+		in.ExclusiveStartKey = map[string]types.AttributeValue{attrPK: s(key[0]), attrSK: s(key[1])}
+	}
+	position := func(pk, sk string) string {
+		b, _ := json.Marshal([2]string{pk, sk})
+		return encodeCursor(list, string(b))
+	}
+	// Scan pages count the items read, not those that pass the filter:
+	// read on until the page is full or the table ends, so a listing
+	// takes as many calls as its records need.
+	var recs []*domain.Record
+	for {
+		out, err := d.client.Scan(ctx, in)
+		if err != nil {
+			return nil, "", d.wrap(ctx, op, string(state), err)
+		}
+		d.consumed("list (scan)", false, out.ConsumedCapacity)
+		for _, raw := range out.Items {
+			rec, err := decodeAs(op, "", raw, (*recordItem).domain)
+			if err != nil {
+				return nil, "", err
+			}
+			if len(recs) == size {
+				// One more than the page holds: continue after the last
+				// one handed out.
+				return recs, position(recordPK(recs[size-1].ID), skRecord), nil
+			}
+			recs = append(recs, rec)
+		}
+		if out.LastEvaluatedKey == nil {
+			return recs, "", nil
+		}
+		var k struct {
+			PK string `dynamodbav:"pk"`
+			SK string `dynamodbav:"sk"`
+		}
+		if err := attributevalue.UnmarshalMap(out.LastEvaluatedKey, &k); err != nil || k.PK == "" || k.SK == "" {
+			return nil, "", errcode.Errorf(errcode.Unknown, op, string(state), "scan position does not decode: %v", err)
+		}
+		if len(recs) == size {
+			return recs, position(k.PK, k.SK), nil
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
+	}
 }
 
 // batchGet reads items by key, 100 per BatchGetItem, retrying unprocessed
@@ -962,7 +1059,24 @@ func (d *Driver) PutCachedVerdict(ctx context.Context, sha256, dbVersion string,
 
 // GetCachedVerdict implements store.Driver.
 func (d *Driver) GetCachedVerdict(ctx context.Context, sha256, dbVersion string) (*domain.Verdict, error) {
+	const op = "dynamo: get verdict"
+	if err := d.start(ctx, op, sha256); err != nil {
+		return nil, err
+	}
+	if sha256 == "" {
+		return nil, errcode.Errorf(errcode.Invalid, op, "", "empty id")
+	}
+	// Eventually consistent always, at half the cost: an entry is
+	// written once per (bytes, database) and never changed in meaning or
+	// removed, so a stale read can only miss one written a moment ago,
+	// and a miss means a scan. Nothing is answered that was not cached.
 	key := map[string]types.AttributeValue{attrPK: s(verdictPK(sha256)), attrSK: s(verdictSK(dbVersion))}
-	return getAs(ctx, d, "dynamo: get verdict", "get verdict", sha256, key,
-		func(it *cachedVerdictItem) (*domain.Verdict, error) { return it.Verdict.domain() })
+	item, err := d.getItem(ctx, "get verdict", key, false)
+	if err != nil {
+		return nil, d.wrap(ctx, op, sha256, err)
+	}
+	if item == nil {
+		return nil, errcode.Errorf(errcode.NotFound, op, sha256, "not found")
+	}
+	return decodeAs(op, sha256, item, func(it *cachedVerdictItem) (*domain.Verdict, error) { return it.Verdict.domain() })
 }

@@ -1,9 +1,15 @@
 package dynamo
 
 import (
+	"cmp"
 	"fmt"
+	"reflect"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/scangate/scangate/domain"
 )
@@ -80,45 +86,92 @@ func splitSortKey(s string) (string, bool) {
 
 // recordItem is a record as stored. Attributes that are empty are omitted
 // (and REMOVEd by Update), which keeps items small.
+//
+// A clean record must stay under 1 KB through its verdict, where DynamoDB
+// starts to bill a second write unit, so nothing is stored twice: the ID
+// is the partition key's (id is written by older versions only), the
+// creation and update times are the first and the last history entry's
+// unless they differ, a history entry's time is the one before it's when
+// they are equal, verdicts use short attribute names, and the
+// current verdict is the last of the verdict history when VerdictIsLast is
+// set (verdict is then absent). A clean record has no stateSort: it is in
+// no index (see indexed).
 type recordItem struct {
-	PK           string        `dynamodbav:"pk"`
-	SK           string        `dynamodbav:"sk"`
-	ID           string        `dynamodbav:"id"`
-	Object       objectItem    `dynamodbav:"object"`
-	State        string        `dynamodbav:"state"`
-	StateSort    string        `dynamodbav:"stateSort"`
-	Reason       string        `dynamodbav:"reason,omitempty"`
-	Version      int64         `dynamodbav:"version"`
-	Attempts     int           `dynamodbav:"attempts"`
-	Lease        *leaseItem    `dynamodbav:"lease,omitempty"`
-	Verdict      *verdictItem  `dynamodbav:"verdict,omitempty"`
-	Quarantine   *objectItem   `dynamodbav:"quarantine,omitempty"`
-	ExecutionARN string        `dynamodbav:"executionArn,omitempty"`
-	CreatedAt    string        `dynamodbav:"createdAt"`
-	UpdatedAt    string        `dynamodbav:"updatedAt"`
-	History      []historyItem `dynamodbav:"history,omitempty"`
-	Verdicts     []verdictItem `dynamodbav:"verdicts,omitempty"`
+	PK            string        `dynamodbav:"pk"`
+	SK            string        `dynamodbav:"sk"`
+	ID            string        `dynamodbav:"id,omitempty"`
+	Object        objectItem    `dynamodbav:"object"`
+	State         string        `dynamodbav:"state"`
+	StateSort     string        `dynamodbav:"stateSort,omitempty"`
+	Reason        string        `dynamodbav:"reason,omitempty"`
+	Version       int64         `dynamodbav:"version"`
+	Attempts      int           `dynamodbav:"attempts"`
+	Lease         *leaseItem    `dynamodbav:"lease,omitempty"`
+	Verdict       *verdictItem  `dynamodbav:"verdict,omitempty"`
+	VerdictIsLast bool          `dynamodbav:"verdictIsLast,omitempty"`
+	Quarantine    *objectItem   `dynamodbav:"quarantine,omitempty"`
+	ExecutionARN  string        `dynamodbav:"executionArn,omitempty"`
+	CreatedAt     string        `dynamodbav:"createdAt,omitempty"`
+	UpdatedAt     string        `dynamodbav:"updatedAt,omitempty"`
+	History       []historyItem `dynamodbav:"history,omitempty"`
+	Verdicts      []verdictItem `dynamodbav:"verdicts,omitempty"`
+}
+
+// indexed reports whether a record in state has an entry in the by-state
+// index. A clean record has none: almost every object ends clean, and
+// moving its entry there would cost two more write units per object
+// (a delete and a put) for listings that only the retro-hunt and the
+// console make; ListByState finds clean records with a Scan instead.
+// Every state the sweep or an operator must find stays indexed.
+func indexed(state domain.Status) bool { return state != domain.StatusClean }
+
+// InByState reports whether a record in state has an entry in the by-state
+// index, for estimates of the index's write units (dynalite reports none).
+func InByState(state domain.Status) bool { return indexed(state) }
+
+// stateSortFor is the by-state sort key of a record in state, or "" (an
+// absent attribute, so no index entry) for a state that is not indexed.
+func stateSortFor(state domain.Status, updated time.Time, id string) string {
+	if !indexed(state) {
+		return ""
+	}
+	return sortKey(updated, id)
+}
+
+// compactVerdict returns what a record stores of its current verdict v
+// and its verdict history vs: v itself, or nil and true when v is the last
+// of vs (as the portable layer writes it), which spares a second copy.
+func compactVerdict(v *domain.Verdict, vs []domain.Verdict) (*verdictItem, bool) {
+	cur := toVerdict(v)
+	if cur == nil || len(vs) == 0 {
+		return cur, false
+	}
+	if reflect.DeepEqual(*cur, *toVerdict(&vs[len(vs)-1])) {
+		return nil, true
+	}
+	return cur, false
 }
 
 // Names of record attributes that expressions use.
 const (
-	attrReason       = "reason"
-	attrVersion      = "version"
-	attrAttempts     = "attempts"
-	attrLease        = "lease"
-	attrLeaseToken   = "token"
-	attrLeaseExpires = "expires"
-	attrVerdict      = "verdict"
-	attrQuarantine   = "quarantine"
-	attrExecutionARN = "executionArn"
-	attrUpdatedAt    = "updatedAt"
-	attrHistory      = "history"
-	attrVerdicts     = "verdicts"
-	attrDecision     = "decision"
-	attrReviewer     = "reviewer"
-	attrComment      = "comment"
-	attrDecidedAt    = "decidedAt"
-	attrTaskToken    = "taskToken"
+	attrReason        = "reason"
+	attrVersion       = "version"
+	attrAttempts      = "attempts"
+	attrLease         = "lease"
+	attrLeaseToken    = "token"
+	attrLeaseExpires  = "expires"
+	attrVerdict       = "verdict"
+	attrVerdictIsLast = "verdictIsLast"
+	attrQuarantine    = "quarantine"
+	attrExecutionARN  = "executionArn"
+	attrUpdatedAt     = "updatedAt"
+	attrHistory       = "history"
+	attrVerdicts      = "verdicts"
+	attrDecision      = "decision"
+	attrReviewer      = "reviewer"
+	attrComment       = "comment"
+	attrDecidedAt     = "decidedAt"
+	attrTaskToken     = "taskToken"
 )
 
 type objectItem struct {
@@ -138,27 +191,66 @@ type leaseItem struct {
 	Expires int64  `dynamodbav:"expires"`
 }
 
+// verdictItem is a verdict as stored. Its longer attributes have short
+// names (a record holds one verdict or more, and must stay under 1 KB);
+// items written before they were shortened still decode (legacyVerdict).
 type verdictItem struct {
 	Outcome       string   `dynamodbav:"outcome,omitempty"`
 	Signatures    []string `dynamodbav:"signatures,omitempty"`
 	Reason        string   `dynamodbav:"reason,omitempty"`
 	Engine        string   `dynamodbav:"engine,omitempty"`
-	DBVersion     string   `dynamodbav:"dbVersion,omitempty"`
-	DBTime        string   `dynamodbav:"dbTime,omitempty"`
+	DBVersion     string   `dynamodbav:"db,omitempty"`
+	DBTime        string   `dynamodbav:"dbAt,omitempty"`
 	SHA256        string   `dynamodbav:"sha256,omitempty"`
-	BytesScanned  int64    `dynamodbav:"bytesScanned,omitempty"`
-	DurationNanos int64    `dynamodbav:"durationNs,omitempty"`
-	ScannedAt     string   `dynamodbav:"scannedAt,omitempty"`
+	BytesScanned  int64    `dynamodbav:"bytes,omitempty"`
+	DurationNanos int64    `dynamodbav:"ns,omitempty"`
+	ScannedAt     string   `dynamodbav:"at,omitempty"`
 	Reused        bool     `dynamodbav:"reused,omitempty"`
 	AllowlistedBy string   `dynamodbav:"allowlistedBy,omitempty"`
-	ContentType   string   `dynamodbav:"contentType,omitempty"`
+	ContentType   string   `dynamodbav:"type,omitempty"`
 	PolicyRule    string   `dynamodbav:"policyRule,omitempty"`
 	PolicyAction  string   `dynamodbav:"policyAction,omitempty"`
 	Retro         bool     `dynamodbav:"retro,omitempty"`
 }
 
+// legacyVerdict holds the long names of verdictItem's attributes, as items
+// written before December 2026 have them.
+type legacyVerdict struct {
+	DBVersion     string `dynamodbav:"dbVersion,omitempty"`
+	DBTime        string `dynamodbav:"dbTime,omitempty"`
+	BytesScanned  int64  `dynamodbav:"bytesScanned,omitempty"`
+	DurationNanos int64  `dynamodbav:"durationNs,omitempty"`
+	ScannedAt     string `dynamodbav:"scannedAt,omitempty"`
+	ContentType   string `dynamodbav:"contentType,omitempty"`
+}
+
+// UnmarshalDynamoDBAttributeValue decodes a verdict under its short names
+// or, for items written earlier, its long ones.
+func (v *verdictItem) UnmarshalDynamoDBAttributeValue(av types.AttributeValue) error {
+	type plain verdictItem // without this method
+	var p plain
+	if err := attributevalue.Unmarshal(av, &p); err != nil {
+		return err
+	}
+	var old legacyVerdict
+	if err := attributevalue.Unmarshal(av, &old); err != nil {
+		return err
+	}
+	*v = verdictItem(p)
+	v.DBVersion = cmp.Or(v.DBVersion, old.DBVersion)
+	v.DBTime = cmp.Or(v.DBTime, old.DBTime)
+	v.BytesScanned = cmp.Or(v.BytesScanned, old.BytesScanned)
+	v.DurationNanos = cmp.Or(v.DurationNanos, old.DurationNanos)
+	v.ScannedAt = cmp.Or(v.ScannedAt, old.ScannedAt)
+	v.ContentType = cmp.Or(v.ContentType, old.ContentType)
+	return nil
+}
+
+// historyItem is a history entry as stored. At is absent when it is the
+// previous entry's (a record claimed at ingest has two entries of one
+// instant).
 type historyItem struct {
-	At     string `dynamodbav:"at"`
+	At     string `dynamodbav:"at,omitempty"`
 	Event  string `dynamodbav:"event,omitempty"`
 	From   string `dynamodbav:"from,omitempty"`
 	To     string `dynamodbav:"to,omitempty"`
@@ -283,47 +375,79 @@ func (h historyItem) domain() (domain.HistoryEntry, error) {
 
 func toRecordItem(r *domain.Record) recordItem {
 	it := recordItem{
-		PK: recordPK(r.ID), SK: skRecord, ID: r.ID, Object: toObject(r.Object),
-		State: string(r.State), StateSort: sortKey(r.UpdatedAt, r.ID), Reason: r.Reason,
-		Version: r.Version, Attempts: r.Attempts, Lease: toLease(r.Lease), Verdict: toVerdict(r.Verdict),
+		PK: recordPK(r.ID), SK: skRecord, Object: toObject(r.Object),
+		State: string(r.State), StateSort: stateSortFor(r.State, r.UpdatedAt, r.ID), Reason: r.Reason,
+		Version: r.Version, Attempts: r.Attempts, Lease: toLease(r.Lease),
 		ExecutionARN: r.ExecutionARN, CreatedAt: fmtTime(r.CreatedAt), UpdatedAt: fmtTime(r.UpdatedAt),
 	}
+	it.Verdict, it.VerdictIsLast = compactVerdict(r.Verdict, r.Verdicts)
 	if r.Quarantine != nil {
 		q := toObject(*r.Quarantine)
 		it.Quarantine = &q
 	}
-	for _, h := range r.History {
-		it.History = append(it.History, toHistory(h))
+	for i, h := range r.History {
+		e := toHistory(h)
+		if i > 0 && r.History[i-1].At.Equal(h.At) {
+			e.At = ""
+		}
+		it.History = append(it.History, e)
+	}
+	if n := len(r.History); n > 0 {
+		if r.History[0].At.Equal(r.CreatedAt) {
+			it.CreatedAt = ""
+		}
+		if r.History[n-1].At.Equal(r.UpdatedAt) {
+			it.UpdatedAt = ""
+		}
 	}
 	it.Verdicts = toVerdicts(r.Verdicts)
 	return it
 }
 
 func (it *recordItem) domain() (*domain.Record, error) {
+	id := it.ID
+	if id == "" {
+		id = strings.TrimPrefix(it.PK, recordPrefix)
+	}
 	rec := &domain.Record{
-		ID: it.ID, Object: it.Object.domain(), State: domain.Status(it.State), Reason: it.Reason,
+		ID: id, Object: it.Object.domain(), State: domain.Status(it.State), Reason: it.Reason,
 		Version: it.Version, Attempts: it.Attempts, Lease: it.Lease.domain(), ExecutionARN: it.ExecutionARN,
 	}
 	var err error
-	if rec.Verdict, err = it.Verdict.domain(); err != nil {
+	cur := it.Verdict
+	if it.VerdictIsLast && cur == nil && len(it.Verdicts) > 0 {
+		last := it.Verdicts[len(it.Verdicts)-1]
+		last.Signatures = slices.Clone(last.Signatures)
+		cur = &last
+	}
+	if rec.Verdict, err = cur.domain(); err != nil {
 		return nil, err
 	}
 	if it.Quarantine != nil {
 		q := it.Quarantine.domain()
 		rec.Quarantine = &q
 	}
-	if rec.CreatedAt, err = parseTime(it.CreatedAt); err != nil {
-		return nil, err
-	}
-	if rec.UpdatedAt, err = parseTime(it.UpdatedAt); err != nil {
-		return nil, err
-	}
-	for _, h := range it.History {
+	for i, h := range it.History {
+		if h.At == "" && i > 0 {
+			h.At = it.History[i-1].At
+			it.History[i].At = h.At
+		}
 		e, err := h.domain()
 		if err != nil {
 			return nil, err
 		}
 		rec.History = append(rec.History, e)
+	}
+	created, updated := it.CreatedAt, it.UpdatedAt
+	if n := len(it.History); n > 0 {
+		created = cmp.Or(created, it.History[0].At)
+		updated = cmp.Or(updated, it.History[n-1].At)
+	}
+	if rec.CreatedAt, err = parseTime(created); err != nil {
+		return nil, err
+	}
+	if rec.UpdatedAt, err = parseTime(updated); err != nil {
+		return nil, err
 	}
 	for _, v := range it.Verdicts {
 		d, err := v.domain()
