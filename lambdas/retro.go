@@ -33,6 +33,9 @@ type RetroRequest struct {
 	// Wait is called before each rescan starts; it is where the caller
 	// rate-limits and yields to new uploads. An error ends the pass.
 	Wait func(ctx context.Context) error
+	// Cursor resumes a pass cut short (RetroResult.Next); "" starts at
+	// the beginning.
+	Cursor string
 	// DBVersion is the database to hunt with; "" asks the scanner
 	// (Describe). Where nothing here scans (the sweep function on AWS), it
 	// is the current signature set's (Config.Signatures).
@@ -49,6 +52,10 @@ type RetroResult struct {
 	Candidates int      `json:"candidates"`
 	Started    int      `json:"started"`
 	IDs        []string `json:"ids,omitempty"`
+	// Done: the pass went through every clean record. Otherwise Next is
+	// where the next pass with the same database resumes (RetroRequest.Cursor).
+	Done bool   `json:"done"`
+	Next string `json:"next,omitempty"`
 }
 
 // RetroProgress is what the retro-hunt has done since the process
@@ -103,6 +110,7 @@ func (h *Handlers) RetroHunt(ctx context.Context, req RetroRequest) (RetroResult
 	}
 	res.DBVersion = db
 	h.retro.db.Store(db)
+	h.retro.pending.Store(0)
 	window, limit := req.Window, req.Limit
 	if window <= 0 {
 		window = DefaultRetroWindow
@@ -111,13 +119,17 @@ func (h *Handlers) RetroHunt(ctx context.Context, req RetroRequest) (RetroResult
 		limit = 1000
 	}
 	since := h.cfg.Store.Now().Add(-window)
-	var due []*domain.Record
-	cursor := ""
+	// Candidates are started page by page, so that a pass cut short (the
+	// limit, the caller's deadline) can resume from its page instead of
+	// listing every clean record again.
+	cursor := req.Cursor
 	for {
+		res.Next = cursor
 		recs, next, err := h.cfg.Store.ListByState(ctx, domain.StatusClean, store.Page{Cursor: cursor, Limit: 200})
 		if err != nil {
 			return res, fromBackend(err)
 		}
+		var due []*domain.Record
 		for _, rec := range recs {
 			v := rec.Verdict
 			if v == nil || v.DBVersion == db || v.ScannedAt.Before(since) {
@@ -125,35 +137,38 @@ func (h *Handlers) RetroHunt(ctx context.Context, req RetroRequest) (RetroResult
 			}
 			due = append(due, rec)
 		}
+		res.Candidates += len(due)
+		h.retro.pending.Add(int64(len(due)))
+		for _, rec := range due {
+			if res.Started >= limit {
+				// This page again next time: what was started here is
+				// no longer clean under the old database.
+				return res, nil
+			}
+			if req.Wait != nil {
+				if err := req.Wait(ctx); err != nil {
+					return res, err
+				}
+			}
+			got, err := h.rescan(ctx, rec, retroActor, "retro-hunt: found clean with database "+rec.Verdict.DBVersion+", rescanning with "+db)
+			h.retro.pending.Add(-1)
+			if err != nil {
+				var se *StepError
+				if errcode.Of(err) == errcode.ConditionFailed || (errors.As(err, &se) && se.Type == ErrInvalidInput) {
+					continue // moved on meanwhile
+				}
+				return res, err
+			}
+			res.Started++
+			res.IDs = append(res.IDs, got.ID)
+			h.retro.started.Add(1)
+		}
 		if next == "" {
 			break
 		}
 		cursor = next
 	}
-	res.Candidates = len(due)
-	h.retro.pending.Store(int64(len(due)))
-	for _, rec := range due {
-		if res.Started >= limit {
-			break
-		}
-		if req.Wait != nil {
-			if err := req.Wait(ctx); err != nil {
-				return res, err
-			}
-		}
-		got, err := h.rescan(ctx, rec, retroActor, "retro-hunt: found clean with database "+rec.Verdict.DBVersion+", rescanning with "+db)
-		h.retro.pending.Add(-1)
-		if err != nil {
-			var se *StepError
-			if errcode.Of(err) == errcode.ConditionFailed || (errors.As(err, &se) && se.Type == ErrInvalidInput) {
-				continue // moved on meanwhile
-			}
-			return res, err
-		}
-		res.Started++
-		res.IDs = append(res.IDs, got.ID)
-		h.retro.started.Add(1)
-	}
+	res.Done, res.Next = true, ""
 	if res.Candidates > 0 {
 		h.log.Info("retro-hunt pass", "db", db, "candidates", res.Candidates, "started", res.Started)
 	}
@@ -221,7 +236,7 @@ func (h *Handlers) RetroLoop(ctx context.Context, opts RetroOptions) error {
 			switch {
 			case err != nil && ctx.Err() == nil:
 				h.log.Warn("retro-hunt pass failed; trying again", "err", err)
-			case err == nil && res.Started == res.Candidates:
+			case err == nil && res.Done:
 				hunted = res.DBVersion
 			}
 		}
@@ -270,7 +285,10 @@ func (h *Handlers) retroScheduled(ctx context.Context, window time.Duration, lim
 	case err != nil:
 		return fromBackend(err)
 	}
-	if cp.Detail == db && cp.State == "done" {
+	if cp.Detail != db {
+		cp.Cursor, cp.State, cp.Counters = "", "", map[string]int64{}
+	}
+	if cp.State == "done" {
 		return nil
 	}
 	lim := rate.NewLimiter(rate.Limit(perSecond), 1)
@@ -281,22 +299,19 @@ func (h *Handlers) retroScheduled(ctx context.Context, window time.Duration, lim
 		hctx, cancel = context.WithDeadline(ctx, dl.Add(-10*time.Second))
 		defer cancel()
 	}
-	r, err := h.RetroHunt(hctx, RetroRequest{Window: window, Limit: limit, DBVersion: db, Wait: lim.Wait})
+	r, err := h.RetroHunt(hctx, RetroRequest{Window: window, Limit: limit, DBVersion: db, Wait: lim.Wait, Cursor: cp.Cursor})
 	res.RetroDB, res.RetroCandidates, res.RetroStarted = db, r.Candidates, r.Started
 	if err != nil && (hctx.Err() == nil || ctx.Err() != nil) {
 		return err
 	}
 	state := "running"
-	if r.Started == r.Candidates {
+	if r.Done {
 		state = "done"
 	}
 	if cp.Counters == nil {
 		cp.Counters = map[string]int64{}
 	}
-	if cp.Detail != db {
-		cp.Counters = map[string]int64{}
-	}
-	cp.Detail, cp.State = db, state
+	cp.Detail, cp.State, cp.Cursor = db, state, r.Next
 	cp.Counters["started"] += int64(r.Started)
 	if err := h.cfg.Store.SaveCheckpoint(ctx, cp); err != nil && errcode.Of(err) != errcode.ConditionFailed {
 		// Another sweep saved meanwhile: its pass stands, this one's

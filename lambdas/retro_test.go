@@ -184,6 +184,44 @@ func TestSweepRetroHuntsWithTheCurrentSet(t *testing.T) {
 			t.Errorf("Claim of %s: retro %v from %q, want the retro-hunt's rescan of custom:abc", id, st.Retro, st.RetroFrom)
 		}
 	}
+	// A pass cut short by its limit resumes at the next sweep, from the
+	// checkpoint, until every candidate has been started.
+	f2 := newFixture(t)
+	for _, key := range []string{"c.txt", "d.txt", "e.txt"} {
+		st := f2.ingest(t, key, "bytes of "+key)
+		st, err := f2.h.Claim(ctx, st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st, err = f2.h.Scan(ctx, st); err != nil {
+			t.Fatal(err)
+		}
+		if _, err = f2.h.Record(ctx, st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	starter2 := &recordingStarter{}
+	h2, err := lambdas.New(lambdas.Config{Store: f2.st, Objects: f2.objs, Starter: starter2, Signatures: &setSource{db: "custom:new"}, QuarantineBucket: "quarantine"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []int{1, 1, 1, 0} {
+		res, err := h2.Sweep(ctx, lambdas.SweepRequest{MinAgeSeconds: 3600, RetroPerSecond: 1000, RetroLimit: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.RetroStarted != want {
+			t.Fatalf("sweep %d: %+v, want %d started", i+1, res, want)
+		}
+	}
+	if len(starter2.ids) != 3 {
+		t.Fatalf("started %v, want each of the 3 versions once", starter2.ids)
+	}
+	cp, err := f2.st.Checkpoint(ctx, "retro-hunt")
+	if err != nil || cp.State != "done" || cp.Detail != "custom:new" {
+		t.Fatalf("checkpoint %+v, %v; want done with custom:new", cp, err)
+	}
+
 	// Off: a negative window.
 	src.db = "custom:ghi"
 	if res, err := h.Sweep(ctx, lambdas.SweepRequest{MinAgeSeconds: 3600, RetroWindowSeconds: -1}); err != nil || res.RetroDB != "" {
