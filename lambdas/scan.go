@@ -21,31 +21,21 @@ import (
 )
 
 // Scanner is the scan engine as the Scan step needs it.
-type Scanner interface {
-	// Instream scans r as one stream.
-	Instream(ctx context.Context, r io.Reader) (clamd.Result, error)
-	// Describe names the engine and signature database that answer, and
-	// fails with engine.ErrStale when the database is too old to trust.
-	Describe(ctx context.Context) (engine.Info, error)
-}
+type Scanner = engine.Scanner
 
 // Leaser is a Scanner whose engine can be replaced while it runs: a scan
-// function swaps in a clamd with a newly published signature set. Lease
-// returns one engine for one scan, kept until release, so that the
-// database a verdict names is the one that answered: without it, a swap
-// between Describe and Instream would label an old database's verdict
-// with the new one's name, and a retro-hunt would take it as hunted.
-type Leaser interface {
-	Lease(ctx context.Context) (Scanner, func(), error)
-}
+// function swaps in a clamd with a newly published signature set
+// (engine.Generations). The Scan step leases one engine per scan, so that
+// the database a verdict names is the one that answered: without it, a
+// swap between Describe and Instream would label an old database's
+// verdict with the new one's name, and a retro-hunt would take it as
+// hunted.
+type Leaser = engine.Leaser
 
-// Refresher is a Scanner that can look for a newer signature database
-// than the one it answers with, and load it. Refresh returns when the
-// newest one answers, or when ctx ends; the Scan step asks for it when a
-// retro-hunt's rescan finds the hunted database still loaded.
-type Refresher interface {
-	Refresh(ctx context.Context) error
-}
+// Refresher is a Scanner that can load a newer signature database; the
+// Scan step asks for it when a retro-hunt's rescan finds the hunted
+// database still loaded.
+type Refresher = engine.Refresher
 
 // retroRefreshWait bounds how long a retro-hunt's rescan waits for its
 // scanner to load the newer database before it fails as stale (the

@@ -67,7 +67,14 @@ func testSignatures(t *testing.T, age time.Duration) string {
 
 // scanner builds a scan function's configuration on the signatures
 // bucket at url, and returns its scanner.
-func scanner(t *testing.T, url string) *setScanner {
+func scanner(t *testing.T, url string) *engine.Generations {
+	t.Helper()
+	s, _ := scannerIn(t, url)
+	return s
+}
+
+// scannerIn is scanner, and the folder its first set is loaded into.
+func scannerIn(t *testing.T, url string) (*engine.Generations, string) {
 	t.Helper()
 	env := baseEnv(t)
 	env[VarClamAVDB] = filepath.Join(t.TempDir(), "signatures") // as in AWS: under /tmp, empty
@@ -79,11 +86,11 @@ func scanner(t *testing.T, url string) *setScanner {
 		t.Fatal(err)
 	}
 	t.Cleanup(stop)
-	s, ok := cfg.Scanner.(*setScanner)
+	s, ok := cfg.Scanner.(*engine.Generations)
 	if !ok {
 		t.Fatalf("scanner is %T, want the clamd started here on the current set", cfg.Scanner)
 	}
-	return s
+	return s, env[VarClamAVDB]
 }
 
 // The scan function loads the current set before clamd starts, and
@@ -155,7 +162,7 @@ func TestScannerFailsClosedWithoutASet(t *testing.T) {
 					t.Errorf("Instream = %+v, %v; want ErrUnavailable", res, err)
 				}
 			}
-			if started := s.cur.s.d != nil; started != tt.started {
+			if started := s.Current().Scanner.(*startingScanner).d != nil; started != tt.started {
 				t.Errorf("clamd started = %v, want %v", started, tt.started)
 			}
 		})
@@ -246,7 +253,7 @@ func TestScannerSwapsInANewerSet(t *testing.T) {
 	if _, err := sigset.Publish(t.Context(), d, "sigs", first, sigset.Options{}); err != nil {
 		t.Fatal(err)
 	}
-	s := scanner(t, url)
+	s, oldDir := scannerIn(t, url)
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	const doc = "a report found clean today, known bad tomorrow"
@@ -270,14 +277,14 @@ func TestScannerSwapsInANewerSet(t *testing.T) {
 	if res.Status != clamd.StatusClean {
 		t.Fatalf("first set: %+v, want clean", res)
 	}
-	oldDir := s.cur.dir
+	gen0 := s.Current()
 
 	// Nothing new: a check keeps the generation.
 	if err := s.Refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if s.cur.dir != oldDir {
-		t.Fatalf("a check with no new set swapped to %s", s.cur.dir)
+	if s.Current() != gen0 {
+		t.Fatal("a check with no new set swapped generations")
 	}
 
 	// A private signature for the document, published as a new set.
@@ -310,7 +317,11 @@ func TestScannerSwapsInANewerSet(t *testing.T) {
 	}
 	// The sweep hunts with the pointer's name for the database: it must be
 	// the name the scanners' verdicts carry.
-	if cur, err := s.src.Current(ctx); err != nil || cur != after.DBVersion {
+	src, err := openSignatures(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cur, err := src.Current(ctx); err != nil || cur != after.DBVersion {
 		t.Fatalf("the pointer names %q (%v), the scanner %q", cur, err, after.DBVersion)
 	}
 
@@ -333,5 +344,29 @@ func TestScannerSwapsInANewerSet(t *testing.T) {
 			t.Fatalf("the old set's folder %s is still there after its last scan ended", oldDir)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// An environment that started before any set was published fails closed,
+// then scans once a set is published and its check comes round: it is
+// not stuck with its failed start until Lambda recycles it.
+func TestScannerRecoversWhenASetIsPublished(t *testing.T) {
+	t.Parallel()
+	d, url := sigBucket(t)
+	s := scanner(t, url)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	if _, err := s.Describe(ctx); !errors.Is(err, engine.ErrUnavailable) {
+		t.Fatalf("Describe with no set = %v, want ErrUnavailable", err)
+	}
+	if _, err := sigset.Publish(t.Context(), d, "sigs", testSignatures(t, time.Hour), sigset.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Instream(ctx, strings.NewReader(clamdtest.EICAR))
+	if err != nil || res.Status != clamd.StatusFound {
+		t.Fatalf("Instream after the set was published = %+v, %v; want EICAR found", res, err)
 	}
 }
