@@ -159,7 +159,7 @@ func serve(ctx context.Context, c runConfig, log *slog.Logger, stdout, stderr io
 	br := engine.NewBreaker(engine.BreakerOptions{OnChange: func(state string) {
 		log.Warn("scan engine circuit breaker", "state", state)
 	}})
-	eng, stopEngine, err := startEngine(ctx, c.engine, br, log, func(s string) { fmt.Fprint(stderr, s) })
+	eng, stopEngine, err := startScanner(ctx, c.engine, br, log, func(s string) { fmt.Fprint(stderr, s) })
 	defer stopEngine()
 	if err != nil {
 		return err
@@ -232,7 +232,7 @@ func serve(ctx context.Context, c runConfig, log *slog.Logger, stdout, stderr io
 	}()
 	defer func() { stopRetro(); <-retroDone }()
 	copts := console.Options{
-		Handlers: h, Store: st, Accounts: st, History: flows, Engine: eng, Clamd: eng.Client(),
+		Handlers: h, Store: st, Accounts: st, History: flows, Engine: eng, Clamd: eng,
 		SecureCookies: c.secureCookies, Logger: log, LinkKey: linkKey,
 	}
 	if hook != nil {
@@ -250,7 +250,7 @@ func serve(ctx context.Context, c runConfig, log *slog.Logger, stdout, stderr io
 		RecordIntents: c.recordIntents,
 		Scan:          httpapi.NewScanHandler(eng, br, prom, httpapi.ScanOptions{MaxSyncBytes: c.engine.streamMax, Logger: log}),
 		Metrics:       httpapi.NewMetricsHandler(reg),
-		Ready:         httpapi.NewReadyHandler(httpapi.ReadyChecks{Clamd: eng.Client(), Engine: eng, Breaker: br, Recorder: prom}),
+		Ready:         httpapi.NewReadyHandler(httpapi.ReadyChecks{Clamd: eng, Engine: eng, Breaker: br, Recorder: prom}),
 		// Backfills run the committed backfill definition until the
 		// server stops; their checkpoints let the next start of the same
 		// job resume.
@@ -291,14 +291,14 @@ func openBucket(ctx context.Context, c *runConfig) (objects.Driver, httpapi.Pres
 
 // startLargePath starts the large-object path's own clamd, which takes
 // streams up to --large-stream-max.
-func startLargePath(ctx context.Context, c runConfig, log *slog.Logger) (*engine.Engine, func(), error) {
+func startLargePath(ctx context.Context, c runConfig, log *slog.Logger) (*engine.Generations, func(), error) {
 	if c.largeMax <= c.engine.streamMax || c.engine.clamdAddr != "" {
 		return nil, func() {}, fmt.Errorf("--large-stream-max must exceed --stream-max, and starts a clamd of its own (not with --clamd)")
 	}
 	lf := c.engine
 	lf.streamMax = c.largeMax
 	lf.maxFileSize, lf.maxScanSize = max(lf.maxFileSize, c.largeMax), max(lf.maxScanSize, c.largeMax)
-	large, stop, err := startEngine(ctx, lf, nil, log.With("path", "large"), func(string) {})
+	large, stop, err := startScanner(ctx, lf, nil, log.With("path", "large"), func(string) {})
 	if err != nil {
 		return nil, stop, fmt.Errorf("large-object path: %w", err)
 	}
