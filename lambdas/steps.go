@@ -78,7 +78,7 @@ func (h *Handlers) Claim(ctx context.Context, st asl.Document) (asl.Document, er
 	st.LeaseToken = rec.Lease.Token
 	loc := rec.Location()
 	st.Location = &loc
-	st.Verdict = nil
+	st.Verdict, st.Read = nil, nil
 	st.Retro = retroRescan(rec)
 	st.Skip, st.Next = false, asl.RouteScan
 	if large && st.Offloaded && h.cfg.LargeScanner != nil {
@@ -178,7 +178,7 @@ func (h *Handlers) Record(ctx context.Context, st asl.Document) (asl.Document, e
 			if rec, err = h.restore(ctx, rec, restoreClean, h.cfg.Owner, ""); err != nil {
 				return st, err
 			}
-		} else if err := objects.MergeTags(ctx, h.cfg.Objects, rec.Object, verdictTags(rec)); err != nil {
+		} else if err := objects.MergeTagsRead(ctx, h.cfg.Objects, rec.Object, readInfo(st.Read), verdictTags(rec)); err != nil {
 			return st, h.objectErr(err)
 		}
 		if rec.State == domain.StatusClean && !h.cfg.DisableVerdictCache {
@@ -196,6 +196,20 @@ func (h *Handlers) Record(ctx context.Context, st asl.Document) (asl.Document, e
 	}
 	h.logFor(st).Info("verdict recorded", "state", rec.State, "next", st.Next)
 	return st, nil
+}
+
+// readInfo is what the Scan step's read established, as
+// objects.MergeTagsRead takes it; the zero Info, which proves nothing,
+// when there was none.
+func readInfo(r *asl.Read) objects.Info {
+	if r == nil {
+		return objects.Info{}
+	}
+	info := objects.Info{Ref: r.Object}
+	if r.TagCount != nil {
+		info.TagCount, info.TagCountKnown = *r.TagCount, true
+	}
+	return info
 }
 
 // recordedBy reports whether cur already holds the verdict v written by
