@@ -32,6 +32,8 @@ func (h *Handlers) Claim(ctx context.Context, st asl.Document) (asl.Document, er
 	if err := checkDoc(st); err != nil {
 		return st, err
 	}
+	// Record trusts a read only from this execution's own Scan step.
+	st.Read = nil
 	large := h.cfg.MaxScanBytes > 0 && st.Object.Size > h.cfg.MaxScanBytes
 	if large && !st.Offloaded && h.cfg.Offloader != nil {
 		// The large-object path claims for itself; taking the lease here
@@ -78,7 +80,7 @@ func (h *Handlers) Claim(ctx context.Context, st asl.Document) (asl.Document, er
 	st.LeaseToken = rec.Lease.Token
 	loc := rec.Location()
 	st.Location = &loc
-	st.Verdict, st.Read = nil, nil
+	st.Verdict = nil
 	st.Retro = retroRescan(rec)
 	st.Skip, st.Next = false, asl.RouteScan
 	if large && st.Offloaded && h.cfg.LargeScanner != nil {
