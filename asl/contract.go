@@ -27,6 +27,10 @@ type Document struct {
 	LeaseToken string            `json:"leaseToken,omitempty"`
 	Location   *domain.ObjectRef `json:"location,omitempty"`
 	Verdict    *domain.Verdict   `json:"verdict,omitempty"`
+	// Read is what the Scan step's read of the version established, for
+	// Record to tag it with fewer requests: Scan sets it from the
+	// backend's answer to its read, Claim clears it.
+	Read *Read `json:"read,omitempty"`
 	// Next is where the scan definition's Choices go after Claim and
 	// Record. Always present.
 	Next Route `json:"next"`
@@ -56,6 +60,20 @@ type Document struct {
 	Source       string          `json:"source,omitempty"`
 	Time         string          `json:"time,omitempty"`
 	Detail       json.RawMessage `json:"detail,omitempty"`
+}
+
+// Read is a successful read of one version, as the backend answered it.
+// A version ID names bytes that never change, so the ETag a read of it
+// matched stays that version's; Record then tags the version without
+// checking the ETag again (objects.MergeTagsRead), and only when Object
+// is exactly the record's version.
+type Read struct {
+	// Object is the version read: its bucket, key, VersionID and ETag as
+	// the backend reported them.
+	Object domain.ObjectRef `json:"object"`
+	// TagCount is how many tags the version had when it was read; nil when
+	// the backend did not say.
+	TagCount *int `json:"tagCount,omitempty"`
 }
 
 // Decision is a reviewer's decision as the review workflow carries it.

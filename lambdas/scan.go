@@ -137,6 +137,10 @@ func (h *Handlers) scan(ctx context.Context, st asl.Document, scanner Scanner, m
 		return st, fromBackend(err)
 	}
 	defer rc.Close()
+	st.Read = &asl.Read{Object: oi.Ref}
+	if oi.TagCountKnown {
+		st.Read.TagCount = &oi.TagCount
+	}
 
 	v := &domain.Verdict{Engine: info.Engine, DBVersion: info.DBVersion, DBTime: info.DBTime}
 	// The rule is chosen by the object's own key, not where its bytes are

@@ -32,6 +32,8 @@ func (h *Handlers) Claim(ctx context.Context, st asl.Document) (asl.Document, er
 	if err := checkDoc(st); err != nil {
 		return st, err
 	}
+	// Record trusts a read only from this execution's own Scan step.
+	st.Read = nil
 	large := h.cfg.MaxScanBytes > 0 && st.Object.Size > h.cfg.MaxScanBytes
 	if large && !st.Offloaded && h.cfg.Offloader != nil {
 		// The large-object path claims for itself; taking the lease here
@@ -196,7 +198,7 @@ func (h *Handlers) Record(ctx context.Context, st asl.Document) (asl.Document, e
 			if rec, err = h.restore(ctx, rec, restoreClean, h.cfg.Owner, ""); err != nil {
 				return st, err
 			}
-		} else if err := objects.MergeTags(ctx, h.cfg.Objects, rec.Object, verdictTags(rec)); err != nil {
+		} else if err := objects.MergeTagsRead(ctx, h.cfg.Objects, rec.Object, readInfo(st.Read), verdictTags(rec)); err != nil {
 			return st, h.objectErr(err)
 		}
 		if rec.State == domain.StatusClean && !h.cfg.DisableVerdictCache {
@@ -214,6 +216,20 @@ func (h *Handlers) Record(ctx context.Context, st asl.Document) (asl.Document, e
 	}
 	h.logFor(st).Info("verdict recorded", "state", rec.State, "next", st.Next)
 	return st, nil
+}
+
+// readInfo is what the Scan step's read established, as
+// objects.MergeTagsRead takes it; the zero Info, which proves nothing,
+// when there was none.
+func readInfo(r *asl.Read) objects.Info {
+	if r == nil {
+		return objects.Info{}
+	}
+	info := objects.Info{Ref: r.Object}
+	if r.TagCount != nil {
+		info.TagCount, info.TagCountKnown = *r.TagCount, true
+	}
+	return info
 }
 
 // recordedBy reports whether cur already holds the verdict v written by

@@ -40,6 +40,12 @@ type Info struct {
 	// time); empty when unknown. It lets a scan be skipped for allowlisted
 	// or already-scanned bytes without reading them.
 	SHA256 string
+	// TagCount is how many tags the version had when Open or Head
+	// described it, when TagCountKnown is set. A driver that cannot tell
+	// leaves TagCountKnown false, and MergeTagsRead then reads the tags
+	// before it writes them, as MergeTags does.
+	TagCount      int
+	TagCountKnown bool
 }
 
 // PutOptions describe a new object.
@@ -59,6 +65,10 @@ type Driver interface {
 	// need not check the bytes against Info.SHA256: a reader that relies
 	// on them hashes what it reads and compares (the Scan step does), so
 	// that no byte is hashed twice.
+	//
+	// A VersionID other than "null" names bytes, and so an ETag, that
+	// never change (MergeTagsRead relies on it), and Info reports the
+	// version's tag count when the backend says it.
 	Open(ctx context.Context, ref domain.ObjectRef) (io.ReadCloser, Info, error)
 
 	// Head describes the version ref names, with the same rules as Open.
@@ -174,6 +184,50 @@ func MergeTags(ctx context.Context, d Driver, ref domain.ObjectRef, tags map[str
 		return errcode.Errorf(errcode.Invalid, "objects: tag", ref.String(), "merging %d scangate tags into %d existing ones exceeds the 10-tag limit", len(tags), len(cur))
 	}
 	return d.SetTags(ctx, ref, merged)
+}
+
+// MergeTagsRead is MergeTags for a version the caller has read: read is
+// the Info that an Open (or Head) of ref returned, possibly in another
+// process (the Scan step reads, the Record step tags). When read describes
+// exactly ref's version, it spends fewer requests:
+//
+//   - A VersionID (other than S3's "null", which names whichever object
+//     holds the null slot) names bytes that never change. Once a read of
+//     that VersionID matched ref's ETag, the ETag is the version's for
+//     good, so the tagging calls address the version by its VersionID
+//     alone and the ETag is not checked again (S3: no HeadObject).
+//   - A version that had no tags when it was read (TagCountKnown, TagCount
+//     0) gets tags as they are, without its tags being read first (S3: no
+//     GetObjectTagging). Tags written to it between the read and this call
+//     are replaced. A merge has the same window between its own read and
+//     write, only shorter; either way only tags can be lost, and every tag
+//     the version ends up with that scangate reserves is the caller's.
+//
+// Without a VersionID (an unversioned bucket), or when read names another
+// version or another ETag, it is MergeTags: the ETag is checked again and
+// the tags are merged. An unversioned key may have been overwritten by the
+// same bytes with other tags since the read, which no ETag tells apart.
+func MergeTagsRead(ctx context.Context, d Driver, ref domain.ObjectRef, read Info, tags map[string]string) error {
+	if !sameVersion(ref, read.Ref) {
+		return MergeTags(ctx, d, ref, tags)
+	}
+	ref.ETag = ""
+	if read.TagCountKnown && read.TagCount == 0 {
+		return d.SetTags(ctx, ref, tags)
+	}
+	return MergeTags(ctx, d, ref, tags)
+}
+
+// sameVersion reports whether read, a backend's description of a version,
+// is the version ref names by an immutable VersionID, with ref's ETag.
+func sameVersion(ref, read domain.ObjectRef) bool {
+	if ref.VersionID == "" || ref.VersionID == "null" {
+		return false
+	}
+	if ref.Bucket != read.Bucket || ref.Key != read.Key || ref.VersionID != read.VersionID {
+		return false
+	}
+	return ref.ETag == "" || (read.ETag != "" && strings.EqualFold(strings.Trim(ref.ETag, `"`), strings.Trim(read.ETag, `"`)))
 }
 
 // Metadata keys scangate writes on quarantined copies. The original key is

@@ -35,6 +35,12 @@ func normalize(t *testing.T, raw json.RawMessage) map[string]any {
 			}
 		}
 	}
+	if r, ok := m["read"].(map[string]any); ok {
+		if o, ok := r["object"].(map[string]any); ok {
+			delete(o, "versionId")
+			delete(o, "etag")
+		}
+	}
 	if v, ok := m["verdict"].(map[string]any); ok {
 		for _, k := range []string{"scannedAt", "duration", "dbTime"} {
 			delete(v, k)

@@ -71,8 +71,11 @@ var accessOf = map[string]access{
 	"claim": {tableWrite: true},
 	// Scan reads the version it scans: in a protected bucket, or a
 	// quarantined copy being rescanned. It writes nothing. At start it
-	// loads the current signature set.
-	"scan": {protected: [][]string{s3Read, s3List}, quarantine: [][]string{s3Read, s3List}, signatures: sigLoad},
+	// loads the current signature set. Tag reading lets S3 send the
+	// version's tag count with the GetObject (x-amz-tagging-count, absent
+	// for a caller that may not read tags), from which Record learns that
+	// an untagged version needs no tag read before it is tagged.
+	"scan": {protected: [][]string{s3Read, s3List, s3TagRead}, quarantine: [][]string{s3Read, s3List}, signatures: sigLoad},
 	// The signature updater loads the current set, and publishes new ones;
 	// nothing else.
 	"sigupdate": {noTable: true, signatures: sigPublish},

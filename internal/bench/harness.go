@@ -287,8 +287,11 @@ func (h *harness) corpora() []*Corpus {
 func (h *harness) setupBackends() {
 	t, ctx := h.t, h.t.Context()
 	// urlopen.OpenBucket falls back to these credentials for a loopback
-	// endpoint when none are configured.
-	h.gw = testsvc.VersityGW(t, &testsvc.VersityGWOptions{AccessKey: "local", Secret: "local"})
+	// endpoint when none are configured. Keep-alive as S3 has it: by
+	// default versitygw closes the connection after every answer, and
+	// each 10 KiB object then paid a new TCP connection in this process
+	// and in the gateway.
+	h.gw = testsvc.VersityGW(t, &testsvc.VersityGWOptions{AccessKey: "local", Secret: "local", KeepAlive: true})
 	h.gw.CreateBucket(t, h.gw.Client(t), uploadBucket, true)
 	h.gwPid = childPid(strings.TrimPrefix(h.gw.Endpoint, "http://"))
 	if h.gwPid == 0 {

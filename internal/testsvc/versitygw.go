@@ -48,6 +48,12 @@ type VersityGWOptions struct {
 	// AccessKey and Secret are the root credentials the gateway accepts.
 	// Empty means a fixed access key and a random secret.
 	AccessKey, Secret string
+
+	// KeepAlive passes --keep-alive. Without it versitygw 1.8.0 answers
+	// every request with "Connection: close", so each request costs a new
+	// TCP connection in the client and in the gateway, which S3 does not
+	// charge; benchmarks that count the cost per request want it.
+	KeepAlive bool
 }
 
 // VersityGW starts versitygw (an open-source S3 gateway) with its posix
@@ -96,6 +102,9 @@ func VersityGW(t testing.TB, opts *VersityGWOptions) *S3 {
 	}
 	if opts.EventWebhookURL != "" {
 		args = append(args, "--event-webhook-url", opts.EventWebhookURL)
+	}
+	if opts.KeepAlive {
+		args = append(args, "--keep-alive")
 	}
 	args = append(args, "posix", "--versioning-dir", versions, data)
 	p := Start(t, dir, bin, args, nil)

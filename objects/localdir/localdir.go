@@ -172,10 +172,12 @@ func (m *meta) info(bucket string) objects.Info {
 			ETag:      m.ETag,
 			Size:      m.Size,
 		},
-		ContentType:  m.ContentType,
-		Metadata:     maps.Clone(m.Metadata),
-		LastModified: m.LastModified,
-		SHA256:       m.SHA256,
+		ContentType:   m.ContentType,
+		Metadata:      maps.Clone(m.Metadata),
+		LastModified:  m.LastModified,
+		SHA256:        m.SHA256,
+		TagCount:      len(m.Tags),
+		TagCountKnown: true,
 	}
 }
 

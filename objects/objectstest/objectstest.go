@@ -107,6 +107,8 @@ func RunConformanceTests(t *testing.T, h Harness) {
 		{"ETagPin", testETagPin},
 		{"Tags", testTags},
 		{"TagLimit", testTagLimit},
+		{"TagCount", testTagCount},
+		{"MergeTagsRead", testMergeTagsRead},
 		{"Copy", testCopy},
 		{"Delete", testDelete},
 		{"Quarantine", testQuarantine},
@@ -304,7 +306,7 @@ func testPutOpen(t *testing.T, f *fixture) {
 		}
 		etags[ref.ETag] = tc.name
 
-		want := objects.Info{Ref: ref, ContentType: opts.ContentType, Metadata: opts.Metadata}
+		want := objects.Info{Ref: ref, ContentType: opts.ContentType, Metadata: opts.Metadata, TagCountKnown: true}
 		for _, r := range []domain.ObjectRef{ref, latest(f.b.Main, key)} {
 			got, info := f.read(t, r)
 			if !bytes.Equal(got, tc.data) {
@@ -583,6 +585,164 @@ func testTags(t *testing.T, f *fixture) {
 	f.wantTags(t, latest(f.b.Main, key), map[string]string{objects.TagStatus: "clean"})
 }
 
+// wantTagCount checks the tag count that Open and Head report for ref.
+func (f *fixture) wantTagCount(t *testing.T, ref domain.ObjectRef, want int) {
+	t.Helper()
+	_, oi := f.read(t, ref)
+	hi := f.head(t, ref)
+	for _, c := range []struct {
+		call string
+		info objects.Info
+	}{{"Open", oi}, {"Head", hi}} {
+		if !c.info.TagCountKnown || c.info.TagCount != want {
+			t.Errorf("%s(%v): TagCount %d (known: %v), want %d", c.call, ref, c.info.TagCount, c.info.TagCountKnown, want)
+		}
+	}
+}
+
+func testTagCount(t *testing.T, f *fixture) {
+	plain := f.put(t, f.b.Main, "tag-count/plain.txt", []byte("plain"), objects.PutOptions{})
+	f.wantTagCount(t, plain, 0)
+	tagged := f.put(t, f.b.Main, "tag-count/tagged.txt", []byte("tagged"), objects.PutOptions{Tags: map[string]string{"a": "1", "b": "2"}})
+	f.wantTagCount(t, tagged, 2)
+	if err := f.d.SetTags(f.ctx, plain, map[string]string{"a": "1", "b": "2", "c": "3"}); err != nil {
+		t.Fatalf("SetTags: %v", err)
+	}
+	f.wantTagCount(t, plain, 3)
+	if err := f.d.SetTags(f.ctx, tagged, nil); err != nil {
+		t.Fatalf("SetTags(nil): %v", err)
+	}
+	f.wantTagCount(t, tagged, 0)
+}
+
+// testMergeTagsRead tags versions that were read (Open) before, as the
+// Record step tags what the Scan step read: owner tags survive when the
+// read saw them, only the exact version read is trusted without a new
+// check, and an ETag that the read did not match is still refused.
+func testMergeTagsRead(t *testing.T, f *fixture) {
+	scan := map[string]string{objects.TagStatus: "clean", objects.TagEngine: "e"}
+	plus := func(m map[string]string) map[string]string {
+		out := maps.Clone(m)
+		maps.Copy(out, scan)
+		return out
+	}
+	owner := map[string]string{"owner": "alice"}
+	// setup stores what a case needs under key and returns the ref to
+	// tag, the read it was given, the tags it should end with or the code
+	// of the error it should fail with, and the tags other versions must
+	// keep.
+	type setup struct {
+		ref  domain.ObjectRef
+		read objects.Info
+		want map[string]string
+		code errcode.Code
+		keep map[domain.ObjectRef]map[string]string
+	}
+	cases := []struct {
+		name string
+		// versioned: run only in a versioned bucket (true), only in an
+		// unversioned one (false), or in both (nil).
+		versioned *bool
+		prepare   func(t *testing.T, key string) setup
+	}{
+		{name: "untagged when read", prepare: func(t *testing.T, key string) setup {
+			ref := f.put(t, f.b.Main, key, []byte("doc"), objects.PutOptions{})
+			_, read := f.read(t, ref)
+			return setup{ref: ref, read: read, want: scan}
+		}},
+		{name: "tagged when read", prepare: func(t *testing.T, key string) setup {
+			ref := f.put(t, f.b.Main, key, []byte("doc"), objects.PutOptions{Tags: owner})
+			_, read := f.read(t, ref)
+			return setup{ref: ref, read: read, want: plus(owner)}
+		}},
+		{name: "read with the ETag unquoted", prepare: func(t *testing.T, key string) setup {
+			ref := f.put(t, f.b.Main, key, []byte("doc"), objects.PutOptions{Tags: owner})
+			_, read := f.read(t, ref)
+			ref.ETag = flipQuotes(ref.ETag)
+			return setup{ref: ref, read: read, want: plus(owner)}
+		}},
+		{name: "no tag count", prepare: func(t *testing.T, key string) setup {
+			// A driver that cannot count tags: they are read and merged.
+			ref := f.put(t, f.b.Main, key, []byte("doc"), objects.PutOptions{Tags: owner})
+			_, read := f.read(t, ref)
+			read.TagCount, read.TagCountKnown = 0, false
+			return setup{ref: ref, read: read, want: plus(owner)}
+		}},
+		{name: "tagged after the read", versioned: ptr(true), prepare: func(t *testing.T, key string) setup {
+			// The documented race: the read said untagged, so the
+			// version gets scangate's tags alone.
+			ref := f.put(t, f.b.Main, key, []byte("doc"), objects.PutOptions{})
+			_, read := f.read(t, ref)
+			if err := f.d.SetTags(f.ctx, ref, owner); err != nil {
+				t.Fatalf("SetTags: %v", err)
+			}
+			return setup{ref: ref, read: read, want: scan}
+		}},
+		{name: "tagged after the read, unversioned", versioned: ptr(false), prepare: func(t *testing.T, key string) setup {
+			// No VersionID: the read proves nothing about the object
+			// now, so its tags are read and merged.
+			ref := f.put(t, f.b.Main, key, []byte("doc"), objects.PutOptions{})
+			_, read := f.read(t, ref)
+			if err := f.d.SetTags(f.ctx, ref, owner); err != nil {
+				t.Fatalf("SetTags: %v", err)
+			}
+			return setup{ref: ref, read: read, want: plus(owner)}
+		}},
+		{name: "read of another version", versioned: ptr(true), prepare: func(t *testing.T, key string) setup {
+			v1 := f.put(t, f.b.Main, key, []byte("one"), objects.PutOptions{Tags: owner})
+			v2 := f.put(t, f.b.Main, key, []byte("two"), objects.PutOptions{})
+			_, read := f.read(t, v2)
+			return setup{ref: v1, read: read, want: plus(owner), keep: map[domain.ObjectRef]map[string]string{v2: nil}}
+		}},
+		{name: "overwritten after the read", versioned: ptr(true), prepare: func(t *testing.T, key string) setup {
+			// The version read is tagged, not the latest.
+			v1 := f.put(t, f.b.Main, key, []byte("one"), objects.PutOptions{})
+			_, read := f.read(t, v1)
+			v2 := f.put(t, f.b.Main, key, []byte("two"), objects.PutOptions{Tags: owner})
+			return setup{ref: v1, read: read, want: scan, keep: map[domain.ObjectRef]map[string]string{v2: owner}}
+		}},
+		{name: "overwritten after the read, unversioned", versioned: ptr(false), prepare: func(t *testing.T, key string) setup {
+			// The ETag is checked again: the object read is gone.
+			v1 := f.put(t, f.b.Main, key, []byte("one"), objects.PutOptions{})
+			_, read := f.read(t, v1)
+			v2 := f.put(t, f.b.Main, key, []byte("two"), objects.PutOptions{})
+			return setup{ref: v1, read: read, code: errcode.Changed, keep: map[domain.ObjectRef]map[string]string{v2: nil}}
+		}},
+		{name: "ETag the read did not match", versioned: ptr(true), prepare: func(t *testing.T, key string) setup {
+			// The right version with another version's ETag, and a read
+			// of the right version: the ref's ETag is checked, and fails.
+			v1 := f.put(t, f.b.Main, key, []byte("one"), objects.PutOptions{})
+			v2 := f.put(t, f.b.Main, key, []byte("two"), objects.PutOptions{})
+			_, read := f.read(t, v1)
+			wrong := v1
+			wrong.ETag = v2.ETag
+			return setup{ref: wrong, read: read, code: errcode.Changed,
+				keep: map[domain.ObjectRef]map[string]string{v1: nil, v2: nil}}
+		}},
+	}
+	for i, tc := range cases {
+		if tc.versioned != nil && *tc.versioned != f.h.Versioned {
+			continue
+		}
+		t.Run(tc.name, func(t *testing.T) {
+			s := tc.prepare(t, fmt.Sprintf("merge-tags-read/%d.txt", i))
+			err := objects.MergeTagsRead(f.ctx, f.d, s.ref, s.read, scan)
+			if s.code != errcode.Unknown {
+				wantCode(t, err, s.code, fmt.Sprintf("MergeTagsRead(%v)", s.ref))
+			} else if err != nil {
+				t.Fatalf("MergeTagsRead(%v): %v", s.ref, err)
+			} else {
+				f.wantTags(t, s.ref, s.want)
+			}
+			for ref, tags := range s.keep {
+				f.wantTags(t, ref, tags)
+			}
+		})
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
 func testTagLimit(t *testing.T, f *fixture) {
 	owner := map[string]string{}
 	for i := range 8 {
@@ -640,7 +800,7 @@ func testCopy(t *testing.T, f *fixture) {
 	if !bytes.Equal(got, data) {
 		t.Errorf("copy read %d bytes, want the source's %d", len(got), len(data))
 	}
-	want := objects.Info{Ref: dst, ContentType: "application/pdf", Metadata: opts.Metadata}
+	want := objects.Info{Ref: dst, ContentType: "application/pdf", Metadata: opts.Metadata, TagCount: 1, TagCountKnown: true}
 	if diff := cmp.Diff(info, want, infoCmp...); diff != "" {
 		t.Errorf("copy Info mismatch (-got +want):\n%s", diff)
 	}
@@ -658,7 +818,7 @@ func testCopy(t *testing.T, f *fixture) {
 	if err != nil {
 		t.Fatalf("Copy with no options: %v", err)
 	}
-	if diff := cmp.Diff(f.head(t, bare), objects.Info{Ref: bare, ContentType: "application/pdf"}, infoCmp...); diff != "" {
+	if diff := cmp.Diff(f.head(t, bare), objects.Info{Ref: bare, ContentType: "application/pdf", TagCountKnown: true}, infoCmp...); diff != "" {
 		t.Errorf("bare copy Info mismatch (-got +want):\n%s", diff)
 	}
 	f.wantTags(t, bare, nil)

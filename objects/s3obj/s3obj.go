@@ -22,6 +22,14 @@
 //     and a newer upload is a new record that gets its own scan, so the
 //     window costs at most a wrong tag on an object about to be scanned
 //     again; see objects.MergeTags.
+//   - A version ID names bytes that never change, so once a GetObject
+//     with versionId and If-Match has succeeded, the version's ETag is
+//     known for good: objects.MergeTagsRead, given the Info of that read
+//     (the Scan step's, carried to the Record step in the workflow's
+//     document), tags it by versionId with no HeadObject. The "null"
+//     version of a suspended bucket is not such a name (a later upload
+//     takes its place), and neither is a ref without a VersionID: both
+//     keep the Head.
 //   - Delete without a VersionID learns the latest version's the same way
 //     (with If-Match when the ref has an ETag) and deletes it by
 //     VersionID, so that in a versioned bucket the version is removed
@@ -75,6 +83,32 @@
 // The driver checks metadata and tags against S3's limits before sending
 // anything, with the same rules as the local-directory driver, so that a
 // request S3 would refuse fails with code Invalid before any bytes move.
+//
+// # Tags
+//
+// Open and Head report a version's tag count (Info.TagCount, with
+// TagCountKnown) from x-amz-tagging-count, which S3 sends only for a
+// version that has tags and only to a caller allowed to read them
+// (s3:GetObjectTagging, s3:GetObjectVersionTagging); versitygw 1.8.0 sends
+// it the same way. An answer without it is taken as no tags. That is right
+// only for a caller with those permissions: scangate's roles have them
+// (the scan function's included, cdk/gate/permissions.go), and a
+// deployment of its own must grant them to the role that scans. A role
+// without them makes every version look untagged, and
+// objects.MergeTagsRead then replaces the owner's tags with scangate's
+// instead of merging: tags are lost, nothing is made readable.
+//
+// MergeTagsRead writes scangate's tags alone (one PutObjectTagging, no
+// GetObjectTagging) to a version the read found untagged. Tags written to
+// the version between that GetObject and the PutObjectTagging (the length
+// of the scan, up to minutes) are replaced. The merge it does otherwise
+// has the same race between its GetObjectTagging and PutObjectTagging, a
+// few milliseconds long. Neither can make a version readable: readers are
+// let in by the scangate-status tag alone (the bucket policy), which only
+// the scanner writes and which the PutObjectTagging sets to the verdict
+// whatever it found, and the bucket policy lets no one else write tags
+// after the upload, so with it in place only scangate's own steps can
+// race (one lease holder tags a version at a time).
 //
 // # Copies
 //
@@ -273,6 +307,7 @@ func (d *Driver) Open(ctx context.Context, ref domain.ObjectRef) (io.ReadCloser,
 		etag: out.ETag, versionID: out.VersionId, size: out.ContentLength,
 		contentType: out.ContentType, metadata: out.Metadata, lastModified: out.LastModified,
 		sha256: out.ChecksumSHA256, checksumType: out.ChecksumType,
+		tagCount: out.TagCount, counted: true,
 	})
 	return &body{rc: out.Body, id: objects.RefID(ref)}, info, nil
 }
@@ -337,6 +372,7 @@ func headInfo(ref domain.ObjectRef, out *s3.HeadObjectOutput) objects.Info {
 		etag: out.ETag, versionID: out.VersionId, size: out.ContentLength,
 		contentType: out.ContentType, metadata: out.Metadata, lastModified: out.LastModified,
 		sha256: out.ChecksumSHA256, checksumType: out.ChecksumType,
+		tagCount: out.TagCount, counted: true,
 	})
 }
 
@@ -965,6 +1001,11 @@ type objectAttrs struct {
 	lastModified                 *time.Time
 	sha256                       *string
 	checksumType                 types.ChecksumType
+	// tagCount is x-amz-tagging-count, which S3 leaves out for a version
+	// without tags; counted says the answer was a GetObject or HeadObject,
+	// which would have carried it (see the package doc, "Tags").
+	tagCount *int32
+	counted  bool
 }
 
 func makeInfo(bucket, key string, a objectAttrs) objects.Info {
@@ -973,6 +1014,9 @@ func makeInfo(bucket, key string, a objectAttrs) objects.Info {
 		ContentType: aws.ToString(a.contentType),
 		Metadata:    decodeMetadata(a.metadata),
 		SHA256:      fullObjectSHA256(a.sha256, a.checksumType),
+	}
+	if a.counted {
+		info.TagCount, info.TagCountKnown = int(aws.ToInt32(a.tagCount)), true
 	}
 	if a.lastModified != nil {
 		info.LastModified = a.lastModified.UTC()
