@@ -78,6 +78,10 @@ func startScanner(ctx context.Context, f engineFlags, br *engine.Breaker, log *s
 	return g, func() { g.Close(); stop() }, nil
 }
 
+// snapshotRefresh is how long an engine on a snapshot keeps its
+// description of the database (and of clamd's version).
+const snapshotRefresh = 10 * time.Minute
+
 // fixedSource is one generation that is never replaced.
 type fixedSource struct{ g *engine.Generation }
 
@@ -150,7 +154,10 @@ func (s *dirSource) Start(ctx context.Context, n int) (*engine.Generation, error
 		stop()
 		return nil, fmt.Errorf("clamd at %s: %w", d.Addr(), err)
 	}
-	eng, err := engine.New(client, engine.Options{DatabaseDir: snap, MaxAge: s.f.maxDBAge, DevMode: s.dev, Breaker: s.br, MaxStreams: th.Max})
+	// The snapshot never changes: describing it again every 30 s (the
+	// engine's default, for folders written in place) would only hash the
+	// same files. Staleness is judged at every scan all the same.
+	eng, err := engine.New(client, engine.Options{DatabaseDir: snap, MaxAge: s.f.maxDBAge, DevMode: s.dev, Breaker: s.br, MaxStreams: th.Max, Refresh: snapshotRefresh})
 	if err != nil {
 		stop()
 		return nil, err

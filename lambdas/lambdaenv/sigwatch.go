@@ -92,7 +92,10 @@ func (e Env) setScanner(ctx context.Context, clamdDir string, limit int64, log *
 	// generation n into ClamAVDB.n and clamdDir.n.
 	src.start = func(ctx context.Context, n int) (*engine.Generation, error) {
 		// sigset.Load replaces a folder an earlier load filled (a crashed
-		// swap's) and refuses one holding anything else.
+		// swap's) and refuses one holding anything else. Nothing writes
+		// the folder after that, so the engine describes it every 10
+		// minutes rather than every 30 s; staleness is judged at every
+		// scan all the same.
 		dir := suffix(e.ClamAVDB, n)
 		var set string // written before the scanner is ready
 		prepare := func(ctx context.Context) error {
@@ -108,7 +111,7 @@ func (e Env) setScanner(ctx context.Context, clamdDir string, limit int64, log *
 		}
 		s, stop, err := startClamd(ctx,
 			daemon.Config{DatabaseDir: dir, Dir: suffix(clamdDir, n), StreamMaxLength: limit, Logger: log},
-			clamd.Options{MaxStreamBytes: limit}, engine.Options{DatabaseDir: dir, MaxAge: e.MaxDBAge}, prepare, log)
+			clamd.Options{MaxStreamBytes: limit}, engine.Options{DatabaseDir: dir, MaxAge: e.MaxDBAge, Refresh: 10 * time.Minute}, prepare, log)
 		if err != nil {
 			return nil, err
 		}
