@@ -43,10 +43,10 @@ const (
 
 // The paths through the scan workflow, by state name.
 var (
-	cleanPath      = []string{"Claim", "AlreadyDecided", "Scan", "Record", "Route", "Done"}
-	quarantinePath = []string{"Claim", "AlreadyDecided", "Scan", "Record", "Route", "Quarantine", "Done"}
-	skipPath       = []string{"Claim", "AlreadyDecided", "Done"}
-	scanFailedPath = []string{"Claim", "AlreadyDecided", "Scan", "RecordFailure", "NotScanned"}
+	cleanPath      = []string{"Claimed", "Claim", "AlreadyDecided", "Scan", "Record", "Route", "Done"}
+	quarantinePath = []string{"Claimed", "Claim", "AlreadyDecided", "Scan", "Record", "Route", "Quarantine", "Done"}
+	skipPath       = []string{"Claimed", "Claim", "AlreadyDecided", "Done"}
+	scanFailedPath = []string{"Claimed", "Claim", "AlreadyDecided", "Scan", "RecordFailure", "NotScanned"}
 	reviewPath     = []string{"AwaitDecision", "Decide"}
 )
 
@@ -594,4 +594,27 @@ func TestSameObjectStartedTwice(t *testing.T) {
 			t.Errorf("scan invoked %d times; want 1", got)
 		}
 	})
+}
+
+// A record the ingest created claimed for its execution (the lease token
+// in the input) goes straight to Scan: Claim is not invoked, and Record's
+// write under that lease makes it clean.
+func TestClaimedAtIngestSkipsClaim(t *testing.T) {
+	t.Parallel()
+	e := setup(t, "")
+	ctx := context.Background()
+	ref, err := e.objs.Put(ctx, bucket, "docs/claimed.txt", bytes.NewReader([]byte("claimed at ingest\n")), objects.PutOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, created, err := e.st.IngestClaimed(ctx, ref, "ingest", "test", "", "test-ingest", time.Minute)
+	if err != nil || !created || rec.State != domain.StatusScanning {
+		t.Fatalf("IngestClaimed: %+v, %v, %v; want a new record in scanning", rec, created, err)
+	}
+	in := asl.Document{ID: rec.ID, Object: rec.Object, LeaseToken: rec.Lease.Token}
+	res := e.lambda.Run(t, asl.Scan(), in)
+	assertPath(t, res, localsfn.StatusSucceeded, []string{"Claimed", "Scan", "Record", "Route", "Done"})
+	if got := e.record(rec.ID); got.State != domain.StatusClean {
+		t.Fatalf("record %s; want clean", got.State)
+	}
 }

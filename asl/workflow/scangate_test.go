@@ -133,7 +133,7 @@ func TestScanDefinition(t *testing.T) {
 				"Scan":   merge(verdict),
 				"Record": merge(`{"status": "clean", "next": "done"}`),
 			},
-			wantStates: []string{"Claim", "AlreadyDecided", "Scan", "Record", "Route", "Done"},
+			wantStates: []string{"Claimed", "Claim", "AlreadyDecided", "Scan", "Record", "Route", "Done"},
 			wantStatus: workflow.StatusSucceeded,
 			wantCalls:  map[string]int{"Claim": 1, "Scan": 1, "Record": 1},
 			check: func(t *testing.T, s *steps, e *workflow.Execution, res workflow.Result, _ *sleeps) {
@@ -156,7 +156,7 @@ func TestScanDefinition(t *testing.T) {
 				"Record":     merge(`{"status": "infected", "next": "quarantine"}`),
 				"Quarantine": merge(`{"status": "reviewing", "next": "done"}`),
 			},
-			wantStates: []string{"Claim", "AlreadyDecided", "Scan", "Record", "Route", "Quarantine", "Done"},
+			wantStates: []string{"Claimed", "Claim", "AlreadyDecided", "Scan", "Record", "Route", "Quarantine", "Done"},
 			wantStatus: workflow.StatusSucceeded,
 			wantCalls:  map[string]int{"Claim": 1, "Scan": 1, "Record": 1, "Quarantine": 1},
 		},
@@ -168,14 +168,14 @@ func TestScanDefinition(t *testing.T) {
 				"Record": merge(`{"status": "unscannable", "next": "block"}`),
 				"Block":  merge(`{"next": "done"}`),
 			},
-			wantStates: []string{"Claim", "AlreadyDecided", "Scan", "Record", "Route", "Block", "Done"},
+			wantStates: []string{"Claimed", "Claim", "AlreadyDecided", "Scan", "Record", "Route", "Block", "Done"},
 			wantStatus: workflow.StatusSucceeded,
 			wantCalls:  map[string]int{"Claim": 1, "Scan": 1, "Record": 1, "Block": 1},
 		},
 		{
 			name:       "already decided",
 			fns:        map[string]workflow.Handler{"Claim": merge(`{"status": "clean", "skip": true, "next": "done"}`)},
-			wantStates: []string{"Claim", "AlreadyDecided", "Done"},
+			wantStates: []string{"Claimed", "Claim", "AlreadyDecided", "Done"},
 			wantStatus: workflow.StatusSucceeded,
 			wantCalls:  map[string]int{"Claim": 1},
 		},
@@ -185,7 +185,7 @@ func TestScanDefinition(t *testing.T) {
 				"Claim":      merge(`{"status": "infected", "skip": false, "next": "quarantine"}`),
 				"Quarantine": merge(`{"status": "reviewing", "next": "done"}`),
 			},
-			wantStates: []string{"Claim", "AlreadyDecided", "Quarantine", "Done"},
+			wantStates: []string{"Claimed", "Claim", "AlreadyDecided", "Quarantine", "Done"},
 			wantStatus: workflow.StatusSucceeded,
 			wantCalls:  map[string]int{"Claim": 1, "Quarantine": 1},
 		},
@@ -196,7 +196,7 @@ func TestScanDefinition(t *testing.T) {
 				"Scan":  failing("ClamdUnavailable"),
 				"Fail":  merge(`{"status": "failed"}`),
 			},
-			wantStates: []string{"Claim", "AlreadyDecided", "Scan", "RecordFailure", "NotScanned"},
+			wantStates: []string{"Claimed", "Claim", "AlreadyDecided", "Scan", "RecordFailure", "NotScanned"},
 			wantStatus: workflow.StatusFailed,
 			wantError:  "ObjectNotScanned",
 			// One try and the definition's MaxAttempts of 4 retries.
@@ -255,7 +255,7 @@ func TestScanDefinition(t *testing.T) {
 				"Scan":  failing("ObjectGone"),
 				"Fail":  merge(`{"status": "gone"}`),
 			},
-			wantStates: []string{"Claim", "AlreadyDecided", "Scan", "RecordFailure", "NotScanned"},
+			wantStates: []string{"Claimed", "Claim", "AlreadyDecided", "Scan", "RecordFailure", "NotScanned"},
 			wantStatus: workflow.StatusFailed,
 			wantError:  "ObjectNotScanned",
 			wantCalls:  map[string]int{"Claim": 1, "Scan": 1, "Fail": 1},
@@ -275,7 +275,7 @@ func TestScanDefinition(t *testing.T) {
 				"Scan":   merge(verdict),
 				"Record": merge(`{"status": "clean", "next": "done"}`),
 			},
-			wantStates: []string{"Claim", "AlreadyDecided", "Scan", "Record", "Route", "Done"},
+			wantStates: []string{"Claimed", "Claim", "AlreadyDecided", "Scan", "Record", "Route", "Done"},
 			wantStatus: workflow.StatusSucceeded,
 			wantCalls:  map[string]int{"Claim": 3, "Scan": 1, "Record": 1},
 		},
@@ -286,7 +286,7 @@ func TestScanDefinition(t *testing.T) {
 				"Scan":  failing("StaleSignatures"),
 				"Fail":  sequence(failing("BackendUnavailable"), failing("BackendUnavailable"), merge(`{"status": "failed"}`)),
 			},
-			wantStates: []string{"Claim", "AlreadyDecided", "Scan", "RecordFailure", "NotScanned"},
+			wantStates: []string{"Claimed", "Claim", "AlreadyDecided", "Scan", "RecordFailure", "NotScanned"},
 			wantStatus: workflow.StatusFailed,
 			wantError:  "ObjectNotScanned",
 			wantCalls:  map[string]int{"Claim": 1, "Scan": 5, "Fail": 3},
@@ -298,7 +298,7 @@ func TestScanDefinition(t *testing.T) {
 				"Scan":  failing("ObjectGone"),
 				"Fail":  failing("BackendUnavailable"),
 			},
-			wantStates: []string{"Claim", "AlreadyDecided", "Scan", "RecordFailure"},
+			wantStates: []string{"Claimed", "Claim", "AlreadyDecided", "Scan", "RecordFailure"},
 			wantStatus: workflow.StatusFailed,
 			wantError:  "BackendUnavailable",
 			wantCalls:  map[string]int{"Claim": 1, "Scan": 1, "Fail": 9},
@@ -311,7 +311,7 @@ func TestScanDefinition(t *testing.T) {
 				"Fail":  merge(`{"status": "failed"}`),
 			},
 			// States.Timeout is not among Scan's retried errors: caught at once.
-			wantStates: []string{"Claim", "AlreadyDecided", "Scan", "RecordFailure", "NotScanned"},
+			wantStates: []string{"Claimed", "Claim", "AlreadyDecided", "Scan", "RecordFailure", "NotScanned"},
 			wantStatus: workflow.StatusFailed,
 			wantError:  "ObjectNotScanned",
 			wantCalls:  map[string]int{"Claim": 1, "Scan": 1, "Fail": 1},
@@ -332,7 +332,7 @@ func TestScanDefinition(t *testing.T) {
 			fns: map[string]workflow.Handler{
 				"Claim": merge(`{"status": "scanning", "leaseToken": "lease-1", "next": "scan"}`),
 			},
-			wantStates: []string{"Claim", "AlreadyDecided"},
+			wantStates: []string{"Claimed", "Claim", "AlreadyDecided"},
 			wantStatus: workflow.StatusFailed,
 			wantError:  workflow.ErrorRuntime,
 			wantCalls:  map[string]int{"Claim": 1},
@@ -507,7 +507,7 @@ func TestScanDefinitionWithStateDocument(t *testing.T) {
 	if res.Status != workflow.StatusSucceeded {
 		t.Errorf("result %+v; want SUCCEEDED", res)
 	}
-	if diff := cmp.Diff(e.States(), []string{"Claim", "AlreadyDecided", "Scan", "Record", "Route", "Done"}); diff != "" {
+	if diff := cmp.Diff(e.States(), []string{"Claimed", "Claim", "AlreadyDecided", "Scan", "Record", "Route", "Done"}); diff != "" {
 		t.Errorf("states (-got +want):\n%s", diff)
 	}
 }

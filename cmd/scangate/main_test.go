@@ -154,7 +154,7 @@ func smokeRun(t *testing.T, bin string, extra ...string) {
 	}
 	// The local counterpart of the console trace, through the CLI. The
 	// review workflow starts just after the record reaches reviewing.
-	wantTrace := []string{"execution scan-eicar_com-", "TaskStateEntered       Claim", "ChoiceStateEntered     Route", "TaskStateEntered       Quarantine", "execution review-eicar_com-", "TaskStateEntered       AwaitDecision"}
+	wantTrace := []string{"execution scan-eicar_com-", "ChoiceStateEntered     Claimed", "TaskStateEntered       Scan", "ChoiceStateEntered     Route", "TaskStateEntered       Quarantine", "execution review-eicar_com-", "TaskStateEntered       AwaitDecision"}
 	var hout, herr bytes.Buffer
 	for {
 		hout.Reset()
@@ -204,7 +204,7 @@ func smokeRun(t *testing.T, bin string, extra ...string) {
 		!strings.Contains(kout.String(), "TaskStateEntered       Record") {
 		t.Errorf("history by key: exit %d: %s\n%s", code, herr.String(), kout.String())
 	}
-	for _, want := range []string{"execution scan-eicar_com-", "TaskStateEntered       Claim", "ChoiceStateEntered     Route", "TaskStateEntered       Quarantine", "execution review-eicar_com-", "TaskStateEntered       AwaitDecision"} {
+	for _, want := range []string{"execution scan-eicar_com-", "ChoiceStateEntered     Claimed", "TaskStateEntered       Scan", "ChoiceStateEntered     Route", "TaskStateEntered       Quarantine", "execution review-eicar_com-", "TaskStateEntered       AwaitDecision"} {
 		if !strings.Contains(hout.String(), want) {
 			t.Errorf("history lacks %q:\n%s", want, hout.String())
 		}

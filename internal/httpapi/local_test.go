@@ -568,7 +568,7 @@ func TestLargeObjectPath(t *testing.T) {
 				// The Express execution's whole path, as ARCHITECTURE.md
 				// counts its transitions.
 				if tt.offloaded && strings.HasPrefix(x.Execution, "scan-") &&
-					!slices.Equal(entered, []string{"Claim", "AlreadyDecided", "Offload", "Offloaded"}) {
+					!slices.Equal(entered, []string{"Claimed", "Claim", "AlreadyDecided", "Offload", "Offloaded"}) {
 					t.Errorf("execution %s entered %v; want Claim, AlreadyDecided, Offload, Offloaded", x.Execution, entered)
 				}
 			}

@@ -105,21 +105,23 @@ var OffloadFunctions = []string{"claim", "offload"}
 //     else (it is standalone: not even Common).
 //   - claim must know the stream limit the scan function applies, or it
 //     claims objects the scan function then refuses as too large, and it
-//     could not route them to the large-object path.
+//     could not route them to the large-object path; ingest and sweep
+//     too, since they claim a new record for its execution only below
+//     that limit (that execution then skips Claim and goes to Scan).
 var required = map[string][]string{
 	"awaitreview": workflows,
 	"block":       nil,
 	"claim":       {VarStreamMax},
 	"decide":      workflows,
 	"fail":        nil,
-	"ingest":      workflows,
+	"ingest":      append(slices.Clone(workflows), VarStreamMax),
 	"offload":     nil,
 	"quarantine":  workflows,
 	"record":      nil,
 	"review":      workflows,
 	"scan":        {VarClamAVDB, VarStreamMax, VarMaxDBAge, VarSignaturesBucket},
 	"sigupdate":   {VarSignaturesBucket},
-	"sweep":       workflows,
+	"sweep":       append(slices.Clone(workflows), VarStreamMax),
 }
 
 // standalone functions do not build the step handlers, so they need no

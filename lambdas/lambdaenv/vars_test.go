@@ -121,7 +121,7 @@ func TestMissing(t *testing.T) {
 	}{
 		{"block", map[string]string{VarStore: "s", VarObjects: "o", VarQuarantineBucket: "q"}, nil},
 		{"block", map[string]string{VarStore: "s", VarQuarantineBucket: "q"}, []string{VarObjects}},
-		{"ingest", map[string]string{VarStore: "s", VarObjects: "o", VarQuarantineBucket: "q", VarScanStateMachine: "a"}, []string{VarReviewStateMachine}},
+		{"ingest", map[string]string{VarStore: "s", VarObjects: "o", VarQuarantineBucket: "q", VarScanStateMachine: "a", VarStreamMax: "1"}, []string{VarReviewStateMachine}},
 		{"scan", map[string]string{VarStore: "s", VarObjects: "o", VarQuarantineBucket: "q"}, []string{VarClamAVDB, VarStreamMax, VarMaxDBAge, VarSignaturesBucket}},
 		// The updater is standalone: Common is not required of it.
 		{"sigupdate", map[string]string{}, []string{VarSignaturesBucket}},
