@@ -668,6 +668,10 @@ func (g *Gate) sweep() {
 			RetryAttempts: jsii.Number(2),
 		})},
 	})
+	awscdk.NewCfnOutput(g.stack, jsii.String("SweepFunction"), &awscdk.CfnOutputProps{
+		Description: jsii.String("The sweep (re-drives, upload intents, the retro-hunt): invoking it runs one sweep now"),
+		Value:       g.Functions["sweep"].FunctionName(),
+	})
 }
 
 func title(s string) string {

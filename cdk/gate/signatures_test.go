@@ -304,4 +304,5 @@ func TestSweepRetroHunt(t *testing.T) {
 	if !found {
 		t.Error("no rule runs the sweep")
 	}
+	must(t, "outputs", func() { s.tmpl.HasOutput(jsii.String("SweepFunction"), map[string]any{}) })
 }
