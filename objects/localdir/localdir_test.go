@@ -561,6 +561,59 @@ func TestOpenStreamsFromTheFile(t *testing.T) {
 	}
 }
 
+// TestCopySharesTheBytes checks that Copy links the source's data instead
+// of writing the bytes again, and that the copy outlives its source and
+// keeps the source's sums.
+func TestCopySharesTheBytes(t *testing.T) {
+	d, _ := newDriver(t, nil)
+	ctx := t.Context()
+	data := make([]byte, 1<<20)
+	_, _ = rand.NewChaCha8([32]byte{9}).Read(data)
+	src, err := d.Put(ctx, mainBucket, "copy/src.bin", bytes.NewReader(data), objects.PutOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srcInfo, err := d.Head(ctx, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst, err := d.Copy(ctx, src, quarantineBucket, "copy/dst.bin", objects.PutOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, errA := os.Stat(filepath.Join(d.Root(), keyPath(mainBucket, src.Key), src.VersionID, dataFile))
+	b, errB := os.Stat(filepath.Join(d.Root(), keyPath(quarantineBucket, dst.Key), dst.VersionID, dataFile))
+	if errA != nil || errB != nil {
+		t.Fatalf("stat data files: %v, %v", errA, errB)
+	}
+	if !os.SameFile(a, b) {
+		t.Errorf("the copy's data is a file of its own; want a link to the source's")
+	}
+	if err := d.Delete(ctx, src); err != nil {
+		t.Fatal(err)
+	}
+	info, err := d.Head(ctx, dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Ref.ETag != srcInfo.Ref.ETag || info.SHA256 != srcInfo.SHA256 || info.Ref.Size != int64(len(data)) {
+		t.Errorf("copy has ETag %s, SHA-256 %s, size %d; want the source's %s, %s, %d",
+			info.Ref.ETag, info.SHA256, info.Ref.Size, srcInfo.Ref.ETag, srcInfo.SHA256, len(data))
+	}
+	rc, _, err := d.Open(ctx, dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	got, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Errorf("copy holds %d other bytes after the source was deleted", len(got))
+	}
+}
+
 // TestPutIsFlat checks that Put streams: storing 64 MiB allocates a small,
 // fixed amount.
 func TestPutIsFlat(t *testing.T) {
