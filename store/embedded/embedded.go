@@ -261,41 +261,9 @@ func (d *Driver) Update(ctx context.Context, id string, cond store.Condition, m 
 		return nil, err
 	}
 	var written []byte
-	err := d.c.do(func(tx *bolt.Tx) error {
-		rec, err := loadRecord(tx, op, id)
-		if err != nil {
-			return refuse(err)
-		}
-		if why := cond.Unmet(rec); why != "" {
-			return refuse(errcode.Errorf(errcode.ConditionFailed, op, id, "%s", why))
-		}
-		oldKey := stateKey(rec.State, rec.UpdatedAt, rec.ID)
-		rec.State = m.State
-		rec.Reason = m.Reason
-		rec.Attempts = m.Attempts
-		rec.Lease = m.Lease
-		rec.Verdict = m.Verdict
-		rec.Quarantine = m.Quarantine
-		rec.ExecutionARN = m.ExecutionARN
-		rec.UpdatedAt = m.UpdatedAt
-		rec.Version++
-		if m.History != nil {
-			rec.History = append(rec.History, *m.History)
-		}
-		if m.Verdicts != nil {
-			rec.Verdicts = m.Verdicts
-		}
-		if written, err = json.Marshal(rec); err != nil {
-			return errcode.Errorf(errcode.Invalid, op, id, "encode record: %w", err)
-		}
-		if err := tx.Bucket(bucketRecords).Put([]byte(id), written); err != nil {
-			return err
-		}
-		idx := tx.Bucket(bucketByState)
-		if err := idx.Delete(oldKey); err != nil {
-			return err
-		}
-		return idx.Put(stateKey(rec.State, rec.UpdatedAt, rec.ID), nil)
+	err := d.c.do(func(tx *bolt.Tx) (err error) {
+		written, err = update(tx, op, id, cond, m)
+		return err
 	})
 	if err != nil {
 		return nil, wrap(op, id, err)
@@ -303,6 +271,86 @@ func (d *Driver) Update(ctx context.Context, id string, cond store.Condition, m 
 	// Decode what was written, so the caller gets exactly the stored record
 	// and shares no pointer with m.
 	return decode[domain.Record](op, id, written)
+}
+
+var _ store.VerdictCachingDriver = (*Driver)(nil)
+
+// UpdateCachingVerdict implements store.VerdictCachingDriver: the record
+// and the cache entry are written in one transaction.
+func (d *Driver) UpdateCachingVerdict(ctx context.Context, id string, cond store.Condition, m store.Mutation, sha256, dbVersion string, v *domain.Verdict) (*domain.Record, error) {
+	const op = "embedded: update"
+	if v == nil {
+		return nil, errcode.Errorf(errcode.Invalid, op, id, "nil verdict")
+	}
+	if err := start(ctx, op, id); err != nil {
+		return nil, err
+	}
+	if err := cond.Check(op, id); err != nil {
+		return nil, err
+	}
+	if err := store.CheckRecord(op, id, m.State); err != nil {
+		return nil, err
+	}
+	key, err := verdictKey(op, sha256, dbVersion)
+	if err != nil {
+		return nil, err
+	}
+	cached, err := json.Marshal(v)
+	if err != nil {
+		return nil, errcode.Errorf(errcode.Invalid, op, id, "encode verdict: %w", err)
+	}
+	var written []byte
+	err = d.c.do(func(tx *bolt.Tx) (err error) {
+		if written, err = update(tx, op, id, cond, m); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketVerdicts).Put(key, cached)
+	})
+	if err != nil {
+		return nil, wrap(op, id, err)
+	}
+	return decode[domain.Record](op, id, written)
+}
+
+// update is Update's write inside tx; it returns the record as written.
+// A record that is missing or fails cond is refused before anything is
+// written.
+func update(tx *bolt.Tx, op, id string, cond store.Condition, m store.Mutation) ([]byte, error) {
+	rec, err := loadRecord(tx, op, id)
+	if err != nil {
+		return nil, refuse(err)
+	}
+	if why := cond.Unmet(rec); why != "" {
+		return nil, refuse(errcode.Errorf(errcode.ConditionFailed, op, id, "%s", why))
+	}
+	oldKey := stateKey(rec.State, rec.UpdatedAt, rec.ID)
+	rec.State = m.State
+	rec.Reason = m.Reason
+	rec.Attempts = m.Attempts
+	rec.Lease = m.Lease
+	rec.Verdict = m.Verdict
+	rec.Quarantine = m.Quarantine
+	rec.ExecutionARN = m.ExecutionARN
+	rec.UpdatedAt = m.UpdatedAt
+	rec.Version++
+	if m.History != nil {
+		rec.History = append(rec.History, *m.History)
+	}
+	if m.Verdicts != nil {
+		rec.Verdicts = m.Verdicts
+	}
+	written, err := json.Marshal(rec)
+	if err != nil {
+		return nil, errcode.Errorf(errcode.Invalid, op, id, "encode record: %w", err)
+	}
+	if err := tx.Bucket(bucketRecords).Put([]byte(id), written); err != nil {
+		return nil, err
+	}
+	idx := tx.Bucket(bucketByState)
+	if err := idx.Delete(oldKey); err != nil {
+		return nil, err
+	}
+	return written, idx.Put(stateKey(rec.State, rec.UpdatedAt, rec.ID), nil)
 }
 
 // ListByState implements store.Driver.
