@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/scangate/scangate/asl"
@@ -70,6 +71,7 @@ type Workflows struct {
 	execs     []*workflow.Execution // scan executions started, pruned as they end
 	hist      sync.Mutex
 	histLines map[string][]byte // history lines of running executions not written yet
+	histDir   atomic.Bool       // HistoryDir exists
 }
 
 var (
@@ -422,8 +424,11 @@ func (w *Workflows) record(exec string, ev workflow.Event) {
 }
 
 func (w *Workflows) appendHistory(exec string, lines []byte) error {
-	if err := os.MkdirAll(w.opts.HistoryDir, 0o750); err != nil {
-		return err
+	if !w.histDir.Load() {
+		if err := os.MkdirAll(w.opts.HistoryDir, 0o750); err != nil {
+			return err
+		}
+		w.histDir.Store(true)
 	}
 	f, err := os.OpenFile(filepath.Join(w.opts.HistoryDir, exec+".jsonl"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o640)
 	if err != nil {
