@@ -17,7 +17,7 @@ import (
 
 // driverMade matches the names the local-directory driver creates: none of
 // them comes from a key.
-var driverMade = regexp.MustCompile(`^(fuzz-bucket|objects|tmp|[0-9a-f]{64}|[0-9a-f]{40}|meta\.json|data)$`)
+var driverMade = regexp.MustCompile(`^(fuzz-bucket|objects|tmp|[0-9a-f]{64}|[0-9a-f]{40}|meta\.json|data|tags\.log)$`)
 
 // FuzzValidateKey checks that for any key, either ValidateKey refuses it
 // (and so does a driver's Put, with code Invalid), or the key, stored

@@ -296,3 +296,16 @@ type IntentResolution struct {
 	// By names what resolved it ("ingest", "sweep").
 	By string
 }
+
+// VerdictCachingDriver is a Driver that can write a clean verdict into the
+// verdict cache in the same atomic write as a record's update, which spares
+// a clean object its separate cache write. It is optional: the portable
+// Store asks for it (Store.CachesWithTransition) and otherwise leaves the
+// cache to a separate PutCachedVerdict.
+type VerdictCachingDriver interface {
+	Driver
+	// UpdateCachingVerdict is Update that, when it writes, also stores v
+	// as PutCachedVerdict(sha256, dbVersion, v) would, in the same atomic
+	// write. A refused update stores nothing.
+	UpdateCachingVerdict(ctx context.Context, id string, cond Condition, m Mutation, sha256, dbVersion string, v *domain.Verdict) (*domain.Record, error)
+}

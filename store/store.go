@@ -204,6 +204,11 @@ type Transition struct {
 	// ClearQuarantine records that they are back at the object's key.
 	Quarantine      *domain.ObjectRef
 	ClearQuarantine bool
+	// CacheVerdict asks for Verdict, when CacheVerdict would cache it, to
+	// be cached in the transition's own write. Only a driver that can
+	// (see CachesWithTransition) does; with any other the field is ignored
+	// and the caller caches separately.
+	CacheVerdict bool
 }
 
 // Apply performs t on rec, which must be the record as last read: the write
@@ -256,7 +261,26 @@ func (s *Store) Apply(ctx context.Context, rec *domain.Record, t Transition) (*d
 		Version:    rec.Version,
 		LeaseToken: t.LeaseToken,
 	}
+	if cd, ok := s.d.(VerdictCachingDriver); ok && t.CacheVerdict && cacheable(t.Verdict) {
+		if sum, err := NormalizeSHA256(t.Verdict.SHA256); err == nil {
+			return cd.UpdateCachingVerdict(ctx, rec.ID, cond, m, sum, t.Verdict.DBVersion, t.Verdict)
+		}
+	}
 	return s.d.Update(ctx, rec.ID, cond, m)
+}
+
+// CachesWithTransition reports whether a Transition's CacheVerdict is
+// honoured: the driver caches a clean verdict in the transition's write.
+func (s *Store) CachesWithTransition() bool {
+	_, ok := s.d.(VerdictCachingDriver)
+	return ok
+}
+
+// cacheable says whether a verdict may be cached: only clean verdicts with
+// a known database version, not themselves reused, are; anything else
+// could hide a detection.
+func cacheable(v *domain.Verdict) bool {
+	return v != nil && v.Outcome == domain.OutcomeClean && v.DBVersion != "" && !v.Reused
 }
 
 // AppendVerdict returns hist with v appended, bounded to
@@ -550,7 +574,7 @@ func (s *Store) OpenReviews(ctx context.Context, page Page) ([]*domain.ReviewIte
 // same signature database are not scanned again. Only clean verdicts with a
 // known database version are cached: anything else could hide a detection.
 func (s *Store) CacheVerdict(ctx context.Context, v *domain.Verdict) error {
-	if v == nil || v.Outcome != domain.OutcomeClean || v.DBVersion == "" || v.Reused {
+	if !cacheable(v) {
 		return nil
 	}
 	sum, err := NormalizeSHA256(v.SHA256)

@@ -2,16 +2,20 @@ package local
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/scangate/scangate/asl"
@@ -38,7 +42,12 @@ type WorkflowOptions struct {
 	// before aborting them; 0 means 20s.
 	Drain time.Duration
 	// HistoryDir keeps each execution's history as JSON lines; "" keeps
-	// none on disk (histories are then only in memory).
+	// none on disk (histories are then only in memory). The files are
+	// diagnostics, written without fsync: an execution's events are
+	// written when it ends or starts to wait (for a retry's delay or a
+	// task token), so a crash loses what it did since. The record's own
+	// History, written with every transition, is the durable trail, and
+	// the sweep re-drives from the store whatever a crash interrupted.
 	HistoryDir string
 	Logger     *slog.Logger
 }
@@ -61,7 +70,8 @@ type Workflows struct {
 	mu        sync.Mutex
 	execs     []*workflow.Execution // scan executions started, pruned as they end
 	hist      sync.Mutex
-	histFiles map[string]*os.File // history files of running executions
+	histLines map[string][]byte // history lines of running executions not written yet
+	histDir   atomic.Bool       // HistoryDir exists
 }
 
 var (
@@ -393,7 +403,11 @@ func (w *Workflows) running() int {
 	return len(live)
 }
 
-// record appends an execution's event to its history file.
+// record keeps an execution's event for its history file. The lines are
+// written at once when the execution ends or starts to wait: one
+// write per wait instead of a write per event (the per-event writes were
+// a tenth of the local pipeline's CPU). An execution's events come in
+// order from its own goroutine, so its writes are in order too.
 func (w *Workflows) record(exec string, ev workflow.Event) {
 	if w.opts.HistoryDir == "" {
 		return
@@ -403,39 +417,42 @@ func (w *Workflows) record(exec string, ev workflow.Event) {
 		w.log.Warn("history", "execution", exec, "err", err)
 		return
 	}
-	// One open file per running execution: opening it for every event
-	// cost a quarter of the local pipeline's CPU. An execution's events
-	// come in order from its own goroutine; O_APPEND keeps lines whole.
-	w.hist.Lock()
-	f := w.histFiles[exec]
-	if f == nil {
-		if err := os.MkdirAll(w.opts.HistoryDir, 0o750); err != nil {
-			w.hist.Unlock()
-			w.log.Warn("history", "execution", exec, "err", err)
-			return
-		}
-		f, err = os.OpenFile(filepath.Join(w.opts.HistoryDir, exec+".jsonl"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o640)
-		if err != nil {
-			w.hist.Unlock()
-			w.log.Warn("history", "execution", exec, "err", err)
-			return
-		}
-		if w.histFiles == nil {
-			w.histFiles = map[string]*os.File{}
-		}
-		w.histFiles[exec] = f
-	}
 	end := strings.HasPrefix(ev.Type, "Execution") && ev.Type != "ExecutionStarted"
-	if end {
-		delete(w.histFiles, exec)
+	wait := ev.Type == "TaskSubmitted" || ev.Type == "TaskRetry"
+	w.hist.Lock()
+	lines := append(append(w.histLines[exec], b...), '\n')
+	if end || wait {
+		delete(w.histLines, exec)
+	} else {
+		if w.histLines == nil {
+			w.histLines = map[string][]byte{}
+		}
+		w.histLines[exec] = lines
 	}
 	w.hist.Unlock()
-	if _, err := f.Write(append(b, '\n')); err != nil {
-		w.log.Warn("history", "execution", exec, "err", err)
+	if end || wait {
+		if err := w.appendHistory(exec, lines); err != nil {
+			w.log.Warn("history", "execution", exec, "err", err)
+		}
 	}
-	if end {
-		f.Close()
+}
+
+func (w *Workflows) appendHistory(exec string, lines []byte) error {
+	if !w.histDir.Load() {
+		if err := os.MkdirAll(w.opts.HistoryDir, 0o750); err != nil {
+			return err
+		}
+		w.histDir.Store(true)
 	}
+	f, err := os.OpenFile(filepath.Join(w.opts.HistoryDir, exec+".jsonl"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o640)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(lines)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // HistoryEvent is one event of an execution's history as stored and
@@ -474,10 +491,22 @@ func (w *Workflows) History(id string) ([]ExecutionHistory, error) {
 	if w.opts.HistoryDir == "" {
 		return nil, errors.New("local: no history directory")
 	}
-	matches, err := filepath.Glob(filepath.Join(w.opts.HistoryDir, "*-"+id+"-g*.jsonl"))
+	pattern := "*-" + id + "-g*.jsonl"
+	matches, err := filepath.Glob(filepath.Join(w.opts.HistoryDir, pattern))
 	if err != nil {
 		return nil, err
 	}
+	// Events not written yet, of executions still running. Taken before
+	// the files are read: an event written meanwhile is then read twice
+	// at worst, and dropped below, never missed.
+	pending := map[string][]byte{}
+	w.hist.Lock()
+	for exec, lines := range w.histLines {
+		if ok, _ := filepath.Match(pattern, exec+".jsonl"); ok {
+			pending[exec] = slices.Clone(lines)
+		}
+	}
+	w.hist.Unlock()
 	var out []ExecutionHistory
 	for _, m := range matches {
 		f, err := os.Open(m)
@@ -485,16 +514,16 @@ func (w *Workflows) History(id string) ([]ExecutionHistory, error) {
 			return nil, err
 		}
 		eh := ExecutionHistory{Execution: strings.TrimSuffix(filepath.Base(m), ".jsonl")}
-		sc := bufio.NewScanner(f)
-		sc.Buffer(make([]byte, 64<<10), 16<<20)
-		for sc.Scan() {
-			var ev HistoryEvent
-			if json.Unmarshal(sc.Bytes(), &ev) == nil {
-				eh.Events = append(eh.Events, ev)
-			}
-		}
+		eh.Events = readHistory(f, eh.Events)
 		f.Close()
+		if lines, ok := pending[eh.Execution]; ok {
+			eh.Events = readHistory(bytes.NewReader(lines), eh.Events)
+			delete(pending, eh.Execution)
+		}
 		out = append(out, eh)
+	}
+	for exec, lines := range pending {
+		out = append(out, ExecutionHistory{Execution: exec, Events: readHistory(bytes.NewReader(lines), nil)})
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if len(out[i].Events) == 0 || len(out[j].Events) == 0 {
@@ -503,4 +532,22 @@ func (w *Workflows) History(id string) ([]ExecutionHistory, error) {
 		return out[i].Events[0].Time.Before(out[j].Events[0].Time)
 	})
 	return out, nil
+}
+
+// readHistory appends the events of r's JSON lines to evs, skipping any
+// whose ID evs already holds.
+func readHistory(r io.Reader, evs []HistoryEvent) []HistoryEvent {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	for sc.Scan() {
+		var ev HistoryEvent
+		if json.Unmarshal(sc.Bytes(), &ev) != nil {
+			continue
+		}
+		if n := len(evs); n > 0 && ev.ID <= evs[n-1].ID {
+			continue
+		}
+		evs = append(evs, ev)
+	}
+	return evs
 }

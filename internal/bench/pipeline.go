@@ -83,8 +83,9 @@ func openPipeline(ctx context.Context, env *engineEnv, h *harness, files []File,
 			return nil, err
 		}
 		w := &waiter{ch: make(chan struct{})}
-		// A clean object's last write is keyed by its bytes, an infected
-		// one's by its record.
+		// A clean object's last write is keyed by its bytes (the verdict
+		// cache) or by its record (its tags, where the verdict's write
+		// caches it), an infected one's by its record.
 		waits[refs[i].ID()] = w
 		waits[shaKey(f.SHA256)] = w
 	}
@@ -94,13 +95,19 @@ func openPipeline(ctx context.Context, env *engineEnv, h *harness, files []File,
 			w.done()
 		}
 	}
+	var bucket objects.Driver = objs
+	if st.CachesWithTransition() {
+		// The verdict's write caches it; tagging comes after it and is
+		// the workflow's last write.
+		bucket = &tagWatch{Driver: objs, onClean: counter.onLast}
+	}
 
 	prom, err := metrics.New(prometheus.NewRegistry())
 	if err != nil {
 		return nil, err
 	}
 	flows, hs, err := local.New(st, lambdas.Config{
-		Store: st, Objects: objs, Scanner: env.eng, Logger: h.log,
+		Store: st, Objects: bucket, Scanner: env.eng, Logger: h.log,
 		QuarantineBucket: quarantineBucket, LeaseTTL: 5 * time.Minute, MaxScanBytes: streamMax,
 		Owner: "bench", Metrics: prom,
 	}, local.WorkflowOptions{

@@ -6,6 +6,7 @@ import (
 
 	"github.com/scangate/scangate/domain"
 	"github.com/scangate/scangate/domain/errcode"
+	"github.com/scangate/scangate/objects"
 	"github.com/scangate/scangate/store"
 )
 
@@ -20,9 +21,11 @@ type countingDriver struct {
 	store.Driver
 
 	// onLast is called after the write that ends a scan workflow: the
-	// clean verdict cached (Record's last write, after tagging), or the
-	// record moved to a final state other than clean (reviewing after
-	// Quarantine, or failed, gone, allowlisted).
+	// clean verdict cached by a write of its own (Record's last write,
+	// after tagging), or the record moved to a final state other than
+	// clean (reviewing after Quarantine, or failed, gone, allowlisted).
+	// Where the verdict's write caches it, a clean object's last write is
+	// its tagging, which tagWatch reports.
 	onLast func(key string)
 
 	mu     sync.Mutex
@@ -101,6 +104,22 @@ func (c *countingDriver) Update(ctx context.Context, id string, cond store.Condi
 	return rec, err
 }
 
+// UpdateCachingVerdict counts one write, of the record: the verdict cache
+// entry is part of it.
+func (c *countingDriver) UpdateCachingVerdict(ctx context.Context, id string, cond store.Condition, m store.Mutation, sum, dbVersion string, v *domain.Verdict) (*domain.Record, error) {
+	cd, ok := c.Driver.(store.VerdictCachingDriver)
+	if !ok {
+		rec, err := c.Update(ctx, id, cond, m)
+		if err == nil {
+			err = c.PutCachedVerdict(ctx, sum, dbVersion, v)
+		}
+		return rec, err
+	}
+	rec, err := cd.UpdateCachingVerdict(ctx, id, cond, m, sum, dbVersion, v)
+	c.write("update caching verdict", id, err)
+	return rec, err
+}
+
 func (c *countingDriver) ListByState(ctx context.Context, state domain.Status, page store.Page) ([]*domain.Record, string, error) {
 	c.count(c.reads, "list", "list")
 	return c.Driver.ListByState(ctx, state, page)
@@ -154,4 +173,30 @@ func (c *countingDriver) PutCachedVerdict(ctx context.Context, sum, dbVersion st
 func (c *countingDriver) GetCachedVerdict(ctx context.Context, sum, dbVersion string) (*domain.Verdict, error) {
 	c.count(c.reads, "get verdict", shaKey(sum))
 	return c.Driver.GetCachedVerdict(ctx, sum, dbVersion)
+}
+
+// tagWatch wraps the pipeline's bucket and reports, after it is written,
+// the tag that ends a clean object's workflow: its status tag, clean.
+type tagWatch struct {
+	objects.Driver
+	onClean func(id string)
+}
+
+func (w *tagWatch) SetTags(ctx context.Context, ref domain.ObjectRef, tags map[string]string) error {
+	err := w.Driver.SetTags(ctx, ref, tags)
+	if err == nil && tags[objects.TagStatus] == string(domain.StatusClean) {
+		w.onClean(ref.ID())
+	}
+	return err
+}
+
+// Versions keeps the bucket's listing of versions visible to ingest.
+func (w *tagWatch) Versions(ctx context.Context, bucket, key string) ([]objects.Info, error) {
+	vl, ok := w.Driver.(interface {
+		Versions(ctx context.Context, bucket, key string) ([]objects.Info, error)
+	})
+	if !ok {
+		return nil, errcode.Errorf(errcode.Invalid, "bench: versions", bucket, "the bucket lists no versions")
+	}
+	return vl.Versions(ctx, bucket, key)
 }

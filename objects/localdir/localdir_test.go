@@ -142,7 +142,7 @@ func TestETagIsQuotedMD5(t *testing.T) {
 }
 
 // layout matches every path the driver may create under its root.
-var layout = regexp.MustCompile(`^[a-z0-9.-]{3,63}(/(objects(/[0-9a-f]{64}(/[0-9a-f]{40}(/(meta\.json|data|\.meta-[0-9a-f]{16}\.tmp))?)?)?|tmp(/(put|delete)-[0-9a-f]{24}(/.*)?)?))?$`)
+var layout = regexp.MustCompile(`^[a-z0-9.-]{3,63}(/(objects(/[0-9a-f]{64}(/[0-9a-f]{40}(/(meta\.json|data|tags\.log))?)?)?|tmp(/(put|delete)-[0-9a-f]{24}(/.*)?)?))?$`)
 
 // checkConfined fails unless base holds only root, and root holds only what
 // the layout allows: no name under it comes from a key.
@@ -560,6 +560,114 @@ func TestOpenStreamsFromTheFile(t *testing.T) {
 		t.Errorf("Open after Delete: error %v, want NotFound", err)
 	}
 }
+
+// TestCopySharesTheBytes checks that Copy links the source's data instead
+// of writing the bytes again, and that the copy outlives its source and
+// keeps the source's sums.
+func TestCopySharesTheBytes(t *testing.T) {
+	d, _ := newDriver(t, nil)
+	ctx := t.Context()
+	data := make([]byte, 1<<20)
+	_, _ = rand.NewChaCha8([32]byte{9}).Read(data)
+	src, err := d.Put(ctx, mainBucket, "copy/src.bin", bytes.NewReader(data), objects.PutOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srcInfo, err := d.Head(ctx, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst, err := d.Copy(ctx, src, quarantineBucket, "copy/dst.bin", objects.PutOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, errA := os.Stat(filepath.Join(d.Root(), keyPath(mainBucket, src.Key), src.VersionID, dataFile))
+	b, errB := os.Stat(filepath.Join(d.Root(), keyPath(quarantineBucket, dst.Key), dst.VersionID, dataFile))
+	if errA != nil || errB != nil {
+		t.Fatalf("stat data files: %v, %v", errA, errB)
+	}
+	if !os.SameFile(a, b) {
+		t.Errorf("the copy's data is a file of its own; want a link to the source's")
+	}
+	if err := d.Delete(ctx, src); err != nil {
+		t.Fatal(err)
+	}
+	info, err := d.Head(ctx, dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Ref.ETag != srcInfo.Ref.ETag || info.SHA256 != srcInfo.SHA256 || info.Ref.Size != int64(len(data)) {
+		t.Errorf("copy has ETag %s, SHA-256 %s, size %d; want the source's %s, %s, %d",
+			info.Ref.ETag, info.SHA256, info.Ref.Size, srcInfo.Ref.ETag, srcInfo.SHA256, len(data))
+	}
+	rc, _, err := d.Open(ctx, dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	got, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Errorf("copy holds %d other bytes after the source was deleted", len(got))
+	}
+}
+
+// TestTagLog checks how tags are read from a version's tag log, whatever a
+// crash left in it, and that SetTags after any of it is what Tags reads.
+func TestTagLog(t *testing.T) {
+	putTags := map[string]string{"owner": "put"}
+	tests := []struct {
+		name string
+		log  *string // nil: no tag log (a version stored by an older build)
+		want map[string]string
+	}{
+		{"no log", nil, putTags},
+		{"empty log", ptr(""), putTags},
+		{"one set", ptr("\n{\"a\":\"1\"}\n"), map[string]string{"a": "1"}},
+		{"the last set wins", ptr("\n{\"a\":\"1\"}\n\n{\"b\":\"2\"}\n"), map[string]string{"b": "2"}},
+		{"cleared", ptr("\n{\"a\":\"1\"}\n\n{}\n"), map[string]string{}},
+		{"torn last line", ptr("\n{\"a\":\"1\"}\n\n{\"b\":"), map[string]string{"a": "1"}},
+		{"torn into zeros", ptr("\n{\"a\":\"1\"}\n\x00\x00\x00\x00"), map[string]string{"a": "1"}},
+		{"only torn", ptr("\n{\"b\":\"2"), putTags},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, _ := newDriver(t, nil)
+			ctx := t.Context()
+			ref, err := d.Put(ctx, mainBucket, "tags/obj", strings.NewReader("bytes"), objects.PutOptions{Tags: putTags})
+			if err != nil {
+				t.Fatal(err)
+			}
+			name := filepath.Join(d.Root(), keyPath(mainBucket, ref.Key), ref.VersionID, tagsFile)
+			if tt.log == nil {
+				err = os.Remove(name)
+			} else {
+				err = os.WriteFile(name, []byte(*tt.log), 0o600)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := d.Tags(ctx, ref)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("Tags (-want +got):\n%s", diff)
+			}
+			set := map[string]string{"scangate-status": "clean"}
+			if err := d.SetTags(ctx, ref, set); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := d.Tags(ctx, ref); err != nil || !cmp.Equal(got, set) {
+				t.Errorf("Tags after SetTags = %v, %v; want %v", got, err, set)
+			}
+		})
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
 
 // TestPutIsFlat checks that Put streams: storing 64 MiB allocates a small,
 // fixed amount.

@@ -39,7 +39,7 @@ func (d *Driver) PutCheckpoint(ctx context.Context, c *domain.Checkpoint) error 
 	if err != nil {
 		return errcode.Errorf(errcode.Invalid, op, c.ID, "encode checkpoint: %w", err)
 	}
-	err = d.db.Update(func(tx *bolt.Tx) error {
+	err = d.c.do(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketCheckpts)
 		var stored int64
 		if prev := b.Get([]byte(c.ID)); prev != nil {

@@ -18,8 +18,13 @@
 // One process at a time holds the file: bbolt takes an exclusive flock on
 // it. A second Open of the same path, from this process or another, waits
 // Options.LockTimeout and then fails with code Unavailable, naming the path.
-// Writes are serialized and each commit is an fsync, so write throughput is
-// bounded by the disk's sync rate; reads run concurrently with the writer.
+// Writes are serialized, and a commit is bbolt's pair of fdatasyncs. Writes
+// of concurrent callers share a transaction and its commit (group commit,
+// see committer): each caller is answered only once the commit that holds
+// its write is on disk, and a refused conditional write does not disturb
+// the others of its batch. So a single writer pays one commit per write,
+// and many writers share commits instead of queueing for the disk's sync
+// rate; reads run concurrently with the writer.
 // The file is not meant for network file systems or for sharing between
 // machines; a deployment with more than one process uses the DynamoDB driver.
 // The file never shrinks when records are deleted; bbolt reuses the space.
@@ -135,6 +140,7 @@ type Options struct {
 type Driver struct {
 	db   *bolt.DB
 	path string
+	c    *committer
 }
 
 // Open opens the bbolt file at path, creating it (mode 0600) and its buckets
@@ -175,7 +181,7 @@ func Open(path string, opts *Options) (*Driver, error) {
 		_ = db.Close()
 		return nil, wrap(op, path, err)
 	}
-	return &Driver{db: db, path: path}, nil
+	return &Driver{db: db, path: path, c: &committer{update: db.Update}}, nil
 }
 
 // Path returns the file the driver holds.
@@ -184,7 +190,10 @@ func (d *Driver) Path() string { return d.path }
 // Close releases the file and its lock. Closing twice is safe; any other
 // call after Close gives code Invalid.
 func (d *Driver) Close() error {
-	if err := d.db.Close(); err != nil {
+	err := d.db.Close()
+	// Writes still queued fail on the closed file; their batches end.
+	d.c.wait()
+	if err != nil {
 		return &errcode.Error{Code: errcode.Unknown, Op: "embedded: close", ID: d.path, Err: err}
 	}
 	return nil
@@ -206,10 +215,10 @@ func (d *Driver) Create(ctx context.Context, rec *domain.Record) error {
 	if err != nil {
 		return &errcode.Error{Code: errcode.Invalid, Op: op, ID: rec.ID, Err: err}
 	}
-	err = d.db.Update(func(tx *bolt.Tx) error {
+	err = d.c.do(func(tx *bolt.Tx) error {
 		recs := tx.Bucket(bucketRecords)
 		if recs.Get([]byte(rec.ID)) != nil {
-			return errcode.Errorf(errcode.AlreadyExists, op, rec.ID, "a record with this id exists")
+			return refuse(errcode.Errorf(errcode.AlreadyExists, op, rec.ID, "a record with this id exists"))
 		}
 		if err := recs.Put([]byte(rec.ID), raw); err != nil {
 			return err
@@ -252,41 +261,9 @@ func (d *Driver) Update(ctx context.Context, id string, cond store.Condition, m 
 		return nil, err
 	}
 	var written []byte
-	err := d.db.Update(func(tx *bolt.Tx) error {
-		rec, err := loadRecord(tx, op, id)
-		if err != nil {
-			return err
-		}
-		if why := cond.Unmet(rec); why != "" {
-			return errcode.Errorf(errcode.ConditionFailed, op, id, "%s", why)
-		}
-		oldKey := stateKey(rec.State, rec.UpdatedAt, rec.ID)
-		rec.State = m.State
-		rec.Reason = m.Reason
-		rec.Attempts = m.Attempts
-		rec.Lease = m.Lease
-		rec.Verdict = m.Verdict
-		rec.Quarantine = m.Quarantine
-		rec.ExecutionARN = m.ExecutionARN
-		rec.UpdatedAt = m.UpdatedAt
-		rec.Version++
-		if m.History != nil {
-			rec.History = append(rec.History, *m.History)
-		}
-		if m.Verdicts != nil {
-			rec.Verdicts = m.Verdicts
-		}
-		if written, err = json.Marshal(rec); err != nil {
-			return errcode.Errorf(errcode.Invalid, op, id, "encode record: %w", err)
-		}
-		if err := tx.Bucket(bucketRecords).Put([]byte(id), written); err != nil {
-			return err
-		}
-		idx := tx.Bucket(bucketByState)
-		if err := idx.Delete(oldKey); err != nil {
-			return err
-		}
-		return idx.Put(stateKey(rec.State, rec.UpdatedAt, rec.ID), nil)
+	err := d.c.do(func(tx *bolt.Tx) (err error) {
+		written, err = update(tx, op, id, cond, m)
+		return err
 	})
 	if err != nil {
 		return nil, wrap(op, id, err)
@@ -294,6 +271,86 @@ func (d *Driver) Update(ctx context.Context, id string, cond store.Condition, m 
 	// Decode what was written, so the caller gets exactly the stored record
 	// and shares no pointer with m.
 	return decode[domain.Record](op, id, written)
+}
+
+var _ store.VerdictCachingDriver = (*Driver)(nil)
+
+// UpdateCachingVerdict implements store.VerdictCachingDriver: the record
+// and the cache entry are written in one transaction.
+func (d *Driver) UpdateCachingVerdict(ctx context.Context, id string, cond store.Condition, m store.Mutation, sha256, dbVersion string, v *domain.Verdict) (*domain.Record, error) {
+	const op = "embedded: update"
+	if v == nil {
+		return nil, errcode.Errorf(errcode.Invalid, op, id, "nil verdict")
+	}
+	if err := start(ctx, op, id); err != nil {
+		return nil, err
+	}
+	if err := cond.Check(op, id); err != nil {
+		return nil, err
+	}
+	if err := store.CheckRecord(op, id, m.State); err != nil {
+		return nil, err
+	}
+	key, err := verdictKey(op, sha256, dbVersion)
+	if err != nil {
+		return nil, err
+	}
+	cached, err := json.Marshal(v)
+	if err != nil {
+		return nil, errcode.Errorf(errcode.Invalid, op, id, "encode verdict: %w", err)
+	}
+	var written []byte
+	err = d.c.do(func(tx *bolt.Tx) (err error) {
+		if written, err = update(tx, op, id, cond, m); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketVerdicts).Put(key, cached)
+	})
+	if err != nil {
+		return nil, wrap(op, id, err)
+	}
+	return decode[domain.Record](op, id, written)
+}
+
+// update is Update's write inside tx; it returns the record as written.
+// A record that is missing or fails cond is refused before anything is
+// written.
+func update(tx *bolt.Tx, op, id string, cond store.Condition, m store.Mutation) ([]byte, error) {
+	rec, err := loadRecord(tx, op, id)
+	if err != nil {
+		return nil, refuse(err)
+	}
+	if why := cond.Unmet(rec); why != "" {
+		return nil, refuse(errcode.Errorf(errcode.ConditionFailed, op, id, "%s", why))
+	}
+	oldKey := stateKey(rec.State, rec.UpdatedAt, rec.ID)
+	rec.State = m.State
+	rec.Reason = m.Reason
+	rec.Attempts = m.Attempts
+	rec.Lease = m.Lease
+	rec.Verdict = m.Verdict
+	rec.Quarantine = m.Quarantine
+	rec.ExecutionARN = m.ExecutionARN
+	rec.UpdatedAt = m.UpdatedAt
+	rec.Version++
+	if m.History != nil {
+		rec.History = append(rec.History, *m.History)
+	}
+	if m.Verdicts != nil {
+		rec.Verdicts = m.Verdicts
+	}
+	written, err := json.Marshal(rec)
+	if err != nil {
+		return nil, errcode.Errorf(errcode.Invalid, op, id, "encode record: %w", err)
+	}
+	if err := tx.Bucket(bucketRecords).Put([]byte(id), written); err != nil {
+		return nil, err
+	}
+	idx := tx.Bucket(bucketByState)
+	if err := idx.Delete(oldKey); err != nil {
+		return nil, err
+	}
+	return written, idx.Put(stateKey(rec.State, rec.UpdatedAt, rec.ID), nil)
 }
 
 // ListByState implements store.Driver.
@@ -364,7 +421,7 @@ func (d *Driver) DeleteAllowlist(ctx context.Context, sha256 string) error {
 	if sha256 == "" {
 		return nil // no entry can have an empty key
 	}
-	err := d.db.Update(func(tx *bolt.Tx) error {
+	err := d.c.do(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketAllowlist).Delete([]byte(sha256))
 	})
 	return wrap(op, sha256, err)
@@ -414,7 +471,7 @@ func (d *Driver) CreateReview(ctx context.Context, item *domain.ReviewItem) erro
 	if err != nil {
 		return &errcode.Error{Code: errcode.Invalid, Op: op, ID: item.ID, Err: err}
 	}
-	err = d.db.Update(func(tx *bolt.Tx) error {
+	err = d.c.do(func(tx *bolt.Tx) error {
 		reviews, open := tx.Bucket(bucketReviews), tx.Bucket(bucketOpen)
 		if old := reviews.Get([]byte(item.ID)); old != nil {
 			prev, err := decode[domain.ReviewItem](op, item.ID, old)
@@ -422,7 +479,7 @@ func (d *Driver) CreateReview(ctx context.Context, item *domain.ReviewItem) erro
 				return err
 			}
 			if prev.Open() {
-				return errcode.Errorf(errcode.AlreadyExists, op, item.ID, "an open review item with this id exists")
+				return refuse(errcode.Errorf(errcode.AlreadyExists, op, item.ID, "an open review item with this id exists"))
 			}
 			// A decided item has no open-index entry; it is simply replaced.
 		}
@@ -456,13 +513,13 @@ func (d *Driver) DecideReview(ctx context.Context, id string, dec store.ReviewDe
 		return nil, errcode.Errorf(errcode.Invalid, op, id, "empty decision")
 	}
 	var written []byte
-	err := d.db.Update(func(tx *bolt.Tx) error {
+	err := d.c.do(func(tx *bolt.Tx) error {
 		item, err := loadReview(tx, op, id)
 		if err != nil {
-			return err
+			return refuse(err)
 		}
 		if !item.Open() {
-			return errcode.Errorf(errcode.ConditionFailed, op, id, "already decided (%s by %s)", item.Decision, item.Reviewer)
+			return refuse(errcode.Errorf(errcode.ConditionFailed, op, id, "already decided (%s by %s)", item.Decision, item.Reviewer))
 		}
 		if err := tx.Bucket(bucketOpen).Delete(openKey(item.OpenedAt, item.ID)); err != nil {
 			return err
@@ -488,7 +545,7 @@ func (d *Driver) SetReviewToken(ctx context.Context, id, token string) error {
 	if err := start(ctx, op, id); err != nil {
 		return err
 	}
-	err := d.db.Update(func(tx *bolt.Tx) error {
+	err := d.c.do(func(tx *bolt.Tx) error {
 		item, err := loadReview(tx, op, id)
 		if err != nil {
 			return err
@@ -579,7 +636,7 @@ func (d *Driver) put(op, id string, bucket, key []byte, v any) error {
 	if err != nil {
 		return errcode.Errorf(errcode.Invalid, op, id, "encode: %w", err)
 	}
-	err = d.db.Update(func(tx *bolt.Tx) error {
+	err = d.c.do(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucket).Put(key, raw)
 	})
 	return wrap(op, id, err)

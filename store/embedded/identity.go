@@ -57,7 +57,7 @@ func (d *Driver) create(op, id string, bucket, key []byte, v any, what string) e
 	if err != nil {
 		return errcode.Errorf(errcode.Invalid, op, id, "encode %s: %w", what, err)
 	}
-	err = d.db.Update(func(tx *bolt.Tx) error {
+	err = d.c.do(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucket)
 		if b.Get(key) != nil {
 			return errcode.Errorf(errcode.AlreadyExists, op, id, "a %s with this key exists", what)
@@ -118,7 +118,7 @@ func (d *Driver) UpdateAccount(ctx context.Context, a *domain.Account, prevUpdat
 	if err != nil {
 		return errcode.Errorf(errcode.Invalid, op, a.Name, "encode account: %w", err)
 	}
-	err = d.db.Update(func(tx *bolt.Tx) error {
+	err = d.c.do(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketAccounts)
 		old := b.Get([]byte(a.Name))
 		if old == nil {
@@ -208,7 +208,7 @@ func (d *Driver) RevokeToken(ctx context.Context, id string, at time.Time) error
 	if id == "" {
 		return errcode.Errorf(errcode.Invalid, op, "", "empty id")
 	}
-	err := d.db.Update(func(tx *bolt.Tx) error {
+	err := d.c.do(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketTokens)
 		old := b.Get([]byte(id))
 		if old == nil {

@@ -30,7 +30,7 @@ func (d *Driver) CreateIntent(ctx context.Context, in *domain.UploadIntent) erro
 	if err != nil {
 		return errcode.Errorf(errcode.Invalid, op, in.ID, "encode intent: %w", err)
 	}
-	err = d.db.Update(func(tx *bolt.Tx) error {
+	err = d.c.do(func(tx *bolt.Tx) error {
 		intents := tx.Bucket(bucketIntents)
 		if intents.Get([]byte(in.ID)) != nil {
 			return errcode.Errorf(errcode.AlreadyExists, op, in.ID, "an intent with this id exists")
@@ -72,7 +72,7 @@ func (d *Driver) ResolveIntent(ctx context.Context, id string, r store.IntentRes
 		return nil, err
 	}
 	var written []byte
-	err := d.db.Update(func(tx *bolt.Tx) error {
+	err := d.c.do(func(tx *bolt.Tx) error {
 		raw := tx.Bucket(bucketIntents).Get([]byte(id))
 		if raw == nil {
 			return errcode.Errorf(errcode.NotFound, op, id, "no such intent")

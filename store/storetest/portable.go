@@ -29,6 +29,63 @@ func storeTests() []namedTest {
 		{"AllowlistAndCache", testStoreAllowlistAndCache},
 		{"Reviews", testStoreReviews},
 		{"VerdictHistory", testVerdictHistory},
+		{"CacheWithTransition", testCacheWithTransition},
+	}
+}
+
+// testCacheWithTransition: a driver that caches a clean verdict in the
+// transition's write caches exactly what CacheVerdict would, and only
+// when the transition is written.
+func testCacheWithTransition(t *testing.T, d store.Driver) {
+	ctx := context.Background()
+	s, clk := newStore(d)
+	if !s.CachesWithTransition() {
+		t.Skip("the driver caches verdicts separately")
+	}
+	verdict := func(name string, o domain.Outcome, reused bool) *domain.Verdict {
+		return &domain.Verdict{Outcome: o, DBVersion: "db1", SHA256: sum(name), ScannedAt: clk.Now(), Reused: reused}
+	}
+	tests := []struct {
+		name     string
+		ev       statemachine.Event
+		v        *domain.Verdict
+		badLease bool
+		cached   bool
+	}{
+		{"clean", statemachine.Pass, verdict("cwt-clean", domain.OutcomeClean, false), false, true},
+		{"infected", statemachine.Detect, verdict("cwt-infected", domain.OutcomeInfected, false), false, false},
+		{"reused", statemachine.Pass, verdict("cwt-reused", domain.OutcomeClean, true), false, false},
+		{"refused", statemachine.Pass, verdict("cwt-refused", domain.OutcomeClean, false), true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec, _, err := s.Ingest(ctx, ref("cwt-"+tt.name), "ingest", "")
+			mustOK(t, err, "Ingest")
+			rec, err = s.Claim(ctx, rec.ID, "w", ttl)
+			mustOK(t, err, "Claim")
+			token := rec.Lease.Token
+			if tt.badLease {
+				token = "not-the-lease"
+			}
+			_, err = s.Finish(ctx, rec.ID, token, store.Transition{Event: tt.ev, Verdict: tt.v, CacheVerdict: true})
+			if tt.badLease {
+				if errcode.Of(err) != errcode.ConditionFailed {
+					t.Fatalf("Finish under another lease: %v, want ConditionFailed", err)
+				}
+			} else {
+				mustOK(t, err, "Finish")
+			}
+			got, err := s.CachedVerdict(ctx, tt.v.SHA256, "db1")
+			mustOK(t, err, "CachedVerdict")
+			switch {
+			case tt.cached && got == nil:
+				t.Errorf("no verdict cached")
+			case tt.cached && (got.SHA256 != tt.v.SHA256 || got.Outcome != domain.OutcomeClean):
+				t.Errorf("cached %+v, want %+v", got, tt.v)
+			case !tt.cached && got != nil:
+				t.Errorf("cached %+v, want nothing", got)
+			}
+		})
 	}
 }
 
