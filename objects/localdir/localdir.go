@@ -202,7 +202,24 @@ func (d *Driver) Open(ctx context.Context, ref domain.ObjectRef) (io.ReadCloser,
 	if err != nil {
 		return nil, objects.Info{}, err
 	}
-	return f, v.meta.info(ref.Bucket), nil
+	info, err := d.info(v, ref.Bucket)
+	if err != nil {
+		f.Close()
+		return nil, objects.Info{}, osError(op, objects.RefID(ref), err)
+	}
+	return f, info, nil
+}
+
+// info describes v, with the tag count of its tag log: the tags SetTags
+// wrote last, not meta.json's from the upload.
+func (d *Driver) info(v version, bucket string) (objects.Info, error) {
+	info := v.meta.info(bucket)
+	tags, err := d.readTags(v)
+	if err != nil {
+		return objects.Info{}, err
+	}
+	info.TagCount = len(tags)
+	return info, nil
 }
 
 // openData resolves ref and opens its data file. With an empty VersionID a
@@ -242,7 +259,11 @@ func (d *Driver) Head(ctx context.Context, ref domain.ObjectRef) (objects.Info, 
 	if err != nil {
 		return objects.Info{}, err
 	}
-	return v.meta.info(ref.Bucket), nil
+	info, err := d.info(v, ref.Bucket)
+	if err != nil {
+		return objects.Info{}, osError(op, objects.RefID(ref), err)
+	}
+	return info, nil
 }
 
 // Tags returns the tags of exactly ref's version, never nil.
@@ -528,7 +549,11 @@ func (d *Driver) List(ctx context.Context, bucket, prefix string) ([]objects.Inf
 		if v == nil || !strings.HasPrefix(v.meta.Key, prefix) || keyDirName(v.meta.Key) != e.Name() {
 			continue
 		}
-		out = append(out, v.meta.info(bucket))
+		info := v.meta.info(bucket)
+		// A listing does not read each version's tag log, as S3's does not
+		// count tags.
+		info.TagCount, info.TagCountKnown = 0, false
+		out = append(out, info)
 	}
 	slices.SortFunc(out, func(a, b objects.Info) int { return strings.Compare(a.Ref.Key, b.Ref.Key) })
 	return out, nil
