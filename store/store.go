@@ -111,18 +111,7 @@ func (s *Store) IngestExecution(ctx context.Context, ref domain.ObjectRef, actor
 			At: now, Event: "ingest", To: domain.StatusPending, Actor: actor, Detail: detail,
 		}},
 	}
-	err := s.d.Create(ctx, rec)
-	if errcode.Of(err) == errcode.AlreadyExists {
-		got, gerr := s.d.Get(ctx, rec.ID)
-		if gerr != nil {
-			return nil, false, gerr
-		}
-		return got, false, nil
-	}
-	if err != nil {
-		return nil, false, err
-	}
-	return rec, true, nil
+	return s.createOrGet(ctx, rec)
 }
 
 // IngestClaimed is IngestExecution for a record that the execution about
@@ -161,18 +150,7 @@ func (s *Store) IngestClaimed(ctx context.Context, ref domain.ObjectRef, actor, 
 				Detail: "attempt 1 at ingest, lease " + ttl.String()},
 		},
 	}
-	err = s.d.Create(ctx, rec)
-	if errcode.Of(err) == errcode.AlreadyExists {
-		got, gerr := s.d.Get(ctx, rec.ID)
-		if gerr != nil {
-			return nil, false, gerr
-		}
-		return got, false, nil
-	}
-	if err != nil {
-		return nil, false, err
-	}
-	return rec, true, nil
+	return s.createOrGet(ctx, rec)
 }
 
 // Get returns the record with the given ID.
@@ -619,4 +597,21 @@ func (s *Store) Relocate(ctx context.Context, id string, q *domain.ObjectRef) (*
 		Verdict: rec.Verdict, Quarantine: q, ExecutionARN: rec.ExecutionARN, UpdatedAt: s.Now(),
 	}
 	return s.d.Update(ctx, id, Condition{States: []domain.Status{rec.State}, Version: rec.Version}, m)
+}
+
+// createOrGet creates rec, or returns the record that already has its ID
+// (created false): the ingest of a version already known.
+func (s *Store) createOrGet(ctx context.Context, rec *domain.Record) (*domain.Record, bool, error) {
+	err := s.d.Create(ctx, rec)
+	if errcode.Of(err) == errcode.AlreadyExists {
+		got, gerr := s.d.Get(ctx, rec.ID)
+		if gerr != nil {
+			return nil, false, gerr
+		}
+		return got, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return rec, true, nil
 }

@@ -343,17 +343,7 @@ func (d *Driver) appendTags(dir string, tags map[string]string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := f.Write(line); err != nil {
-		f.Close()
-		return err
-	}
-	if !d.noSync {
-		if err := f.Sync(); err != nil {
-			f.Close()
-			return err
-		}
-	}
-	if err := f.Close(); err != nil {
+	if err := d.writeClose(f, line); err != nil {
 		return err
 	}
 	if created {
@@ -679,6 +669,12 @@ func (d *Driver) writeMeta(name string, m *meta) error {
 	if err != nil {
 		return err
 	}
+	return d.writeClose(f, b)
+}
+
+// writeClose writes b to f, syncs it unless the driver was opened NoSync,
+// and closes it.
+func (d *Driver) writeClose(f *os.File, b []byte) error {
 	if _, err := f.Write(b); err != nil {
 		f.Close()
 		return err
