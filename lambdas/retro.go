@@ -230,6 +230,16 @@ func (h *Handlers) RetroLoop(ctx context.Context, opts RetroOptions) error {
 	tick := time.NewTicker(opts.Every)
 	defer tick.Stop()
 	for {
+		if r, ok := h.cfg.Scanner.(Refresher); ok {
+			// A scanner that swaps databases (engine.Generations) checks
+			// for a new one now rather than at its next scan's lease: an
+			// idle server still hunts within one tick.
+			rctx, cancel := context.WithTimeout(ctx, opts.Every)
+			if err := r.Refresh(rctx); err != nil && ctx.Err() == nil {
+				h.log.Warn("retro-hunt: looking for a newer signature database", "err", err)
+			}
+			cancel()
+		}
 		info, err := h.cfg.Scanner.Describe(ctx)
 		if err == nil && info.DBVersion != hunted {
 			res, err := h.RetroHunt(ctx, RetroRequest{Window: opts.Window, Wait: wait})
