@@ -202,6 +202,12 @@ func (r *Report) Targets() []Target {
 		}
 		at("S3: no other request", fmt.Sprintf("%s (%s)", trimFloat(other), opList(a.S3Ops)), other == 0)
 		at(fmt.Sprintf("Lambda: ≤ %d invocations", targetInvocations), trimFloat(a.Invocations), a.Invocations <= targetInvocations)
+		c := a.PerMillion()
+		out = append(out, Target{
+			What:     fmt.Sprintf("AWS ≤ $%.0f per million clean 1 MB uploads (docs/cost.md's formula: these requests, its estimated durations, logs and traces), %s", targetCostPerMillion, a.Variant),
+			Measured: fmt.Sprintf("$%.2f as deployed, $%.2f with workflow logs at ERROR", c.AsDeployed, c.AtError),
+			Met:      c.AsDeployed <= targetCostPerMillion,
+		})
 	}
 	return out
 }
