@@ -44,7 +44,7 @@ func (h *Handlers) Claim(ctx context.Context, st asl.Document) (asl.Document, er
 		st.Skip, st.Next, st.LeaseToken = false, asl.RouteOffload, ""
 		return st, nil
 	}
-	if st.LeaseToken != "" && !st.Offloaded {
+	if st.LeaseToken != "" && !st.Offloaded && st.Location == nil {
 		// Ingest created the record claimed for this execution and
 		// handed it the lease (ClaimStarter): there is nothing to write,
 		// nor to read, since only the token's holder can move a record

@@ -511,3 +511,43 @@ func TestScanDefinitionWithStateDocument(t *testing.T) {
 		t.Errorf("states (-got +want):\n%s", diff)
 	}
 }
+
+// The Claimed choice: the ingest's input (a lease token, no location)
+// goes straight to Scan; an input that also names a location is not the
+// ingest's and goes through Claim, as one without a token does.
+func TestScanDefinitionClaimedChoice(t *testing.T) {
+	t.Parallel()
+	const object = `"id": "r1", "object": {"bucket": "uploads", "key": "a.txt", "versionId": "v1", "etag": "e1", "size": 10}, "next": ""`
+	for _, tc := range []struct {
+		name       string
+		input      string
+		wantStates []string
+	}{
+		{"the ingest's claim", `{` + object + `, "leaseToken": "lease-1"}`,
+			[]string{"Claimed", "Scan", "Record", "Route", "Done"}},
+		{"a token and a location", `{` + object + `, "leaseToken": "lease-1", "location": {"bucket": "elsewhere", "key": "b.txt"}}`,
+			[]string{"Claimed", "Claim", "AlreadyDecided", "Scan", "Record", "Route", "Done"}},
+		{"no token", `{` + object + `}`,
+			[]string{"Claimed", "Claim", "AlreadyDecided", "Scan", "Record", "Route", "Done"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := newSteps(map[string]workflow.Handler{
+				"Claim":  merge(claimed),
+				"Scan":   merge(verdict),
+				"Record": merge(`{"status": "clean", "next": "done"}`),
+			})
+			m := loadDefinition(t, asl.Scan(), s, &workflow.Options{Name: "scan", Sleep: (&sleeps{}).sleep, Cause: lambdaCause})
+			e, err := m.Start(t.Context(), asl.ExecutionName("scan", "a.txt", "r1", 0), json.RawMessage(tc.input))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res := wait(t, e); res.Status != workflow.StatusSucceeded {
+				t.Fatalf("result %+v; want SUCCEEDED", res)
+			}
+			if diff := cmp.Diff(e.States(), tc.wantStates); diff != "" {
+				t.Errorf("states (-got +want):\n%s", diff)
+			}
+		})
+	}
+}
