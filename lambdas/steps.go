@@ -177,9 +177,13 @@ func (h *Handlers) Record(ctx context.Context, st asl.Document) (asl.Document, e
 	// Where the store can, a clean verdict is cached by the verdict's own
 	// write: one write fewer per clean object.
 	cacheWith := !h.cfg.DisableVerdictCache && h.cfg.Store.CachesWithTransition()
+	var readFrom *domain.ObjectRef
+	if st.Read != nil {
+		readFrom = &st.Read.Object
+	}
 	rec, err := h.cfg.Store.Finish(ctx, st.ID, st.LeaseToken, store.Transition{
 		Event: ev, Actor: h.cfg.Owner, Reason: v.Reason, Verdict: &v,
-		Detail: verdictDetail(&v), CacheVerdict: cacheWith,
+		Detail: verdictDetail(&v), CacheVerdict: cacheWith, ReadFrom: readFrom,
 	})
 	if err != nil {
 		if errcode.Of(err) != errcode.ConditionFailed {

@@ -43,8 +43,9 @@ func (c *tagCalls) SetTags(ctx context.Context, ref domain.ObjectRef, tags map[s
 
 // Record tags a clean version with what the Scan step's read established:
 // an untagged version gets the verdict's tags alone, a tagged one keeps
-// its owner's, and a read that is not of the record's exact version, or
-// one that came in with the execution's input, proves nothing.
+// its owner's, and one that came in with the execution's input proves
+// nothing. A verdict read from another version than the record's is not
+// recorded at all: the lease does not make other bytes this record's.
 func TestRecordTagsWhatScanRead(t *testing.T) {
 	owner := map[string]string{"owner": "alice"}
 	tests := []struct {
@@ -56,6 +57,8 @@ func TestRecordTagsWhatScanRead(t *testing.T) {
 		tamper    func(*asl.Document)
 		wantCalls []string
 		wantOwner bool
+		// wantRefused: Record records nothing and tags nothing.
+		wantRefused bool
 	}{
 		{name: "untagged", wantCalls: []string{"SetTags"}},
 		{name: "tagged", tags: owner, wantCalls: []string{"Tags", "SetTags"}, wantOwner: true},
@@ -75,7 +78,7 @@ func TestRecordTagsWhatScanRead(t *testing.T) {
 				d.Read.Object.VersionID = "0000000000000000000000000000000000000000"
 				d.Read.TagCount = new(int)
 			},
-			wantCalls: []string{"Tags with ETag", "SetTags with ETag"}, wantOwner: true,
+			wantRefused: true,
 		},
 		{
 			name: "read with another ETag", tags: owner,
@@ -83,7 +86,7 @@ func TestRecordTagsWhatScanRead(t *testing.T) {
 				d.Read.Object.ETag = `"00000000000000000000000000000000"`
 				d.Read.TagCount = new(int)
 			},
-			wantCalls: []string{"Tags with ETag", "SetTags with ETag"}, wantOwner: true,
+			wantRefused: true,
 		},
 	}
 	for _, tt := range tests {
@@ -117,6 +120,18 @@ func TestRecordTagsWhatScanRead(t *testing.T) {
 				tt.tamper(&st)
 			}
 			calls.calls = nil
+			if tt.wantRefused {
+				if _, err := h.Record(ctx, st); lambdas.TypeOf(err) != lambdas.ErrLeaseLost {
+					t.Fatalf("Record of a verdict read from another version: %v, want %s", err, lambdas.ErrLeaseLost)
+				}
+				if len(calls.calls) != 0 {
+					t.Errorf("tagging calls %v, want none", calls.calls)
+				}
+				if got, err := f.st.Get(ctx, rec.ID); err != nil || got.State != domain.StatusScanning {
+					t.Errorf("record %+v, %v; want it still scanning", got, err)
+				}
+				return
+			}
 			if st, err = h.Record(ctx, st); err != nil || st.Status != domain.StatusClean {
 				t.Fatalf("Record: %v, %s", err, st.Status)
 			}

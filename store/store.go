@@ -187,6 +187,11 @@ type Transition struct {
 	// (see CachesWithTransition) does; with any other the field is ignored
 	// and the caller caches separately.
 	CacheVerdict bool
+	// ReadFrom, with Finish, is the version the verdict's bytes were read
+	// from: Finish refuses (ConditionFailed) a record that does not name
+	// it (its object, or its quarantined copy), so that a lease token
+	// alone cannot put one object's verdict on another's record.
+	ReadFrom *domain.ObjectRef
 }
 
 // Apply performs t on rec, which must be the record as last read: the write
@@ -356,6 +361,9 @@ func (s *Store) Finish(ctx context.Context, id, leaseToken string, t Transition)
 		}
 		if rec.State != domain.StatusScanning || rec.Lease == nil || rec.Lease.Token != leaseToken {
 			return nil, errcode.Errorf(errcode.ConditionFailed, "store: "+string(t.Event), id, "lease %s is not held (state %s)", leaseToken, rec.State)
+		}
+		if t.ReadFrom != nil && !SameVersion(rec.Location(), *t.ReadFrom) {
+			return nil, errcode.Errorf(errcode.ConditionFailed, "store: "+string(t.Event), id, "the verdict was read from %s, the record names %s", *t.ReadFrom, rec.Location())
 		}
 		t.LeaseToken = leaseToken
 		var got *domain.Record
@@ -614,4 +622,21 @@ func (s *Store) createOrGet(ctx context.Context, rec *domain.Record) (*domain.Re
 		return nil, false, err
 	}
 	return rec, true, nil
+}
+
+// SameVersion reports whether read is the version want names: the same
+// bucket and key, the same version ID when want has one of its own (not
+// S3's "null", which drivers report as none), and the same ETag when both
+// carry one.
+func SameVersion(want, read domain.ObjectRef) bool {
+	if want.Bucket != read.Bucket || want.Key != read.Key {
+		return false
+	}
+	if want.VersionID != "" && want.VersionID != "null" && want.VersionID != read.VersionID {
+		return false
+	}
+	if want.ETag != "" && read.ETag != "" && strings.Trim(want.ETag, `"`) != strings.Trim(read.ETag, `"`) {
+		return false
+	}
+	return true
 }
