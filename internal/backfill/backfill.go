@@ -278,7 +278,7 @@ func (r *Runner) run(ctx context.Context, j *Job, cp *domain.Checkpoint, src sou
 				break // ctx ended: the page is redone on resume
 			}
 			g.Go(func() error {
-				out, err := r.Ingest.BackfillOne(gctx, ref, j.spec.DryRun)
+				out, err := backfillOne(gctx, r.Ingest, ref, j.spec.DryRun)
 				switch {
 				case err != nil && gctx.Err() != nil:
 					return err
@@ -338,4 +338,28 @@ func (r *Runner) fail(ctx context.Context, j *Job, cp *domain.Checkpoint, cause 
 	j.prog.State, j.prog.Error = StateFailed, cause.Error()
 	j.mu.Unlock()
 	return cause
+}
+
+// backfillAttempts is how often one version's ingest is tried before it
+// counts as failed: a throttled store or a starter that did not answer
+// now is usually there a moment later. A version that still fails has
+// no record (or one the sweep re-drives), so running the job again finds
+// it.
+const backfillAttempts = 3
+
+// backfillOne ingests ref, trying again after a short rest when it fails.
+func backfillOne(ctx context.Context, in Ingester, ref domain.ObjectRef, dryRun bool) (lambdas.BackfillOutcome, error) {
+	rest := 200 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		out, err := in.BackfillOne(ctx, ref, dryRun)
+		if err == nil || attempt == backfillAttempts || ctx.Err() != nil {
+			return out, err
+		}
+		select {
+		case <-ctx.Done():
+			return out, err
+		case <-time.After(rest):
+		}
+		rest *= 2
+	}
 }
