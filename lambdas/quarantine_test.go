@@ -5,10 +5,13 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/scangate/scangate/asl"
 	"github.com/scangate/scangate/domain"
 	"github.com/scangate/scangate/internal/clamd"
 	"github.com/scangate/scangate/lambdas"
 	"github.com/scangate/scangate/objects"
+	"github.com/scangate/scangate/statemachine"
+	"github.com/scangate/scangate/store"
 )
 
 // onDelete runs a function once, when the first version is deleted: the
@@ -77,5 +80,50 @@ func TestQuarantineSurvivesABookkeepingWrite(t *testing.T) {
 	}
 	if _, err := f.objs.Head(ctx, *rec.Quarantine); err != nil {
 		t.Errorf("quarantined copy: %v", err)
+	}
+}
+
+// A rescan reads the quarantined copy, not the version the record names
+// (gone from the bucket): Record's write, conditional on the version read
+// being the record's, takes the record's location, and a clean answer is
+// recorded and the bytes put back.
+func TestRescanOfAQuarantinedCopyIsRecorded(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.scan.res = clamd.Result{Status: clamd.StatusFound, Signatures: []string{"Scangate.Test.FalsePositive"}, Raw: "stream: Scangate.Test.FalsePositive FOUND"}
+	st := f.ingest(t, "fp/report.pdf", "a report clamd once mistook")
+	st, err := f.h.Claim(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err = f.h.Scan(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	if st, err = f.h.Record(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	if st, err = f.h.Quarantine(ctx, st); err != nil || st.Status != domain.StatusReviewing {
+		t.Fatalf("Quarantine: %v, %s", err, st.Status)
+	}
+	rec, err := f.st.Get(ctx, st.ID)
+	if err != nil || rec.Quarantine == nil {
+		t.Fatalf("record %+v, %v; want a quarantined copy", rec, err)
+	}
+	if _, err := f.st.Apply(ctx, rec, store.Transition{Event: statemachine.Rescan, Actor: "ops", Detail: "signature fixed"}); err != nil {
+		t.Fatal(err)
+	}
+	f.scan.res = clamd.Result{Status: clamd.StatusClean, Raw: "stream: OK"}
+	st, err = f.h.Claim(ctx, asl.Document{ID: rec.ID, Object: rec.Object})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err = f.h.Scan(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Read == nil || st.Read.Object.Bucket != rec.Quarantine.Bucket {
+		t.Fatalf("the rescan read %+v, want the quarantined copy %v", st.Read, rec.Quarantine)
+	}
+	if st, err = f.h.Record(ctx, st); err != nil || st.Status != domain.StatusClean {
+		t.Fatalf("Record of the rescan: %v, %s; want clean", err, st.Status)
 	}
 }

@@ -228,3 +228,51 @@ func TestSweepRetroHuntsWithTheCurrentSet(t *testing.T) {
 		t.Fatalf("retro-hunt off: %+v, %v", res, err)
 	}
 }
+
+// An idle process hunts too: RetroLoop asks a scanner that can swap
+// databases to look for a newer one at every tick, rather than waiting
+// for a scan's lease to notice it.
+func TestRetroLoopRefreshesTheScanner(t *testing.T) {
+	f := newFixture(t)
+	ctx := t.Context()
+	st := f.ingest(t, "idle.txt", "found clean, then nobody uploads")
+	st, err := f.h.Claim(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err = f.h.Scan(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	if _, err = f.h.Record(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	// Describe says custom:abc (the fake scanner's) until Refresh.
+	sc := &swappingScanner{db: "custom:abc", next: "custom:new"}
+	starter := &recordingStarter{}
+	h, err := lambdas.New(lambdas.Config{Store: f.st, Objects: f.objs, Scanner: sc, Starter: starter, QuarantineBucket: "quarantine"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	loopCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- h.RetroLoop(loopCtx, lambdas.RetroOptions{Window: time.Hour, Every: 10 * time.Millisecond, Rate: 1000})
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		starter.mu.Lock()
+		n := len(starter.ids)
+		starter.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no retro rescan started; refreshes %d", sc.refreshes)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

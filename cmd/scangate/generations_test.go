@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -40,15 +39,7 @@ func TestRunScannerSnapshotsTheSignatureFolder(t *testing.T) {
 	const doc = "a tool that a private signature will name\n"
 	scan := func(sc engine.Scanner) (engine.Info, clamd.Result) {
 		t.Helper()
-		info, err := sc.Describe(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res, err := sc.Instream(ctx, strings.NewReader(doc))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return info, res
+		return clamdtest.DescribeAndScan(ctx, t, sc, doc)
 	}
 	old, release, err := g.Lease(ctx)
 	if err != nil {
@@ -91,5 +82,47 @@ func TestRunScannerSnapshotsTheSignatureFolder(t *testing.T) {
 	}
 	if g.Current() != cur {
 		t.Error("a check with an unchanged folder swapped generations")
+	}
+}
+
+// The snapshot copies custom signature files (written in place by editors
+// and `>>`), so a change to the folder never reaches a running clamd's
+// files, and keeps their modification times (custom signatures are dated
+// by them); official databases, which freshclam replaces by rename, are
+// linked; what is not a signature file stays behind.
+func TestSnapshotSignatures(t *testing.T) {
+	dir, snap := t.TempDir(), filepath.Join(t.TempDir(), "snap")
+	old := time.Now().Add(-3 * time.Hour).Truncate(time.Second)
+	for name, body := range map[string]string{"private.hdb": "a:1:One\n", "daily.cvd": "not really a cvd", "freshclam.dat": "state"} {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(p, old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := snapshotSignatures(dir, snap); err != nil {
+		t.Fatal(err)
+	}
+	fh, err := os.OpenFile(filepath.Join(dir, "private.hdb"), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintln(fh, "b:2:Two")
+	fh.Close()
+	if b, err := os.ReadFile(filepath.Join(snap, "private.hdb")); err != nil || string(b) != "a:1:One\n" {
+		t.Errorf("snapshot private.hdb = %q, %v; want the content at snapshot time", b, err)
+	}
+	if fi, err := os.Stat(filepath.Join(snap, "private.hdb")); err != nil || !fi.ModTime().Equal(old) {
+		t.Errorf("snapshot private.hdb modified %v (%v), want %v", fi.ModTime(), err, old)
+	}
+	src, _ := os.Stat(filepath.Join(dir, "daily.cvd"))
+	cp, err := os.Stat(filepath.Join(snap, "daily.cvd"))
+	if err != nil || !os.SameFile(src, cp) {
+		t.Errorf("daily.cvd was not linked into the snapshot (%v)", err)
+	}
+	if _, err := os.Stat(filepath.Join(snap, "freshclam.dat")); !os.IsNotExist(err) {
+		t.Errorf("freshclam.dat in the snapshot: %v", err)
 	}
 }

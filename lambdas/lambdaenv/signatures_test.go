@@ -259,15 +259,7 @@ func TestScannerSwapsInANewerSet(t *testing.T) {
 	const doc = "a report found clean today, known bad tomorrow"
 	scan := func(sc lambdas.Scanner) (engine.Info, clamd.Result) {
 		t.Helper()
-		info, err := sc.Describe(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res, err := sc.Instream(ctx, strings.NewReader(doc))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return info, res
+		return clamdtest.DescribeAndScan(ctx, t, sc, doc)
 	}
 	old, release, err := s.Lease(ctx)
 	if err != nil {

@@ -17,11 +17,13 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/scangate/scangate/internal/clamd"
 	"github.com/scangate/scangate/internal/clamd/daemon"
+	"github.com/scangate/scangate/internal/engine"
 )
 
 // EICAR is the standard antivirus test string. The test signatures detect it
@@ -162,4 +164,20 @@ func socketDir(t testing.TB) string {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	return dir
+}
+
+// DescribeAndScan asks sc which database answers and scans body with it,
+// failing the test on an error: what one scan does, for tests that follow
+// a database through a swap.
+func DescribeAndScan(ctx context.Context, t testing.TB, sc engine.Scanner, body string) (engine.Info, clamd.Result) {
+	t.Helper()
+	info, err := sc.Describe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := sc.Instream(ctx, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info, res
 }
