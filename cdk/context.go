@@ -55,7 +55,9 @@ func list(v string) []string {
 //	exemptPrincipalArns=A,B    other principals exempt from the policy
 //	alarmEmail=ADDR
 //	largeObjects=true, vpcId=, subnetIds=a,b, largeObjectsSpot=true
-//	workflowLogLevel=ALL|ERROR|FATAL|OFF, omitExecutionData=true
+//	workflowLogLevel=ERROR|ALL|FATAL|OFF, omitExecutionData=true
+//	functionLogLevel=INFO|DEBUG|WARN|ERROR, platformLogs=true
+//	tracing=true               X-Ray on every function and workflow
 //	logRetentionDays=N
 //	scanMemoryMiB=, scanTimeoutSeconds=, scanEphemeralMiB=,
 //	scanReservedConcurrency=, scanProvisionedConcurrency=
@@ -108,6 +110,9 @@ func (c context) props() (*gate.Props, error) {
 		PolicyFile:               c("policyFile"),
 		WorkflowLogLevel:         c("workflowLogLevel"),
 		OmitExecutionData:        yes("omitExecutionData"),
+		FunctionLogLevel:         c("functionLogLevel"),
+		PlatformLogs:             yes("platformLogs"),
+		Tracing:                  yes("tracing"),
 		LogRetentionDays:         num("logRetentionDays"),
 		StreamMaxBytes:           int64(num("streamMaxBytes")),
 		MaxSignatureAgeHours:     num("maxSignatureAgeHours"),

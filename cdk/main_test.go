@@ -150,21 +150,22 @@ func TestNag(t *testing.T) {
 // guardAccepted are the cfn-guard (Control Tower rules) findings that are
 // accepted, with why; any other finding fails the test.
 var guardAccepted = map[string]string{
-	"cloudwatch_log_group_encrypted_check":           "Log groups use CloudWatch Logs' own encryption at rest; a CMK per log group adds a key policy to maintain and $1/month for no reader scangate does not already trust.",
-	"cloudwatch_log_group_retention_period_check":    "The rule wants a year; retention is a prop (logRetentionDays, default 90) because workflow logs at level ALL hold object keys.",
-	"lambda_inside_vpc_check":                        "No VPC by default (issue 14): the functions reach only AWS APIs, and a VPC would need NAT or endpoints, the users' most common complaint.",
-	"s3_bucket_default_encryption_kms_check":         "SSE-S3 by default; the new bucket takes a KMS key (newBucketKmsKeyArn) when the user wants one. The signatures bucket holds ClamAV's public databases: a key would guard nothing secret, and their integrity is checked by SHA-256 on load.",
-	"s3_bucket_object_lock_enabled_check":            "Object Lock would stop the quarantine step from deleting the infected version from its key, and old signature sets from expiring (a set's files are pinned by version and checked by SHA-256 instead).",
-	"s3_event_notifications_enabled_check":           "Only the protected buckets need events (EventBridge is on for them); the quarantine, log and signatures buckets must not feed the scanner.",
-	"s3_lifecycle_policy_check":                      "Uploads belong to the user, who decides their lifecycle; quarantined copies are evidence kept until decided (quarantineExpireDays).",
-	"s3_version_lifecycle_policy_check":              "Same: noncurrent versions of uploads are the user's; the quarantine bucket expires noncurrent versions when quarantineExpireDays is set.",
-	"s3_bucket_acl_prohibited_check":                 "The access-log bucket must accept S3 log delivery's ACL-based writes (BucketOwnerPreferred).",
-	"s3_bucket_logging_enabled_check":                "The access-log bucket itself: logging it into itself would loop.",
-	"s3_bucket_versioning_enabled_check":             "The access-log bucket: logs are written once and expire after a year.",
-	"ecs_containers_readonly_access_check":           "clamd writes its socket, configuration and temporary copies of the stream under /tmp; a read-only root with a /tmp volume is the next step.",
-	"sqs_dlq_check":                                  "The dead-letter queue itself has no dead-letter queue.",
-	"lambda_function_url_auth_check":                 publicConsole,
-	"lambda_function_public_access_prohibited_check": publicConsole,
+	"cloudwatch_log_group_encrypted_check":               "Log groups use CloudWatch Logs' own encryption at rest; a CMK per log group adds a key policy to maintain and $1/month for no reader scangate does not already trust.",
+	"cloudwatch_log_group_retention_period_check":        "The rule wants a year; retention is a prop (logRetentionDays, default 90) because workflow logs at level ALL hold object keys.",
+	"lambda_inside_vpc_check":                            "No VPC by default (issue 14): the functions reach only AWS APIs, and a VPC would need NAT or endpoints, the users' most common complaint.",
+	"s3_bucket_default_encryption_kms_check":             "SSE-S3 by default; the new bucket takes a KMS key (newBucketKmsKeyArn) when the user wants one. The signatures bucket holds ClamAV's public databases: a key would guard nothing secret, and their integrity is checked by SHA-256 on load.",
+	"s3_bucket_object_lock_enabled_check":                "Object Lock would stop the quarantine step from deleting the infected version from its key, and old signature sets from expiring (a set's files are pinned by version and checked by SHA-256 instead).",
+	"s3_event_notifications_enabled_check":               "Only the protected buckets need events (EventBridge is on for them); the quarantine, log and signatures buckets must not feed the scanner.",
+	"s3_lifecycle_policy_check":                          "Uploads belong to the user, who decides their lifecycle; quarantined copies are evidence kept until decided (quarantineExpireDays).",
+	"s3_version_lifecycle_policy_check":                  "Same: noncurrent versions of uploads are the user's; the quarantine bucket expires noncurrent versions when quarantineExpireDays is set.",
+	"s3_bucket_acl_prohibited_check":                     "The access-log bucket must accept S3 log delivery's ACL-based writes (BucketOwnerPreferred).",
+	"s3_bucket_logging_enabled_check":                    "The access-log bucket itself: logging it into itself would loop.",
+	"s3_bucket_versioning_enabled_check":                 "The access-log bucket: logs are written once and expire after a year.",
+	"ecs_containers_readonly_access_check":               "clamd writes its socket, configuration and temporary copies of the stream under /tmp; a read-only root with a /tmp volume is the next step.",
+	"sqs_dlq_check":                                      "The dead-letter queue itself has no dead-letter queue.",
+	"step_functions_state_machine_tracing_enabled_check": "X-Ray is off by default (tracing=true turns it on): about $5 per million uploads per trace recorded (docs/cost.md), and each object's record keeps its history. TestLoggingAndTracingProps checks that the prop turns it on.",
+	"lambda_function_url_auth_check":                     publicConsole,
+	"lambda_function_public_access_prohibited_check":     publicConsole,
 }
 
 // publicConsole is why the console's Function URL has no IAM auth.

@@ -100,7 +100,7 @@ func (g *Gate) backfill() error {
 		DefinitionBody:          awsstepfunctions.DefinitionBody_FromString(jsii.String(string(def))),
 		DefinitionSubstitutions: &subs,
 		Role:                    role,
-		TracingEnabled:          jsii.Bool(true),
+		TracingEnabled:          jsii.Bool(p.Tracing),
 		Logs: &awsstepfunctions.LogOptions{
 			Destination:          logs,
 			Level:                awsstepfunctions.LogLevel(p.WorkflowLogLevel),
@@ -126,5 +126,6 @@ func (g *Gate) backfill() error {
 	if len(p.InventoryBuckets) > 0 {
 		cdknag.NagSuppressions_AddResourceSuppressions(role, nag(suppressInventoryObjects), jsii.Bool(true))
 	}
+	g.suppressWorkflowChoices(sm)
 	return nil
 }

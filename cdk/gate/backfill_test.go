@@ -90,13 +90,8 @@ func TestBackfillDefinitionIsTheASLFile(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Error("deployed backfill.asl.json differs from the file after substitution")
 	}
-	logs := m["LoggingConfiguration"].(map[string]any)
-	if logs["Level"] != "ALL" || logs["IncludeExecutionData"] != true {
-		t.Errorf("logging = %v, want level ALL with execution data", logs)
-	}
-	if tr := m["TracingConfiguration"].(map[string]any); tr["Enabled"] != true {
-		t.Errorf("tracing = %v, want enabled", tr)
-	}
+	// Its logging and tracing follow the props as the others' do
+	// (TestLoggingAndTracingProps).
 	out, ok := s.js["Outputs"].(map[string]any)["BackfillStateMachine"].(map[string]any)
 	if !ok {
 		t.Fatal("no BackfillStateMachine output")

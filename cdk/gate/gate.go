@@ -436,6 +436,7 @@ func (g *Gate) functions(values map[string]*string) error {
 			// The Decide state allows 300 s: a release copies the object back.
 			timeout = 300
 		}
+		env[lambdaenv.VarLogLevel] = jsii.String(p.FunctionLogLevel)
 		common := awslambda.FunctionOptions{
 			Architecture: awslambda.Architecture_ARM_64(),
 			MemorySize:   jsii.Number(float64(size.MemoryMiB)),
@@ -443,8 +444,17 @@ func (g *Gate) functions(values map[string]*string) error {
 			Environment:  &env,
 			Role:         role,
 			LogGroup:     logs,
-			Tracing:      awslambda.Tracing_ACTIVE,
+			Tracing:      g.tracing(),
 			Description:  jsii.String("scangate " + name + " (lambdas/cmd/" + name + ")"),
+			// JSON, so that Lambda's system log level applies. The
+			// application level stays INFO whatever FunctionLogLevel
+			// says: Lambda counts a line without a level (the scan
+			// function's metric lines) as INFO, and would drop it at
+			// WARN. The handlers filter their own lines
+			// (SCANGATE_LOG_LEVEL).
+			LoggingFormat:         awslambda.LoggingFormat_JSON,
+			ApplicationLogLevelV2: awslambda.ApplicationLogLevel_INFO,
+			SystemLogLevelV2:      systemLogLevel(p.PlatformLogs),
 		}
 		if size.EphemeralMiB > 0 {
 			common.EphemeralStorageSize = awscdk.Size_Mebibytes(jsii.Number(float64(size.EphemeralMiB)))
@@ -468,7 +478,9 @@ func (g *Gate) functions(values map[string]*string) error {
 				Architecture: common.Architecture, MemorySize: common.MemorySize, Timeout: common.Timeout,
 				Environment: common.Environment, Role: role, LogGroup: logs, Tracing: common.Tracing,
 				Description: common.Description, EphemeralStorageSize: common.EphemeralStorageSize,
-				ReservedConcurrentExecutions: common.ReservedConcurrentExecutions, RetryAttempts: common.RetryAttempts,
+				ReservedConcurrentExecutions: common.ReservedConcurrentExecutions,
+				LoggingFormat:                common.LoggingFormat, ApplicationLogLevelV2: common.ApplicationLogLevelV2,
+				SystemLogLevelV2: common.SystemLogLevelV2, RetryAttempts: common.RetryAttempts,
 				Code: awslambda.DockerImageCode_FromEcr(image.Repository(), &awslambda.EcrImageCodeProps{
 					TagOrDigest: image.ImageTag(), Entrypoint: jsii.Strings(entry),
 				}),
@@ -485,6 +497,8 @@ func (g *Gate) functions(values map[string]*string) error {
 				Environment: common.Environment, Role: role, LogGroup: logs, Tracing: common.Tracing,
 				Description: common.Description, EphemeralStorageSize: common.EphemeralStorageSize,
 				ReservedConcurrentExecutions: common.ReservedConcurrentExecutions,
+				LoggingFormat:                common.LoggingFormat, ApplicationLogLevelV2: common.ApplicationLogLevelV2,
+				SystemLogLevelV2: common.SystemLogLevelV2,
 			})
 		}
 		g.Functions[name] = fn
@@ -493,6 +507,23 @@ func (g *Gate) functions(values map[string]*string) error {
 	g.Review = g.Functions["review"]
 	g.imageAsset = image
 	return nil
+}
+
+// tracing is the functions' X-Ray mode: active, or off (Props.Tracing).
+func (g *Gate) tracing() awslambda.Tracing {
+	if g.props.Tracing {
+		return awslambda.Tracing_ACTIVE
+	}
+	return awslambda.Tracing_DISABLED
+}
+
+// systemLogLevel keeps Lambda's START, END and REPORT lines (INFO) or
+// drops them (WARN: what is left are Lambda's own warnings).
+func systemLogLevel(platform bool) awslambda.SystemLogLevel {
+	if platform {
+		return awslambda.SystemLogLevel_INFO
+	}
+	return awslambda.SystemLogLevel_WARN
 }
 
 // image is the scan function's image (and the large-object task's): the
@@ -571,7 +602,7 @@ func (g *Gate) machines() error {
 			StateMachineType:        typ,
 			DefinitionBody:          awsstepfunctions.DefinitionBody_FromString(jsii.String(string(def))),
 			DefinitionSubstitutions: &subs,
-			TracingEnabled:          jsii.Bool(true),
+			TracingEnabled:          jsii.Bool(p.Tracing),
 			Logs: &awsstepfunctions.LogOptions{
 				Destination:          logs,
 				Level:                level,

@@ -249,12 +249,66 @@ func TestDefinitionsAreTheASLFiles(t *testing.T) {
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("deployed %s differs from the file after substitution", tt.file)
 			}
-			logs := found["LoggingConfiguration"].(map[string]any)
-			if logs["Level"] != "ALL" || logs["IncludeExecutionData"] != true {
-				t.Errorf("logging = %v, want level ALL with execution data", logs)
+		})
+	}
+}
+
+// The cost defaults (docs/cost.md): workflows log failures only and trace
+// nothing, functions log JSON without Lambda's platform lines, at the
+// handlers' INFO; each prop turns its part back on, and nothing else.
+func TestLoggingAndTracingProps(t *testing.T) {
+	loud := newBucket
+	loud.WorkflowLogLevel, loud.Tracing, loud.PlatformLogs, loud.FunctionLogLevel = "ALL", true, true, "WARN"
+	for _, tt := range []struct {
+		name                         string
+		s                            synthed
+		level, system, handlers, fnX string
+		traced                       bool
+	}{
+		{"defaults", get(t, "new"), "ERROR", "WARN", "INFO", "", false},
+		{"all on", synth(t, loud), "ALL", "INFO", "WARN", "Active", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			machines := tt.s.resources("AWS::StepFunctions::StateMachine")
+			if len(machines) < 3 {
+				t.Fatalf("%d state machines, want scan, review and backfill", len(machines))
 			}
-			if tr := found["TracingConfiguration"].(map[string]any); tr["Enabled"] != true {
-				t.Errorf("tracing = %v, want enabled", tr)
+			for id, r := range machines {
+				p := props(r)
+				logs := p["LoggingConfiguration"].(map[string]any)
+				if logs["Level"] != tt.level || logs["IncludeExecutionData"] != true {
+					t.Errorf("%s logging = %v, want level %s with execution data", id, logs, tt.level)
+				}
+				tr, _ := p["TracingConfiguration"].(map[string]any)
+				if got := tr != nil && tr["Enabled"] == true; got != tt.traced {
+					t.Errorf("%s tracing = %v, want enabled %v", id, tr, tt.traced)
+				}
+			}
+			n := 0
+			for id, r := range tt.s.resources("AWS::Lambda::Function") {
+				p := props(r)
+				if desc, _ := p["Description"].(string); !strings.HasPrefix(desc, "scangate ") {
+					continue
+				}
+				n++
+				lc, _ := p["LoggingConfig"].(map[string]any)
+				if lc["LogFormat"] != "JSON" || lc["ApplicationLogLevel"] != "INFO" || lc["SystemLogLevel"] != tt.system {
+					t.Errorf("%s LoggingConfig = %v, want JSON, application INFO, system %s", id, lc, tt.system)
+				}
+				vars := p["Environment"].(map[string]any)["Variables"].(map[string]any)
+				if vars[lambdaenv.VarLogLevel] != tt.handlers {
+					t.Errorf("%s %s = %v, want %s", id, lambdaenv.VarLogLevel, vars[lambdaenv.VarLogLevel], tt.handlers)
+				}
+				mode := ""
+				if tc, ok := p["TracingConfig"].(map[string]any); ok {
+					mode, _ = tc["Mode"].(string)
+				}
+				if mode != tt.fnX && !(tt.fnX == "" && mode == "PassThrough") {
+					t.Errorf("%s tracing mode %q, want %q", id, mode, tt.fnX)
+				}
+			}
+			if n < len(lambdaenv.Functions()) {
+				t.Errorf("checked %d functions, want %d", n, len(lambdaenv.Functions()))
 			}
 		})
 	}

@@ -53,9 +53,11 @@ type Props struct {
 	// objects above StreamMaxBytes are recorded unscannable (too-large).
 	LargeObjects *LargeObjects
 
-	// WorkflowLogLevel is the state machines' log level: ALL (default),
-	// ERROR, FATAL or OFF. ALL with execution data is what lets one
-	// object's Express execution be traced in the console.
+	// WorkflowLogLevel is the state machines' log level: ERROR (default),
+	// ALL, FATAL or OFF. ERROR logs the executions that fail; every record
+	// keeps its own history in the table either way. ALL with execution
+	// data lets one object's Express execution be followed in the console,
+	// for about $14 per million 1 MB uploads (docs/cost.md).
 	WorkflowLogLevel string
 	// OmitExecutionData leaves inputs and outputs out of the workflow
 	// logs (they hold bucket names, keys and verdicts).
@@ -63,8 +65,19 @@ type Props struct {
 	// LogRetentionDays applies to every log group; 0 means 90.
 	LogRetentionDays int
 	// FunctionLogLevel is the Lambdas' application log level
-	// (INFO by default; DEBUG, WARN, ERROR).
+	// (INFO by default, a line per ingest, scan and verdict; DEBUG, WARN,
+	// ERROR). The scan function's metric lines are written at every level.
 	FunctionLogLevel string
+	// PlatformLogs keeps Lambda's own START, END and REPORT lines (system
+	// log level INFO). Off by default (WARN): Lambda's Duration, Errors and
+	// Throttles metrics carry the same figures, and the lines are a third
+	// of the functions' log volume.
+	PlatformLogs bool
+	// Tracing turns on X-Ray active tracing for every function and state
+	// machine. Off by default: about $5 per million uploads for each trace
+	// recorded (docs/cost.md), and each record's history already says what
+	// happened to its object and when.
+	Tracing bool
 
 	// Scan sizes the scan function; see DefaultScan.
 	Scan FunctionSize
@@ -216,7 +229,7 @@ func (p Props) withDefaults() Props {
 		}
 	}
 	if p.WorkflowLogLevel == "" {
-		p.WorkflowLogLevel = "ALL"
+		p.WorkflowLogLevel = "ERROR"
 	}
 	if p.FunctionLogLevel == "" {
 		p.FunctionLogLevel = "INFO"
@@ -278,6 +291,11 @@ func (p Props) validate() error {
 	case "ALL", "ERROR", "FATAL", "OFF":
 	default:
 		return fmt.Errorf("gate: workflow log level %q (want ALL, ERROR, FATAL or OFF)", p.WorkflowLogLevel)
+	}
+	switch p.FunctionLogLevel {
+	case "DEBUG", "INFO", "WARN", "ERROR":
+	default:
+		return fmt.Errorf("gate: function log level %q (want DEBUG, INFO, WARN or ERROR)", p.FunctionLogLevel)
 	}
 	switch p.UnscannablePolicy {
 	case "quarantine", "block":

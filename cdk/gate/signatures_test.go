@@ -135,8 +135,9 @@ func TestSignatureFunctions(t *testing.T) {
 	for k := range envOf(up) {
 		keys = append(keys, k)
 	}
-	if !slices.Equal(keys, []string{lambdaenv.VarSignaturesBucket}) {
-		t.Errorf("updater variables %v, want only %s", keys, lambdaenv.VarSignaturesBucket)
+	slices.Sort(keys)
+	if want := []string{lambdaenv.VarLogLevel, lambdaenv.VarSignaturesBucket}; !slices.Equal(keys, want) {
+		t.Errorf("updater variables %v, want only %v", keys, want)
 	}
 	scan := s.function(t, "scan")
 	for fn, vars := range map[string]map[string]any{"sigupdate": envOf(up), "scan": envOf(scan)} {

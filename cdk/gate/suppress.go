@@ -27,6 +27,10 @@ var (
 		"Versions and aliases of the very functions the workflow definition names (CDK's grantInvoke): the scan function is invoked through its alias when provisioned concurrency is on."}
 	suppressWorkflowRole = Suppression{"AwsSolutions-IAM5", []string{"Resource::*"},
 		"The state machine's role: X-Ray (PutTraceSegments, PutTelemetryRecords, GetSampling*) and CloudWatch Logs' vended-log delivery (logs:CreateLogDelivery and the other *LogDelivery, PutResourcePolicy, DescribeResourcePolicies, DescribeLogGroups) have no resource-level permissions."}
+	suppressWorkflowLogLevel = Suppression{"AwsSolutions-SF1", nil,
+		"The workflows log at level ERROR by default (workflowLogLevel=ALL turns full logging on): ALL with execution data costs about $14 per million uploads (docs/cost.md), a third of scangate's bill, for a trace that each object's record already keeps (its history of transitions, with times and reasons). Failed executions are still logged."}
+	suppressWorkflowTracing = Suppression{"AwsSolutions-SF2", nil,
+		"X-Ray is off by default (tracing=true turns it on for every function and workflow): about $5 per million uploads per trace recorded (docs/cost.md), and each object's record keeps its history. The workflows' failures are logged and alarmed on either way."}
 	suppressNotificationsManaged = Suppression{"AwsSolutions-IAM4", []string{"Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"},
 		"CDK's own BucketNotifications handler, which turns on EventBridge for the buckets while keeping their other notifications: a CDK singleton whose role only writes its logs with this policy."}
 	suppressNotificationsPut = Suppression{"AwsSolutions-IAM5", []string{"Resource::*"},
@@ -57,7 +61,8 @@ var (
 func Suppressions() []Suppression {
 	return []Suppression{suppressXRay, suppressIndexes, suppressObjects, suppressInvoke, suppressWorkflowRole,
 		suppressNotificationsManaged, suppressNotificationsPut, suppressSignatureObjects, suppressTaskTags, suppressExecutionRole, suppressTaskEnv,
-		suppressSessionKeyRotation, suppressOptionalMFA, suppressChildExecutions, suppressInventoryObjects}
+		suppressSessionKeyRotation, suppressOptionalMFA, suppressChildExecutions, suppressInventoryObjects,
+		suppressWorkflowLogLevel, suppressWorkflowTracing}
 }
 
 func nag(s Suppression) *[]*cdknag.NagPackSuppression {
@@ -110,6 +115,7 @@ func (g *Gate) suppress() {
 		cdknag.NagSuppressions_AddResourceSuppressions(sm, nag(suppressInvoke), jsii.Bool(true))
 		cdknag.NagSuppressions_AddResourceSuppressions(sm, nag(suppressWorkflowRole), jsii.Bool(true))
 	}
+	g.suppressWorkflowChoices(g.ScanMachine, g.ReviewMachine)
 	if g.sessionSecret != nil {
 		cdknag.NagSuppressions_AddResourceSuppressions(g.sessionSecret, nag(suppressSessionKeyRotation), jsii.Bool(true))
 	}
@@ -121,6 +127,23 @@ func (g *Gate) suppress() {
 	if h := g.stack.Node().TryFindChild(jsii.String(notificationsHandlerID)); h != nil {
 		cdknag.NagSuppressions_AddResourceSuppressions(h, nag(suppressNotificationsManaged), jsii.Bool(true))
 		cdknag.NagSuppressions_AddResourceSuppressions(h, nag(suppressNotificationsPut), jsii.Bool(true))
+	}
+}
+
+// suppressWorkflowChoices accepts the cost defaults on the state machines
+// ms, and only where the props chose them: a deployment at level ALL with
+// tracing on is checked in full.
+func (g *Gate) suppressWorkflowChoices(ms ...awscdk.Resource) {
+	for _, sm := range ms {
+		if sm == nil {
+			continue
+		}
+		if g.props.WorkflowLogLevel != "ALL" {
+			cdknag.NagSuppressions_AddResourceSuppressions(sm, nag(suppressWorkflowLogLevel), jsii.Bool(false))
+		}
+		if !g.props.Tracing {
+			cdknag.NagSuppressions_AddResourceSuppressions(sm, nag(suppressWorkflowTracing), jsii.Bool(false))
+		}
 	}
 }
 

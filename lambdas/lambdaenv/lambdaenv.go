@@ -100,7 +100,7 @@ import (
 // Main builds the handlers and serves the one that pick returns. It is the
 // whole body of every Lambda's main.
 func Main(pick func(*lambdas.Handlers) any) {
-	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
+	log := Logger(os.Stdout, os.Getenv)
 	ctx := context.Background()
 	h, err := Handlers(ctx, os.Getenv, log)
 	if err != nil {

@@ -87,7 +87,7 @@ func SignatureUpdater(ctx context.Context, getenv func(string) string, log *slog
 
 // MainSignatureUpdater is the whole body of the updater's main.
 func MainSignatureUpdater() {
-	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
+	log := Logger(os.Stdout, os.Getenv)
 	h, err := SignatureUpdater(context.Background(), os.Getenv, log)
 	if err != nil {
 		log.Error("init failed", "err", err)

@@ -16,7 +16,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"os"
 	"strings"
@@ -38,7 +37,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "review:", err)
 		os.Exit(2)
 	}
-	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
+	log := lambdaenv.Logger(os.Stdout, os.Getenv)
 	ctx := context.Background()
 	cfg, _, err := lambdaenv.Config(ctx, os.Getenv, log)
 	if err != nil {
