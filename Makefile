@@ -12,7 +12,7 @@ ARGS  ?=
 # runs the console's browser tests (TestBrowser...).
 APT_PACKAGES := clamav-daemon clamdscan clamav-testfiles p7zip-full clamav chromium
 
-.PHONY: run test drill deps tools versitygw goaws staticcheck lint vet build install fuzz bench clean lambda-assets synth cdk-test console-screenshots
+.PHONY: run test drill deps tools versitygw goaws staticcheck lint vet build install fuzz bench clean lambda-assets synth cdk-test console-screenshots measure-clamd-memory
 
 build:
 	$(GO) build -o bin/scangate ./cmd/scangate
@@ -99,6 +99,12 @@ bench: deps versitygw
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./internal/httpapi/ ./internal/clamd/...
 	$(GO) test -count=1 -run '^TestHarness$$' -timeout 40m -v ./internal/bench \
 		-args -harness.full -harness.write -harness.cpuprofile ../../bin/bench-profiles
+
+## measure-clamd-memory: clamd's resident memory with an official-scale
+## synthetic database (docs/clamd-memory.md): about 10 minutes, 1.5 GB of
+## disk and 4 GiB of memory. make test runs it at a thousandth of the size.
+measure-clamd-memory: deps
+	$(GO) test -count=1 -run '^TestClamdMemory$$' -timeout 60m -v ./internal/bench -args -clamdmem.full
 
 ## console-screenshots: refresh docs/console/*.jpg from the browser tests.
 console-screenshots: deps
