@@ -80,7 +80,13 @@ type GenerationsOptions struct {
 	Every time.Duration
 	// SwapTimeout bounds starting a generation; 0 means 10 minutes.
 	SwapTimeout time.Duration
-	Logger      *slog.Logger
+	// OneAtATime stops the old generation before the new one starts, for
+	// a host that cannot hold two databases: a Lambda environment, which
+	// runs one scan at a time anyway. New leases wait until the new
+	// generation can scan (the database's load, some 20 to 40 s with the
+	// official one), instead of scanning with the old one meanwhile.
+	OneAtATime bool
+	Logger     *slog.Logger
 }
 
 // Generations scans with one generation at a time and swaps in a new one
@@ -94,7 +100,8 @@ type GenerationsOptions struct {
 // clamd reloads, the folder holds the new files and clamd answers with the
 // old ones, and a retro-hunt's rescan in that moment would be recorded
 // under the new database without its signatures. The price is two
-// databases in memory and on disk during a swap.
+// databases in memory and on disk during a swap, or, with
+// GenerationsOptions.OneAtATime, scans that wait for the new one's load.
 type Generations struct {
 	src  Source
 	opts GenerationsOptions
@@ -104,6 +111,9 @@ type Generations struct {
 	n       int
 	checked time.Time
 	swap    chan struct{} // non-nil while a check runs; closed at its end
+	// between is non-nil while a one-at-a-time swap has no generation to
+	// lease: closed when the new one is in place.
+	between chan struct{}
 	closed  bool
 	retired sync.WaitGroup
 }
@@ -133,9 +143,20 @@ func NewGenerations(ctx context.Context, src Source, opts GenerationsOptions) (*
 
 // Lease returns the current generation's scanner for one scan. When a
 // check is due it starts one in the background: this scan does not wait
-// for it.
-func (s *Generations) Lease(context.Context) (Scanner, func(), error) {
+// for it. During a one-at-a-time swap it waits for the new generation to
+// be able to scan, or for ctx to end.
+func (s *Generations) Lease(ctx context.Context) (Scanner, func(), error) {
 	s.mu.Lock()
+	for s.between != nil {
+		between := s.between
+		s.mu.Unlock()
+		select {
+		case <-between:
+		case <-ctx.Done():
+			return nil, nil, fmt.Errorf("engine: waiting for a new signature database to load: %w: %w", ErrUnavailable, context.Cause(ctx))
+		}
+		s.mu.Lock()
+	}
 	g := s.cur
 	g.refs.Add(1)
 	due := s.swap == nil && !s.closed && time.Since(s.checked) >= s.opts.Every
@@ -144,20 +165,35 @@ func (s *Generations) Lease(context.Context) (Scanner, func(), error) {
 		s.check()
 	}
 	var once sync.Once
-	return g.Scanner, func() { once.Do(g.refs.Done) }, nil
+	release := func() { once.Do(g.refs.Done) }
+	if s.opts.OneAtATime {
+		// The generation may still be loading (it was put in place
+		// before its load, the old one being gone).
+		if err := g.ready(ctx); err != nil {
+			release()
+			return nil, nil, err
+		}
+	}
+	return g.Scanner, release, nil
 }
 
 // Describe and Instream serve callers that do not lease (health checks,
 // one-off scans): they use the current generation.
 func (s *Generations) Describe(ctx context.Context) (Info, error) {
-	sc, release, _ := s.Lease(ctx)
+	sc, release, err := s.Lease(ctx)
+	if err != nil {
+		return Info{}, err
+	}
 	defer release()
 	return sc.Describe(ctx)
 }
 
 // Instream scans r with the current generation.
 func (s *Generations) Instream(ctx context.Context, r io.Reader) (clamd.Result, error) {
-	sc, release, _ := s.Lease(ctx)
+	sc, release, err := s.Lease(ctx)
+	if err != nil {
+		return clamd.Result{}, err
+	}
 	defer release()
 	return sc.Instream(ctx, r)
 }
@@ -186,7 +222,8 @@ func (s *Generations) Current() *Generation {
 }
 
 // Refresh looks for a newer database now and waits until the newest one
-// answers, or ctx ends.
+// answers, or ctx ends. With OneAtATime, a caller must not hold a lease
+// while it waits: the swap waits for that lease to end.
 func (s *Generations) Refresh(ctx context.Context) error {
 	done := s.check()
 	select {
@@ -261,6 +298,9 @@ func (s *Generations) renew(cur *Generation) error {
 	s.n++
 	n := s.n
 	s.mu.Unlock()
+	if s.opts.OneAtATime {
+		return s.replace(ctx, n, latest)
+	}
 	g, err := s.src.Start(ctx, n)
 	if err != nil {
 		return err
@@ -286,6 +326,58 @@ func (s *Generations) renew(cur *Generation) error {
 		old.Stop()
 	}()
 	return nil
+}
+
+// replace is a one-at-a-time swap: new leases wait, the old generation
+// stops once its scans end, and generation n starts in its place. A
+// generation that fails to start is put in place all the same, as one
+// that cannot scan: scans fail as unavailable (and are retried) until a
+// later check starts another.
+func (s *Generations) replace(ctx context.Context, n int, latest string) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	between := make(chan struct{})
+	old := s.cur
+	s.between = between
+	s.mu.Unlock()
+	old.refs.Wait()
+	old.Stop()
+	g, err := s.src.Start(ctx, n)
+	if err != nil {
+		err = fmt.Errorf("engine: database %s: %w", latest, err)
+		g = unavailable(err)
+	}
+	s.mu.Lock()
+	s.cur, s.between = g, nil
+	s.mu.Unlock()
+	close(between)
+	if err == nil {
+		s.opts.Logger.Info("signature database swapped in, one at a time", "database", latest, "generation", n)
+	}
+	return err
+}
+
+// unavailable is a generation that cannot scan because it failed to start.
+func unavailable(err error) *Generation {
+	return &Generation{
+		Scanner: failedScanner{err},
+		Ready:   func(context.Context) error { return fmt.Errorf("%w: %w", ErrUnavailable, err) },
+		ID:      func() string { return "" },
+		Stop:    func() {},
+	}
+}
+
+type failedScanner struct{ err error }
+
+func (f failedScanner) Instream(context.Context, io.Reader) (clamd.Result, error) {
+	return clamd.Result{}, fmt.Errorf("%w: %w", ErrUnavailable, f.err)
+}
+
+func (f failedScanner) Describe(context.Context) (Info, error) {
+	return Info{}, fmt.Errorf("%w: %w", ErrUnavailable, f.err)
 }
 
 // Close stops the current generation, after a swap in progress and the

@@ -166,3 +166,127 @@ func TestGenerationsCheckOnLease(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// One at a time: the old generation stops before the new one starts, and
+// leases taken meanwhile wait for the new one rather than scan with the
+// old one or fail; a failed start leaves a generation that refuses scans
+// as unavailable until a later check starts one that works.
+func TestGenerationsOneAtATime(t *testing.T) {
+	src := &fakeSource{latest: "a"}
+	live := &liveCount{}
+	g, err := engine.NewGenerations(t.Context(), counting{src, live}, engine.GenerationsOptions{Every: time.Hour, OneAtATime: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+
+	held, release, err := g.Lease(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release() // a failure below must not leave Close waiting for it
+	src.set("b", nil)
+	refreshed := make(chan error, 1)
+	go func() { refreshed <- g.Refresh(t.Context()) }()
+
+	// The old generation keeps its scan: it is not stopped under it.
+	time.Sleep(50 * time.Millisecond)
+	if src.isStopped("a") {
+		t.Fatal("the old generation stopped while a scan held it")
+	}
+	if got := describe(t, held); got != "a" {
+		t.Fatalf("the held scanner answers with %q, want a", got)
+	}
+	// A lease taken now waits for the new generation.
+	leased := make(chan string, 1)
+	go func() {
+		sc, rel, err := g.Lease(t.Context())
+		if err != nil {
+			leased <- "error: " + err.Error()
+			return
+		}
+		defer rel()
+		leased <- describe(t, sc)
+	}()
+	select {
+	case got := <-leased:
+		t.Fatalf("a lease during the swap returned %q before the old scan ended", got)
+	case <-time.After(50 * time.Millisecond):
+	}
+	release()
+	if err := <-refreshed; err != nil {
+		t.Fatal(err)
+	}
+	if got := <-leased; got != "b" {
+		t.Fatalf("the waiting lease got %q, want b", got)
+	}
+	if !src.isStopped("a") {
+		t.Error("the old generation was not stopped")
+	}
+	if n := live.n.Load(); n != 1 {
+		t.Errorf("%d generations live, want 1", n)
+	}
+	if max := live.max.Load(); max > 1 {
+		t.Errorf("%d generations were live at once, want 1", max)
+	}
+
+	// A start that fails: scans are refused as unavailable, then a later
+	// check recovers.
+	src.set("c", errors.New("the set's download failed"))
+	if err := g.Refresh(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.Describe(t.Context()); !errors.Is(err, engine.ErrUnavailable) {
+		t.Fatalf("after a failed start: %v, want ErrUnavailable", err)
+	}
+	src.set("c", nil)
+	if err := g.Refresh(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := describe(t, g); got != "c" {
+		t.Fatalf("after the retry: %q, want c", got)
+	}
+
+	// A lease whose context ends while it waits fails as unavailable.
+	held2, release2, err := g.Lease(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release2()
+	_ = held2
+	src.set("d", nil)
+	go func() { _ = g.Refresh(context.Background()) }() // the swap waits for held
+	time.Sleep(20 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
+	defer cancel()
+	if _, _, err := g.Lease(ctx); !errors.Is(err, engine.ErrUnavailable) {
+		t.Errorf("a lease that timed out waiting: %v, want ErrUnavailable", err)
+	}
+}
+
+// liveCount counts the generations started and not stopped, and the most
+// alive at once.
+type liveCount struct{ n, max atomic.Int32 }
+
+// counting wraps a source to count its generations.
+type counting struct {
+	*fakeSource
+	live *liveCount
+}
+
+func (c counting) Start(ctx context.Context, n int) (*engine.Generation, error) {
+	gen, err := c.fakeSource.Start(ctx, n)
+	if err != nil {
+		return nil, err
+	}
+	now := c.live.n.Add(1)
+	for {
+		m := c.live.max.Load()
+		if now <= m || c.live.max.CompareAndSwap(m, now) {
+			break
+		}
+	}
+	stop := gen.Stop
+	gen.Stop = func() { stop(); c.live.n.Add(-1) }
+	return gen, nil
+}

@@ -32,6 +32,12 @@
 //	                            with.
 //	SCANGATE_SIGNATURES_CHECK   how often a warm scan function looks for a
 //	                            newer set in that bucket (5m)
+//	SCANGATE_SIGNATURES_SWAP    how a warm scan function swaps in a newer
+//	                            set: one-at-a-time (the default: the old
+//	                            clamd stops, the next scan waits for the
+//	                            new one's load) or side-by-side (the new
+//	                            clamd loads while the old one scans: twice
+//	                            the memory, docs/clamd-memory.md)
 //	SCANGATE_SIGNATURES_MIRROR  the updater's private mirror URL (what
 //	                            cvdupdate serves); empty means ClamAV's CDN
 //	SCANGATE_SCAN_STATE_MACHINE   ARN of the scan workflow (ingest, rescan)
@@ -170,6 +176,10 @@ type Env struct {
 	// SignaturesCheck is how often a warm scan function looks for a newer
 	// set; 0 means DefaultSignaturesCheck.
 	SignaturesCheck time.Duration
+	// SideBySide loads a newer set's clamd while the old one scans, which
+	// needs memory for two databases; otherwise the old one stops first
+	// (engine.GenerationsOptions.OneAtATime).
+	SideBySide bool
 	// ResultBus, when set, is the EventBridge bus every final outcome is
 	// put on.
 	ResultBus string
@@ -216,6 +226,13 @@ func ParseEnv(getenv func(string) string) (Env, error) {
 	check(err)
 	e.SignaturesCheck, err = durEnv(getenv, VarSignaturesCheck, DefaultSignaturesCheck)
 	check(err)
+	switch v := getenv(VarSignaturesSwap); v {
+	case "", SwapOneAtATime:
+	case SwapSideBySide:
+		e.SideBySide = true
+	default:
+		check(fmt.Errorf("%s=%q: want %s or %s", VarSignaturesSwap, v, SwapOneAtATime, SwapSideBySide))
+	}
 	e.Lease, err = durEnv(getenv, "SCANGATE_LEASE", 5*time.Minute)
 	check(err)
 	e.Intents, err = boolEnv(getenv, "SCANGATE_RECORD_INTENTS")

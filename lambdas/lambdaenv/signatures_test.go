@@ -73,10 +73,14 @@ func scanner(t *testing.T, url string) *engine.Generations {
 	return s
 }
 
-// scannerIn is scanner, and the folder its first set is loaded into.
-func scannerIn(t *testing.T, url string) (*engine.Generations, string) {
+// scannerIn is scanner, and the folder its first set is loaded into;
+// swap, when given, is VarSignaturesSwap.
+func scannerIn(t *testing.T, url string, swap ...string) (*engine.Generations, string) {
 	t.Helper()
 	env := baseEnv(t)
+	if len(swap) > 0 {
+		env[VarSignaturesSwap] = swap[0]
+	}
 	env[VarClamAVDB] = filepath.Join(t.TempDir(), "signatures") // as in AWS: under /tmp, empty
 	env[VarClamdDir] = shortDir(t) + "/c"
 	env[VarSignaturesBucket] = url
@@ -253,7 +257,7 @@ func TestScannerSwapsInANewerSet(t *testing.T) {
 	if _, err := sigset.Publish(t.Context(), d, "sigs", first, sigset.Options{}); err != nil {
 		t.Fatal(err)
 	}
-	s, oldDir := scannerIn(t, url)
+	s, oldDir := scannerIn(t, url, SwapSideBySide)
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	const doc = "a report found clean today, known bad tomorrow"
@@ -336,6 +340,90 @@ func TestScannerSwapsInANewerSet(t *testing.T) {
 			t.Fatalf("the old set's folder %s is still there after its last scan ended", oldDir)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// One at a time (the default): the swap waits for the scan that holds the
+// old clamd, stops it and removes its set before the new set's folder
+// exists, so that only one database is ever loaded; the scan that waited
+// then finds what the new set detects.
+func TestScannerSwapsOneAtATime(t *testing.T) {
+	t.Parallel()
+	d, url := sigBucket(t)
+	first := testSignatures(t, time.Hour)
+	if _, err := sigset.Publish(t.Context(), d, "sigs", first, sigset.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	s, oldDir := scannerIn(t, url)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	const doc = "a document that a newer set knows"
+	old, release, err := s.Lease(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	before, res := clamdtest.DescribeAndScan(ctx, t, old, doc)
+	if res.Status != clamd.StatusClean {
+		t.Fatalf("first set: %+v, want clean", res)
+	}
+
+	second := t.TempDir()
+	if err := os.CopyFS(second, os.DirFS(first)); err != nil {
+		t.Fatal(err)
+	}
+	sum := md5.Sum([]byte(doc))
+	hdb := fmt.Sprintf("%x:%d:Scangate.Test.Retro\n", sum, len(doc))
+	if err := os.WriteFile(filepath.Join(second, "retro.hdb"), []byte(hdb), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sigset.Publish(t.Context(), d, "sigs", second, sigset.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	refreshed := make(chan error, 1)
+	go func() { refreshed <- s.Refresh(ctx) }()
+	time.Sleep(300 * time.Millisecond)
+	select {
+	case err := <-refreshed:
+		t.Fatalf("the swap ended (%v) while a scan held the old clamd", err)
+	default:
+	}
+	if _, err := os.Stat(oldDir + ".1"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the new set's folder exists while the old clamd runs: %v", err)
+	}
+	// The held scan still answers with the old set.
+	if info, res := clamdtest.DescribeAndScan(ctx, t, old, doc); res.Status != clamd.StatusClean || info.DBVersion != before.DBVersion {
+		t.Fatalf("old lease: %+v with %q, want clean with %q", res, info.DBVersion, before.DBVersion)
+	}
+	release()
+	if err := <-refreshed; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(oldDir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the old set's folder is still there after the swap: %v", err)
+	}
+	now, release2, err := s.Lease(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release2()
+	after, res := clamdtest.DescribeAndScan(ctx, t, now, doc)
+	if res.Status != clamd.StatusFound || !slices.Contains(res.Signatures, "Scangate.Test.Retro.UNOFFICIAL") {
+		t.Fatalf("new set: %+v, want the private signature found", res)
+	}
+	if after.DBVersion == before.DBVersion {
+		t.Fatalf("both sets named %q", after.DBVersion)
+	}
+}
+
+// A swap setting that is neither value fails the function's start.
+func TestSignaturesSwapSetting(t *testing.T) {
+	env := baseEnv(t)
+	env[VarSignaturesSwap] = "both"
+	_, stop, err := Config(t.Context(), func(k string) string { return env[k] }, slog.New(slog.DiscardHandler))
+	stop()
+	if err == nil || !strings.Contains(err.Error(), VarSignaturesSwap) {
+		t.Errorf("Config with %s=both: %v, want an error naming it", VarSignaturesSwap, err)
 	}
 }
 

@@ -125,7 +125,7 @@ func (e Env) setScanner(ctx context.Context, clamdDir string, limit int64, log *
 	if every <= 0 {
 		every = DefaultSignaturesCheck
 	}
-	g, err := engine.NewGenerations(ctx, src, engine.GenerationsOptions{Every: every, Logger: log})
+	g, err := engine.NewGenerations(ctx, src, engine.GenerationsOptions{Every: every, OneAtATime: !e.SideBySide, Logger: log})
 	if err != nil {
 		return nil, func() {}, err
 	}

@@ -28,6 +28,7 @@ const (
 	VarSignaturesBucket   = "SCANGATE_SIGNATURES_BUCKET"
 	VarSignaturesMirror   = "SCANGATE_SIGNATURES_MIRROR"
 	VarSignaturesCheck    = "SCANGATE_SIGNATURES_CHECK"
+	VarSignaturesSwap     = "SCANGATE_SIGNATURES_SWAP"
 	VarPolicyFile         = "SCANGATE_POLICY_FILE"
 	VarResultBus          = "SCANGATE_RESULT_BUS"
 
@@ -58,6 +59,12 @@ const (
 	VarConsoleSessionSecret = "SCANGATE_CONSOLE_SESSION_SECRET_ARN"
 )
 
+// The values of VarSignaturesSwap.
+const (
+	SwapOneAtATime = "one-at-a-time"
+	SwapSideBySide = "side-by-side"
+)
+
 // Console lists the review function's console variables on AWS.
 var Console = []string{VarConsoleConfigParameter, VarConsoleSessionSecret}
 
@@ -70,7 +77,7 @@ func Vars() []string {
 		VarOffloadSubnets, VarOffloadTaskDefinition, VarPolicyFile, VarQuarantineBucket,
 		VarQuarantinePrefix, VarRecordIntents, VarResultBus, VarReviewStateMachine,
 		VarScanStateMachine, VarSelfPrincipals, VarSignaturesBucket,
-		VarSignaturesCheck, VarSignaturesMirror, VarStore, VarStreamMax, VarUnscannablePolicy,
+		VarSignaturesCheck, VarSignaturesMirror, VarSignaturesSwap, VarStore, VarStreamMax, VarUnscannablePolicy,
 	}
 }
 
