@@ -101,8 +101,8 @@ bench: deps versitygw
 		-args -harness.full -harness.write -harness.cpuprofile ../../bin/bench-profiles
 
 ## measure-clamd-memory: clamd's resident memory with an official-scale
-## synthetic database (docs/clamd-memory.md): about 10 minutes, 1.5 GB of
-## disk and 4 GiB of memory. make test runs it at a thousandth of the size.
+## synthetic database (docs/clamd-memory.md): about 4 minutes, 1.5 GB of
+## disk and 5 GiB of memory. make test runs it at a thousandth of the size.
 measure-clamd-memory: deps
 	$(GO) test -count=1 -run '^TestClamdMemory$$' -timeout 60m -v ./internal/bench -args -clamdmem.full
 

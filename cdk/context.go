@@ -67,6 +67,8 @@ func list(v string) []string {
 //	sweepEveryMinutes=, quarantineExpireDays=
 //	signatureMirror=URL        private mirror for the signature updater
 //	signatureEveryHours=N      the updater's schedule (2)
+//	signatureSwapSideBySide=true  swap sets without a scan waiting (needs
+//	                           scanMemoryMiB >= 5376)
 //	console=false              no admin console, no review URLs
 //	consoleMfa=required|optional
 //	consoleDomainPrefix=P      Cognito hosted domain prefix
@@ -122,7 +124,9 @@ func (c context) props() (*gate.Props, error) {
 		MaxReceiveCount:          num("maxReceiveCount"),
 		SweepEveryMinutes:        num("sweepEveryMinutes"),
 		QuarantineExpireDays:     num("quarantineExpireDays"),
-		Signatures:               gate.Signatures{Mirror: c("signatureMirror"), EveryHours: num("signatureEveryHours")},
+		Signatures: gate.Signatures{
+			Mirror: c("signatureMirror"), EveryHours: num("signatureEveryHours"), SideBySide: yes("signatureSwapSideBySide"),
+		},
 		Scan: gate.FunctionSize{
 			MemoryMiB: num("scanMemoryMiB"), TimeoutSeconds: num("scanTimeoutSeconds"), EphemeralMiB: num("scanEphemeralMiB"),
 			ReservedConcurrency: num("scanReservedConcurrency"), ProvisionedConcurrency: num("scanProvisionedConcurrency"),

@@ -357,6 +357,9 @@ func (g *Gate) environment(scanArn, reviewArn *string) map[string]*string {
 	if p.Signatures.Mirror != "" {
 		env[lambdaenv.VarSignaturesMirror] = jsii.String(p.Signatures.Mirror)
 	}
+	if p.Signatures.SideBySide {
+		env[lambdaenv.VarSignaturesSwap] = jsii.String(lambdaenv.SwapSideBySide)
+	}
 	env[lambdaenv.VarResultBus] = g.busValue()
 	g.consoleBefore(env)
 	return env
@@ -390,6 +393,9 @@ func optionalFor(name string) []string {
 	out := slices.Clone(optionalVars)
 	if accessOf[name].putEvents {
 		out = append(out, lambdaenv.VarResultBus)
+	}
+	if name == "scan" {
+		out = append(out, lambdaenv.VarSignaturesSwap)
 	}
 	if name == "sweep" {
 		// The retro-hunt's current database (lambdas.Signatures).

@@ -145,7 +145,19 @@ type Signatures struct {
 	EveryHours int
 	// Updater sizes the updater function; see DefaultUpdater.
 	Updater FunctionSize
+	// SideBySide makes a warm scan function load a newer set's clamd
+	// while the old one keeps scanning, so that no scan waits for the
+	// load (20 to 40 s); it needs memory for two databases, so the scan
+	// function's memory must be at least SideBySideMiB. By default the
+	// old clamd stops first and the next scan in that environment waits
+	// (docs/clamd-memory.md).
+	SideBySide bool
 }
+
+// SideBySideMiB is the least scan function memory for Signatures.SideBySide:
+// two clamds with the official-scale database (4,610 MiB measured on the
+// proxy in docs/clamd-memory.md), a scan and the function, with headroom.
+const SideBySideMiB = 5376
 
 // DefaultUpdater sizes the signature updater. freshclam tests the
 // database it downloaded by loading it, as clamd does (about 1.2 GiB for
@@ -207,13 +219,17 @@ type FunctionSize struct {
 	ProvisionedConcurrency int
 }
 
-// DefaultScan sizes the scan function. clamd holds the official database
-// in memory (about 1.2 GiB) next to the stream; 3008 MiB also buys about
-// two vCPUs. 240 s is the Scan state's own timeout in scan.asl.json: a
-// longer function timeout would outlive the state. Ephemeral storage holds
+// DefaultScan sizes the scan function from a measurement
+// (docs/clamd-memory.md): clamd with an official-scale database held 2,299
+// MiB, a scan added at most 113 MiB and the function 23 MiB; with 10 %
+// headroom, 2,688 MiB. That is one database: a set swap stops the old
+// clamd before the new one loads (Signatures.SideBySide needs twice the
+// memory). 2,688 MiB also buys about 1.5 vCPUs; a stream scan uses one.
+// 240 s is the Scan state's own timeout in scan.asl.json: a longer
+// function timeout would outlive the state. Ephemeral storage holds
 // clamd's temporary copy of the stream (up to StreamMaxBytes) and the
 // signatures.
-var DefaultScan = FunctionSize{MemoryMiB: 3008, TimeoutSeconds: 240, EphemeralMiB: 2048}
+var DefaultScan = FunctionSize{MemoryMiB: 2688, TimeoutSeconds: 240, EphemeralMiB: 2048}
 
 // DefaultSmall sizes the other functions: Go handlers making a few SDK
 // calls. 256 MiB gives them twice the CPU of 128 MiB for TLS and JSON. 60 s
@@ -304,6 +320,9 @@ func (p Props) validate() error {
 	}
 	if p.Scan.TimeoutSeconds > 240 {
 		return fmt.Errorf("gate: scan timeout %d s exceeds the Scan state's 240 s", p.Scan.TimeoutSeconds)
+	}
+	if p.Signatures.SideBySide && p.Scan.MemoryMiB < SideBySideMiB {
+		return fmt.Errorf("gate: side-by-side signature swaps hold two databases: the scan function needs at least %d MiB, not %d", SideBySideMiB, p.Scan.MemoryMiB)
 	}
 	if h := p.Signatures.EveryHours; h < 1 || h > 12 {
 		return fmt.Errorf("gate: signature updates every %d hours (want 1 to 12)", h)

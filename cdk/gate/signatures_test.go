@@ -151,6 +151,19 @@ func TestSignatureFunctions(t *testing.T) {
 	if b, _ := json.Marshal(scan["ImageConfig"]); !strings.Contains(string(b), `"EntryPoint":["/usr/local/bin/scan"]`) {
 		t.Errorf("scan image config = %s", b)
 	}
+	// Sets are swapped one at a time by default, in the memory measured
+	// for one database (docs/clamd-memory.md).
+	if v, ok := envOf(scan)[lambdaenv.VarSignaturesSwap]; ok {
+		t.Errorf("scan: %s = %v by default, want unset (one at a time)", lambdaenv.VarSignaturesSwap, v)
+	}
+	if scan["MemorySize"] != float64(gate.DefaultScan.MemoryMiB) || gate.DefaultScan.MemoryMiB != 2688 {
+		t.Errorf("scan memory %v, want the measured 2688", scan["MemorySize"])
+	}
+	wide := newBucket
+	wide.Signatures.SideBySide, wide.Scan.MemoryMiB = true, gate.SideBySideMiB
+	if got := envOf(synth(t, wide).function(t, "scan"))[lambdaenv.VarSignaturesSwap]; got != lambdaenv.SwapSideBySide {
+		t.Errorf("side by side: %s = %v, want %s", lambdaenv.VarSignaturesSwap, got, lambdaenv.SwapSideBySide)
+	}
 
 	// A private mirror reaches the updater, and only it.
 	p := newBucket
@@ -245,6 +258,7 @@ func TestSignaturePropsValidated(t *testing.T) {
 		{Mirror: "https://"},
 		{EveryHours: 13},
 		{Updater: gate.FunctionSize{TimeoutSeconds: 901}},
+		{SideBySide: true}, // two databases do not fit the default memory
 	} {
 		p := newBucket
 		p.Signatures = sig

@@ -27,24 +27,30 @@ const (
 // volumes, traces. They are the same numbers as its formula table; the
 // measured counts replace its request counts.
 const (
-	costScanGB          = 3008.0 / 1024 // the scan function's memory
-	costScanSeconds     = 0.150         // **estimate**: S3's first byte, 1 MB, clamd
-	costSmallGB         = 0.25          // every other function
-	costSmallGBs        = 0.0425        // **estimate**: ingest 50 ms + Record 120 ms at 256 MB
-	costExpressSeconds  = 0.4           // **estimate**, billed in 100 ms steps
-	costSQSRequests     = 3             // send (EventBridge), receive, delete: a batch of one
-	costFunctionLogB    = 2870          // counted from the log lines a clean object writes
-	costWorkflowLogB    = 30 << 10      // **estimate**: an Express execution at level ALL with data
-	costTracesPerUpload = 2             // **estimate**: the ingest's and the workflow's
+	costScanGB         = 2688.0 / 1024 // the scan function's memory (docs/clamd-memory.md)
+	costScanSeconds    = 0.150         // **estimate**: S3's first byte, 1 MB, clamd
+	costSmallGB        = 0.25          // every other function
+	costSmallGBs       = 0.0425        // **estimate**: ingest 50 ms + Record 120 ms at 256 MB
+	costExpressSeconds = 0.4           // **estimate**, billed in 100 ms steps
+	costSQSRequests    = 3             // send (EventBridge), receive, delete: a batch of one
+	// costFunctionLogB is what the handlers write for a clean object at
+	// their default level, counted (TestLogBytesPerObject); Lambda's own
+	// START, END and REPORT lines are filtered by default.
+	costFunctionLogB = 1669
+	// The traced deployment (workflowLogLevel=ALL, tracing=true,
+	// platformLogs=true) adds:
+	costPlatformLogB    = 300      // **estimate**: START, END and REPORT, per invocation
+	costWorkflowLogB    = 30 << 10 // **estimate**: an Express execution at level ALL with data
+	costTracesPerUpload = 2        // **estimate**: the ingest's and the workflow's
 )
 
 // Cost is what a million clean 1 MB uploads cost on AWS with the counts
 // measured for one upload variant.
 type Cost struct {
-	// AsDeployed is the stack's default (workflow logs at ALL with
-	// execution data, X-Ray on); AtError the same with the workflow log
-	// level at ERROR.
-	AsDeployed, AtError float64
+	// AsDeployed is the stack's default: workflow logs at ERROR, no
+	// X-Ray, no platform log lines. Traced is the same with all three
+	// turned on, so that the user sees what tracing costs.
+	AsDeployed, Traced float64
 }
 
 // PerMillion prices c's counts per million clean uploads (docs/cost.md's
@@ -55,8 +61,7 @@ func (c *AWSCounts) PerMillion() Cost {
 		priceExpressReq + math.Ceil(costExpressSeconds*10)/10*0.0625*priceExpressGBs +
 		c.TotalWRU()*priceWRU + c.RRU*priceRRU +
 		costSQSRequests*priceSQSRequest +
-		costFunctionLogB/float64(1<<30)*priceLogsGB +
-		costTracesPerUpload*priceXRayTrace
+		costFunctionLogB/float64(1<<30)*priceLogsGB
 	for op, n := range c.S3Ops {
 		if s3ClassA(op) {
 			per += n * priceS3ClassA
@@ -64,8 +69,9 @@ func (c *AWSCounts) PerMillion() Cost {
 			per += n * priceS3ClassB
 		}
 	}
-	wf := costWorkflowLogB / float64(1<<30) * priceLogsGB
-	return Cost{AsDeployed: (per + wf) * 1e6, AtError: per * 1e6}
+	traced := (costWorkflowLogB+c.Invocations*costPlatformLogB)/float64(1<<30)*priceLogsGB +
+		costTracesPerUpload*priceXRayTrace
+	return Cost{AsDeployed: per * 1e6, Traced: (per + traced) * 1e6}
 }
 
 // s3ClassA reports whether S3 bills op as a class A request.

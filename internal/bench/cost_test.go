@@ -18,8 +18,8 @@ func TestPerMillionMatchesCostDoc(t *testing.T) {
 		name      string
 		got, want float64
 	}{
-		{"as deployed", got.AsDeployed, 43.97},
-		{"workflow logs at ERROR", got.AtError, 29.66},
+		{"as deployed", got.AsDeployed, 18.46},
+		{"traced", got.Traced, 43.18},
 	} {
 		// The page adds terms rounded to the cent.
 		if math.Abs(tt.got-tt.want) > 0.05 {

@@ -205,7 +205,7 @@ func (r *Report) Targets() []Target {
 		c := a.PerMillion()
 		out = append(out, Target{
 			What:     fmt.Sprintf("AWS ≤ $%.0f per million clean 1 MB uploads (docs/cost.md's formula: these requests, its estimated durations, logs and traces), %s", targetCostPerMillion, a.Variant),
-			Measured: fmt.Sprintf("$%.2f as deployed, $%.2f with workflow logs at ERROR", c.AsDeployed, c.AtError),
+			Measured: fmt.Sprintf("$%.2f as deployed, $%.2f with workflow logs at ALL and X-Ray", c.AsDeployed, c.Traced),
 			Met:      c.AsDeployed <= targetCostPerMillion,
 		})
 	}
