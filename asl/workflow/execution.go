@@ -74,6 +74,11 @@ type Execution struct {
 	cancel func(cause error)
 	done   chan struct{} // closed when the execution has ended
 
+	// rendered memoizes the execution's last renderings of objects for
+	// its history (see render). Only the execution's own goroutine uses
+	// it (and Start, before that goroutine starts).
+	rendered renderMemo
+
 	mu     sync.Mutex
 	events []Event
 	status Status
@@ -204,7 +209,7 @@ func (e *Execution) executeDef(ctx context.Context, d *definition) Result {
 		}
 		s := d.states[name]
 		entered := e.m.now()
-		e.emit(Event{Type: s.typ + "StateEntered", State: name, Input: encode(data)})
+		e.emit(Event{Type: s.typ + "StateEntered", State: name, Input: e.render(data)})
 		out, next, f := e.runState(ctx, s, data, entered)
 		if ctx.Err() != nil {
 			return interrupted(ctx)
@@ -212,9 +217,9 @@ func (e *Execution) executeDef(ctx context.Context, d *definition) Result {
 		if f != nil {
 			return Result{Status: StatusFailed, Error: f.name, Cause: f.cause}
 		}
-		e.emit(Event{Type: s.typ + "StateExited", State: name, Output: encode(out)})
+		e.emit(Event{Type: s.typ + "StateExited", State: name, Output: e.render(out)})
 		if next == "" {
-			return Result{Status: StatusSucceeded, Output: encode(out)}
+			return Result{Status: StatusSucceeded, Output: e.render(out)}
 		}
 		name, data = next, out
 	}
@@ -438,7 +443,7 @@ func (e *Execution) attempt(ctx context.Context, s *state, raw any, entered time
 		}
 		in = payload
 	}
-	input := encode(in)
+	input := e.render(in)
 	e.emit(Event{Type: "TaskScheduled", State: s.name, Input: input, Attempt: attempt})
 
 	taskCtx, cancel := ctx, context.CancelFunc(func() {})
@@ -502,7 +507,7 @@ func (e *Execution) attempt(ctx context.Context, s *state, raw any, entered time
 			result = invokeResult(result)
 		}
 	}
-	e.emit(Event{Type: "TaskSucceeded", State: s.name, Output: encode(result), Attempt: attempt})
+	e.emit(Event{Type: "TaskSucceeded", State: s.name, Output: e.render(result), Attempt: attempt})
 
 	if s.resultSelector != nil {
 		if result, f = evalTemplate(s.resultSelector, result, ctxObj, "ResultSelector"); f != nil {
