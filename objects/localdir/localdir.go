@@ -483,9 +483,14 @@ func (d *Driver) unlink(op string, ref domain.ObjectRef) (string, error) {
 	}
 	v.close() // only its path is needed
 	trash := filepath.Join(ref.Bucket, tmpDir, "delete-"+randomHex(12))
-	err = d.root.MkdirAll(filepath.Join(ref.Bucket, tmpDir), dirPerm)
-	if err == nil {
-		err = d.root.Rename(v.dir, trash)
+	// The tmp folder is made by the bucket's first write and only looked
+	// for when the rename finds none: an mkdir of an existing folder is a
+	// system call that takes the folder's lock all the same.
+	err = d.root.Rename(v.dir, trash)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err = d.root.MkdirAll(filepath.Join(ref.Bucket, tmpDir), dirPerm); err == nil {
+			err = d.root.Rename(v.dir, trash)
+		}
 	}
 	if err != nil {
 		return "", osError(op, id, err)
@@ -794,11 +799,15 @@ func (d *Driver) write(ctx context.Context, op string, w *pending, r io.Reader) 
 	_, err = d.root.Stat(w.bucket)
 	newBucket := errors.Is(err, fs.ErrNotExist)
 	tmp := filepath.Join(w.bucket, tmpDir)
-	if err := d.root.MkdirAll(tmp, dirPerm); err != nil {
-		return domain.ObjectRef{}, osError(op, id, err)
-	}
 	stage := filepath.Join(tmp, "put-"+randomHex(12))
-	if err := d.root.Mkdir(stage, dirPerm); err != nil {
+	// The tmp folder is made only when the stage finds none (see unlink).
+	err = d.root.Mkdir(stage, dirPerm)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err = d.root.MkdirAll(tmp, dirPerm); err == nil {
+			err = d.root.Mkdir(stage, dirPerm)
+		}
+	}
+	if err != nil {
 		return domain.ObjectRef{}, osError(op, id, err)
 	}
 	committed := false
