@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"math/rand/v2"
 	"runtime/debug"
@@ -139,7 +140,11 @@ func (e *Execution) emit(ev Event) {
 	ev.Time = e.m.now()
 	e.events = append(e.events, ev)
 	e.mu.Unlock()
-	e.m.log.Debug("workflow event", "execution", e.name, "id", ev.ID, "type", ev.Type, "state", ev.State)
+	// Checked first: the arguments alone cost allocations per event, and
+	// debug logging is usually off.
+	if e.m.log.Enabled(context.Background(), slog.LevelDebug) {
+		e.m.log.Debug("workflow event", "execution", e.name, "id", ev.ID, "type", ev.Type, "state", ev.State)
+	}
 	if e.m.onEvent != nil && !e.child {
 		e.m.onEvent(e.name, ev)
 	}
