@@ -72,7 +72,11 @@ type Workflows struct {
 	execs     []*workflow.Execution // scan executions started, pruned as they end
 	hist      sync.Mutex
 	histLines map[string]*pendingHistory // history of running executions not written yet
-	histDir   atomic.Bool                // HistoryDir exists
+	// histPool recycles the pendingHistory of executions whose lines are
+	// written: their buffers were a fifth of the bytes an object's
+	// pipeline allocated.
+	histPool sync.Pool
+	histDir  atomic.Bool // HistoryDir exists
 }
 
 var (
@@ -421,7 +425,10 @@ func (w *Workflows) record(exec string, ev workflow.Event) {
 		if w.histLines == nil {
 			w.histLines = map[string]*pendingHistory{}
 		}
-		p = &pendingHistory{}
+		p, _ = w.histPool.Get().(*pendingHistory)
+		if p == nil {
+			p = &pendingHistory{}
+		}
 		w.histLines[exec] = p
 	}
 	w.hist.Unlock()
@@ -444,6 +451,10 @@ func (w *Workflows) record(exec string, ev workflow.Event) {
 		if err := w.appendHistory(exec, lines); err != nil {
 			w.log.Warn("history", "execution", exec, "err", err)
 		}
+		// No one else holds p now: it left histLines under the lock,
+		// and History copies the lines it takes.
+		p.reset()
+		w.histPool.Put(p)
 	}
 }
 
@@ -458,6 +469,13 @@ type pendingHistory struct {
 	// escaped once instead of once per event.
 	raws [4]struct{ in, out []byte }
 	next int
+}
+
+// reset empties p for another execution, keeping its buffers.
+func (p *pendingHistory) reset() {
+	p.lines = p.lines[:0]
+	p.raws = [len(p.raws)]struct{ in, out []byte }{}
+	p.next = 0
 }
 
 // appendEvent appends ev's line to dst: the JSON encoding of
