@@ -242,7 +242,10 @@ func (e *Execution) runState(ctx context.Context, s *state, raw any, entered tim
 	if s.typ == typeMap {
 		return e.runMap(ctx, s, raw, entered)
 	}
-	ctxObj := e.contextObject(s, entered, 0, "")
+	var ctxObj map[string]any
+	if s.usesContext {
+		ctxObj = e.contextObject(s, entered, 0, "")
+	}
 	in, f := selectPath(s.inputPath, raw, "InputPath")
 	if f != nil {
 		return nil, "", f
@@ -428,7 +431,10 @@ func (e *Execution) attempt(ctx context.Context, s *state, raw any, entered time
 		token, w = e.m.newToken()
 		defer e.m.closeToken(token)
 	}
-	ctxObj := e.contextObject(s, entered, attempt-1, token)
+	var ctxObj map[string]any
+	if s.usesContext {
+		ctxObj = e.contextObject(s, entered, attempt-1, token)
+	}
 	in, f := selectPath(s.inputPath, raw, "InputPath")
 	if f != nil {
 		return nil, f
