@@ -1,6 +1,7 @@
 package local
 
 import (
+	"encoding/json"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -73,4 +74,55 @@ func countLines(t *testing.T, name string) int {
 		}
 	}
 	return n
+}
+
+// TestHistoryLine checks that record's hand-built lines are exactly what
+// json.Marshal makes of the HistoryEvent, which the history files held
+// before and History reads.
+func TestHistoryLine(t *testing.T) {
+	at := time.Date(2026, 12, 7, 12, 0, 0, 123456789, time.FixedZone("x", 3600))
+	doc := json.RawMessage(`{"id":"abc","next":"scan","skip":false}`)
+	for _, tc := range []struct {
+		name string
+		ev   workflow.Event
+	}{
+		{"bare", workflow.Event{ID: 1, Time: at, Type: "ExecutionStarted"}},
+		{"zero time", workflow.Event{Type: "PassStateEntered"}},
+		{"input", workflow.Event{ID: 2, Time: at, Type: "TaskStateEntered", State: "Scan", Input: doc}},
+		{"output and attempt", workflow.Event{ID: 3, Time: at, Type: "TaskSucceeded", State: "Scan", Output: doc, Attempt: 2}},
+		{"uncompacted output", workflow.Event{ID: 4, Time: at, Type: "TaskSubmitted", Output: json.RawMessage(" { \"a\" : [1, 2] }\n")}},
+		{"html in JSON", workflow.Event{ID: 5, Time: at, Type: "TaskScheduled", Input: json.RawMessage(`{"k":"<a> & b \u2028","s":"` + "\u2029" + `"}`)}},
+		{"escapes in strings", workflow.Event{ID: 6, Time: at, Type: "TaskFailed", State: "Scan \"1\"\\", Error: "E<r>&", Cause: "line\nbreak\ttab \x01 é \u2028 \xff"}},
+		{"retry", workflow.Event{ID: 7, Time: at, Type: "TaskRetry", State: "Claim", Error: "Leased", Cause: `{"errorType":"Leased"}`, Attempt: 1, Delay: 1500 * time.Millisecond}},
+		{"negative delay", workflow.Event{ID: 8, Time: at, Type: "TaskRetry", Delay: -time.Second}},
+		{"scalar output", workflow.Event{ID: 9, Time: at, Type: "ExecutionSucceeded", Output: json.RawMessage(`"x"`)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want, err := json.Marshal(historyEvent(tc.ev))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var p pendingHistory
+			// Twice: the second line comes from the memo.
+			for range 2 {
+				got, err := p.appendEvent(nil, tc.ev)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if string(got) != string(want)+"\n" {
+					t.Errorf("line\n%s\nwant\n%s", got, want)
+				}
+			}
+		})
+	}
+	t.Run("invalid JSON", func(t *testing.T) {
+		ev := workflow.Event{ID: 1, Time: at, Type: "TaskSubmitted", Output: json.RawMessage(`{"a":`)}
+		if _, err := json.Marshal(historyEvent(ev)); err == nil {
+			t.Fatal("json.Marshal accepts the event")
+		}
+		var p pendingHistory
+		if _, err := p.appendEvent(nil, ev); err == nil {
+			t.Error("appendEvent accepts the event")
+		}
+	})
 }

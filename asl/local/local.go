@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -70,8 +71,12 @@ type Workflows struct {
 	mu        sync.Mutex
 	execs     []*workflow.Execution // scan executions started, pruned as they end
 	hist      sync.Mutex
-	histLines map[string][]byte // history lines of running executions not written yet
-	histDir   atomic.Bool       // HistoryDir exists
+	histLines map[string]*pendingHistory // history of running executions not written yet
+	// histPool recycles the pendingHistory of executions whose lines are
+	// written: their buffers were a fifth of the bytes an object's
+	// pipeline allocated.
+	histPool sync.Pool
+	histDir  atomic.Bool // HistoryDir exists
 }
 
 var (
@@ -412,29 +417,152 @@ func (w *Workflows) record(exec string, ev workflow.Event) {
 	if w.opts.HistoryDir == "" {
 		return
 	}
-	b, err := json.Marshal(historyEvent(ev))
+	end := strings.HasPrefix(ev.Type, "Execution") && ev.Type != "ExecutionStarted"
+	wait := ev.Type == "TaskSubmitted" || ev.Type == "TaskRetry"
+	w.hist.Lock()
+	p := w.histLines[exec]
+	if p == nil {
+		if w.histLines == nil {
+			w.histLines = map[string]*pendingHistory{}
+		}
+		p, _ = w.histPool.Get().(*pendingHistory)
+		if p == nil {
+			p = &pendingHistory{}
+		}
+		w.histLines[exec] = p
+	}
+	w.hist.Unlock()
+	// Only the execution's goroutine touches p's memo, so the line is
+	// built outside the lock; History reads p.lines under it.
+	line, err := p.appendEvent(p.scratch[:0], ev)
+	p.scratch = line[:0]
 	if err != nil {
 		w.log.Warn("history", "execution", exec, "err", err)
 		return
 	}
-	end := strings.HasPrefix(ev.Type, "Execution") && ev.Type != "ExecutionStarted"
-	wait := ev.Type == "TaskSubmitted" || ev.Type == "TaskRetry"
 	w.hist.Lock()
-	lines := append(append(w.histLines[exec], b...), '\n')
+	p.lines = append(p.lines, line...)
+	lines := p.lines
 	if end || wait {
 		delete(w.histLines, exec)
-	} else {
-		if w.histLines == nil {
-			w.histLines = map[string][]byte{}
-		}
-		w.histLines[exec] = lines
 	}
 	w.hist.Unlock()
 	if end || wait {
 		if err := w.appendHistory(exec, lines); err != nil {
 			w.log.Warn("history", "execution", exec, "err", err)
 		}
+		// No one else holds p now: it left histLines under the lock,
+		// and History copies the lines it takes.
+		p.reset()
+		w.histPool.Put(p)
 	}
+}
+
+// pendingHistory is what record keeps of a running execution: the lines
+// not written yet, and what it needs to build the next one.
+type pendingHistory struct {
+	lines   []byte // under Workflows.hist
+	scratch []byte
+	// raws memoizes the last JSON texts of events' Input and Output as
+	// they go into a line: the interpreter shares one text between the
+	// events a document passes through unchanged, so it is checked and
+	// escaped once instead of once per event.
+	raws [4]struct{ in, out []byte }
+	next int
+}
+
+// reset empties p for another execution, keeping its buffers.
+func (p *pendingHistory) reset() {
+	p.lines = p.lines[:0]
+	p.raws = [len(p.raws)]struct{ in, out []byte }{}
+	p.next = 0
+}
+
+// appendEvent appends ev's line to dst: the JSON encoding of
+// historyEvent(ev), exactly as json.Marshal renders it, and a newline.
+// Building it by hand saves the reflection and, through the memo, the
+// repeated checks of the same document.
+func (p *pendingHistory) appendEvent(dst []byte, ev workflow.Event) ([]byte, error) {
+	t, err := ev.Time.MarshalJSON()
+	if err != nil {
+		return dst, fmt.Errorf("json: error calling MarshalJSON for type time.Time: %w", err)
+	}
+	dst = append(dst, `{"id":`...)
+	dst = strconv.AppendInt(dst, int64(ev.ID), 10)
+	dst = append(dst, `,"timestamp":`...)
+	dst = append(dst, t...)
+	dst = append(dst, `,"type":`...)
+	dst = appendString(dst, ev.Type)
+	if ev.State != "" {
+		dst = append(dst, `,"state":`...)
+		dst = appendString(dst, ev.State)
+	}
+	for _, f := range []struct {
+		name string
+		raw  json.RawMessage
+	}{{`,"input":`, ev.Input}, {`,"output":`, ev.Output}} {
+		if len(f.raw) == 0 {
+			continue
+		}
+		b, err := p.compact(f.raw)
+		if err != nil {
+			return dst, fmt.Errorf("json: error calling MarshalJSON for type json.RawMessage: %w", err)
+		}
+		dst = append(append(dst, f.name...), b...)
+	}
+	if ev.Error != "" {
+		dst = append(dst, `,"error":`...)
+		dst = appendString(dst, ev.Error)
+	}
+	if ev.Cause != "" {
+		dst = append(dst, `,"cause":`...)
+		dst = appendString(dst, ev.Cause)
+	}
+	if ev.Attempt != 0 {
+		dst = append(dst, `,"attempt":`...)
+		dst = strconv.AppendInt(dst, int64(ev.Attempt), 10)
+	}
+	if ev.Delay > 0 {
+		dst = append(dst, `,"delay":`...)
+		dst = appendString(dst, ev.Delay.String())
+	}
+	return append(dst, "}\n"...), nil
+}
+
+// compact renders a non-empty JSON text as json.Marshal renders a
+// json.RawMessage: checked, compacted and HTML-escaped. The same text (the
+// same bytes, not merely equal ones) gives the result of its last
+// rendering.
+func (p *pendingHistory) compact(raw []byte) ([]byte, error) {
+	for _, r := range p.raws {
+		if len(r.in) == len(raw) && &r.in[0] == &raw[0] {
+			return r.out, nil
+		}
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, raw); err != nil {
+		return nil, err
+	}
+	out := buf.Bytes()
+	if bytes.ContainsAny(out, "<>&\u2028\u2029") {
+		var esc bytes.Buffer
+		json.HTMLEscape(&esc, out)
+		out = esc.Bytes()
+	}
+	p.raws[p.next].in, p.raws[p.next].out = raw, out
+	p.next = (p.next + 1) % len(p.raws)
+	return out, nil
+}
+
+// appendString appends s as a JSON string, as json.Marshal renders it.
+func appendString(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' || c > '~' || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			b, _ := json.Marshal(s) // a string always encodes
+			return append(dst, b...)
+		}
+	}
+	return append(append(append(dst, '"'), s...), '"')
 }
 
 func (w *Workflows) appendHistory(exec string, lines []byte) error {
@@ -501,9 +629,9 @@ func (w *Workflows) History(id string) ([]ExecutionHistory, error) {
 	// at worst, and dropped below, never missed.
 	pending := map[string][]byte{}
 	w.hist.Lock()
-	for exec, lines := range w.histLines {
+	for exec, p := range w.histLines {
 		if ok, _ := filepath.Match(pattern, exec+".jsonl"); ok {
-			pending[exec] = slices.Clone(lines)
+			pending[exec] = slices.Clone(p.lines)
 		}
 	}
 	w.hist.Unlock()

@@ -103,6 +103,12 @@ type state struct {
 
 	// Map
 	mapState *mapState
+
+	// usesContext says whether the state's definition mentions the
+	// context object ($$) anywhere. A state that does not cannot read
+	// it, so it is built only for those that do: it is several objects
+	// per state.
+	usesContext bool
 }
 
 type choice struct {
@@ -239,7 +245,7 @@ func parseState(name string, m map[string]any, resolve Resolver) (*state, error)
 	if err := onlyFields(m, append([]string{"Type", "Comment"}, allowed...)...); err != nil {
 		return nil, fmt.Errorf("%s state: %w", typ, err)
 	}
-	s := &state{name: name, typ: typ}
+	s := &state{name: name, typ: typ, usesContext: strings.Contains(string(encode(m)), "$$")}
 	if err := s.parseTransition(m); err != nil {
 		return nil, err
 	}

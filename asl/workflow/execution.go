@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"math/rand/v2"
 	"runtime/debug"
@@ -74,6 +75,11 @@ type Execution struct {
 	cancel func(cause error)
 	done   chan struct{} // closed when the execution has ended
 
+	// rendered memoizes the execution's last renderings of objects for
+	// its history (see render). Only the execution's own goroutine uses
+	// it (and Start, before that goroutine starts).
+	rendered renderMemo
+
 	mu     sync.Mutex
 	events []Event
 	status Status
@@ -134,7 +140,11 @@ func (e *Execution) emit(ev Event) {
 	ev.Time = e.m.now()
 	e.events = append(e.events, ev)
 	e.mu.Unlock()
-	e.m.log.Debug("workflow event", "execution", e.name, "id", ev.ID, "type", ev.Type, "state", ev.State)
+	// Checked first: the arguments alone cost allocations per event, and
+	// debug logging is usually off.
+	if e.m.log.Enabled(context.Background(), slog.LevelDebug) {
+		e.m.log.Debug("workflow event", "execution", e.name, "id", ev.ID, "type", ev.Type, "state", ev.State)
+	}
 	if e.m.onEvent != nil && !e.child {
 		e.m.onEvent(e.name, ev)
 	}
@@ -204,7 +214,7 @@ func (e *Execution) executeDef(ctx context.Context, d *definition) Result {
 		}
 		s := d.states[name]
 		entered := e.m.now()
-		e.emit(Event{Type: s.typ + "StateEntered", State: name, Input: encode(data)})
+		e.emit(Event{Type: s.typ + "StateEntered", State: name, Input: e.render(data)})
 		out, next, f := e.runState(ctx, s, data, entered)
 		if ctx.Err() != nil {
 			return interrupted(ctx)
@@ -212,9 +222,9 @@ func (e *Execution) executeDef(ctx context.Context, d *definition) Result {
 		if f != nil {
 			return Result{Status: StatusFailed, Error: f.name, Cause: f.cause}
 		}
-		e.emit(Event{Type: s.typ + "StateExited", State: name, Output: encode(out)})
+		e.emit(Event{Type: s.typ + "StateExited", State: name, Output: e.render(out)})
 		if next == "" {
-			return Result{Status: StatusSucceeded, Output: encode(out)}
+			return Result{Status: StatusSucceeded, Output: e.render(out)}
 		}
 		name, data = next, out
 	}
@@ -232,7 +242,10 @@ func (e *Execution) runState(ctx context.Context, s *state, raw any, entered tim
 	if s.typ == typeMap {
 		return e.runMap(ctx, s, raw, entered)
 	}
-	ctxObj := e.contextObject(s, entered, 0, "")
+	var ctxObj map[string]any
+	if s.usesContext {
+		ctxObj = e.contextObject(s, entered, 0, "")
+	}
 	in, f := selectPath(s.inputPath, raw, "InputPath")
 	if f != nil {
 		return nil, "", f
@@ -418,7 +431,10 @@ func (e *Execution) attempt(ctx context.Context, s *state, raw any, entered time
 		token, w = e.m.newToken()
 		defer e.m.closeToken(token)
 	}
-	ctxObj := e.contextObject(s, entered, attempt-1, token)
+	var ctxObj map[string]any
+	if s.usesContext {
+		ctxObj = e.contextObject(s, entered, attempt-1, token)
+	}
 	in, f := selectPath(s.inputPath, raw, "InputPath")
 	if f != nil {
 		return nil, f
@@ -438,7 +454,7 @@ func (e *Execution) attempt(ctx context.Context, s *state, raw any, entered time
 		}
 		in = payload
 	}
-	input := encode(in)
+	input := e.render(in)
 	e.emit(Event{Type: "TaskScheduled", State: s.name, Input: input, Attempt: attempt})
 
 	taskCtx, cancel := ctx, context.CancelFunc(func() {})
@@ -502,7 +518,7 @@ func (e *Execution) attempt(ctx context.Context, s *state, raw any, entered time
 			result = invokeResult(result)
 		}
 	}
-	e.emit(Event{Type: "TaskSucceeded", State: s.name, Output: encode(result), Attempt: attempt})
+	e.emit(Event{Type: "TaskSucceeded", State: s.name, Output: e.render(result), Attempt: attempt})
 
 	if s.resultSelector != nil {
 		if result, f = evalTemplate(s.resultSelector, result, ctxObj, "ResultSelector"); f != nil {

@@ -237,7 +237,7 @@ func (m *Machine) Start(ctx context.Context, name string, input json.RawMessage)
 	m.wg.Add(1)
 	m.mu.Unlock()
 
-	e.emit(Event{Type: "ExecutionStarted", Input: encode(in)})
+	e.emit(Event{Type: "ExecutionStarted", Input: e.render(in)})
 	go e.run(execCtx)
 	return e, nil
 }

@@ -189,6 +189,18 @@ func (m *meta) info(bucket string) objects.Info {
 type version struct {
 	dir  string // relative to the root
 	meta *meta
+	// root is the version's folder, opened once by resolve: the files in
+	// it are opened through it, one path component each, where a path
+	// from the driver's root costs an openat and a close per folder on
+	// the way. Release it with close.
+	root *os.Root
+}
+
+// close releases v's folder.
+func (v version) close() {
+	if v.root != nil {
+		v.root.Close()
+	}
 }
 
 // Open returns exactly ref's bytes, read straight from the version's file.
@@ -202,6 +214,7 @@ func (d *Driver) Open(ctx context.Context, ref domain.ObjectRef) (io.ReadCloser,
 	if err != nil {
 		return nil, objects.Info{}, err
 	}
+	defer v.close()
 	info, err := d.info(v, ref.Bucket)
 	if err != nil {
 		f.Close()
@@ -223,18 +236,21 @@ func (d *Driver) info(v version, bucket string) (objects.Info, error) {
 }
 
 // openData resolves ref and opens its data file. With an empty VersionID a
-// concurrent delete of the latest version makes it look again.
+// concurrent delete of the latest version makes it look again. The caller
+// closes the file and the version.
 func (d *Driver) openData(op string, ref domain.ObjectRef) (*os.File, version, error) {
 	for attempt := 0; ; attempt++ {
 		v, err := d.resolve(op, ref)
 		if err != nil {
 			return nil, version{}, err
 		}
-		f, err := d.root.Open(filepath.Join(v.dir, dataFile))
+		f, err := v.root.Open(dataFile)
 		if errors.Is(err, fs.ErrNotExist) && ref.VersionID == "" && attempt < 3 {
+			v.close()
 			continue
 		}
 		if err != nil {
+			v.close()
 			return nil, version{}, osError(op, objects.RefID(ref), err)
 		}
 		st, err := f.Stat()
@@ -243,6 +259,7 @@ func (d *Driver) openData(op string, ref domain.ObjectRef) (*os.File, version, e
 		}
 		if err != nil {
 			f.Close()
+			v.close()
 			return nil, version{}, osError(op, objects.RefID(ref), err)
 		}
 		return f, v, nil
@@ -259,6 +276,7 @@ func (d *Driver) Head(ctx context.Context, ref domain.ObjectRef) (objects.Info, 
 	if err != nil {
 		return objects.Info{}, err
 	}
+	defer v.close()
 	info, err := d.info(v, ref.Bucket)
 	if err != nil {
 		return objects.Info{}, osError(op, objects.RefID(ref), err)
@@ -276,6 +294,7 @@ func (d *Driver) Tags(ctx context.Context, ref domain.ObjectRef) (map[string]str
 	if err != nil {
 		return nil, err
 	}
+	defer v.close()
 	tags, err := d.readTags(v)
 	if err != nil {
 		return nil, osError(op, objects.RefID(ref), err)
@@ -304,7 +323,8 @@ func (d *Driver) SetTags(ctx context.Context, ref domain.ObjectRef, tags map[str
 	if err != nil {
 		return err
 	}
-	if err := d.appendTags(v.dir, tags); err != nil {
+	defer v.close()
+	if err := d.appendTags(v, tags); err != nil {
 		return osError(op, id, err)
 	}
 	return nil
@@ -321,8 +341,8 @@ func (d *Driver) SetTags(ctx context.Context, ref domain.ObjectRef, tags map[str
 // lifecycle bounds (a record's history holds at most a few hundred
 // transitions); Delete removes it with its version.
 
-// appendTags appends tags to the tag log in dir. The caller holds d.mu.
-func (d *Driver) appendTags(dir string, tags map[string]string) error {
+// appendTags appends tags to v's tag log. The caller holds d.mu.
+func (d *Driver) appendTags(v version, tags map[string]string) error {
 	if tags == nil {
 		tags = map[string]string{}
 	}
@@ -332,12 +352,11 @@ func (d *Driver) appendTags(dir string, tags map[string]string) error {
 	}
 	line := make([]byte, 0, len(b)+2)
 	line = append(append(append(line, '\n'), b...), '\n')
-	name := filepath.Join(dir, tagsFile)
-	f, err := d.root.OpenFile(name, os.O_WRONLY|os.O_APPEND, filePerm)
+	f, err := v.root.OpenFile(tagsFile, os.O_WRONLY|os.O_APPEND, filePerm)
 	created := false
 	if errors.Is(err, fs.ErrNotExist) {
 		// A version stored before tag logs existed.
-		f, err = d.root.OpenFile(name, os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_EXCL, filePerm)
+		f, err = v.root.OpenFile(tagsFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_EXCL, filePerm)
 		created = true
 	}
 	if err != nil {
@@ -347,7 +366,7 @@ func (d *Driver) appendTags(dir string, tags map[string]string) error {
 		return err
 	}
 	if created {
-		d.syncDir(dir)
+		d.syncDir(v.dir)
 	}
 	return nil
 }
@@ -355,7 +374,7 @@ func (d *Driver) appendTags(dir string, tags map[string]string) error {
 // readTags returns v's tags: the tag log's last complete line, else
 // meta.json's.
 func (d *Driver) readTags(v version) (map[string]string, error) {
-	b, err := d.root.ReadFile(filepath.Join(v.dir, tagsFile))
+	b, err := v.root.ReadFile(tagsFile)
 	if errors.Is(err, fs.ErrNotExist) {
 		return maps.Clone(v.meta.Tags), nil
 	}
@@ -410,6 +429,7 @@ func (d *Driver) Copy(ctx context.Context, src domain.ObjectRef, dstBucket, dstK
 		return domain.ObjectRef{}, err
 	}
 	defer f.Close()
+	defer v.close()
 	w.contentType = opts.ContentType
 	if w.contentType == "" {
 		w.contentType = v.meta.ContentType
@@ -461,10 +481,16 @@ func (d *Driver) unlink(op string, ref domain.ObjectRef) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	v.close() // only its path is needed
 	trash := filepath.Join(ref.Bucket, tmpDir, "delete-"+randomHex(12))
-	err = d.root.MkdirAll(filepath.Join(ref.Bucket, tmpDir), dirPerm)
-	if err == nil {
-		err = d.root.Rename(v.dir, trash)
+	// The tmp folder is made by the bucket's first write and only looked
+	// for when the rename finds none: an mkdir of an existing folder is a
+	// system call that takes the folder's lock all the same.
+	err = d.root.Rename(v.dir, trash)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err = d.root.MkdirAll(filepath.Join(ref.Bucket, tmpDir), dirPerm); err == nil {
+			err = d.root.Rename(v.dir, trash)
+		}
 	}
 	if err != nil {
 		return "", osError(op, id, err)
@@ -536,6 +562,9 @@ func (d *Driver) List(ctx context.Context, bucket, prefix string) ([]objects.Inf
 		if err != nil {
 			return nil, osError(op, id, err)
 		}
+		if v != nil {
+			v.close()
+		}
 		if v == nil || !strings.HasPrefix(v.meta.Key, prefix) || keyDirName(v.meta.Key) != e.Name() {
 			continue
 		}
@@ -549,7 +578,8 @@ func (d *Driver) List(ctx context.Context, bucket, prefix string) ([]objects.Inf
 	return out, nil
 }
 
-// resolve finds the version ref names and checks its ETag.
+// resolve finds the version ref names and checks its ETag. The caller
+// closes the version.
 func (d *Driver) resolve(op string, ref domain.ObjectRef) (version, error) {
 	id := objects.RefID(ref)
 	if err := checkBucket(op, id, ref.Bucket); err != nil {
@@ -571,27 +601,29 @@ func (d *Driver) resolve(op string, ref domain.ObjectRef) (version, error) {
 			// Not an ID this driver makes, so no such version exists.
 			return version{}, errcode.Errorf(errcode.NotFound, op, id, "no such version")
 		}
-		dir := filepath.Join(keyDir, ref.VersionID)
-		m, err := d.readMeta(dir)
+		var err error
+		v, err = d.openVersion(filepath.Join(keyDir, ref.VersionID))
 		if errors.Is(err, fs.ErrNotExist) {
 			return version{}, errcode.Errorf(errcode.NotFound, op, id, "no such version")
 		}
 		if err != nil {
 			return version{}, osError(op, id, err)
 		}
-		v = version{dir: dir, meta: m}
 	}
 	if v.meta.Key != ref.Key || v.meta.VersionID != filepath.Base(v.dir) {
+		v.close()
 		return version{}, errcode.Errorf(errcode.Unknown, op, id, "stored metadata does not match its place")
 	}
 	if ref.ETag != "" && !etagMatch(ref.ETag, v.meta.ETag) {
+		v.close()
 		return version{}, errcode.Errorf(errcode.Changed, op, id, "etag is %s", v.meta.ETag)
 	}
 	return v, nil
 }
 
-// latest returns the newest version in keyDir, or nil when there is none.
-// It looks past a version that is deleted while it looks.
+// latest returns the newest version in keyDir, or nil when there is none;
+// the caller closes it. It looks past a version that is deleted while it
+// looks.
 func (d *Driver) latest(keyDir string) (*version, error) {
 	for attempt := 0; ; attempt++ {
 		ids, err := d.versionIDs(keyDir)
@@ -599,10 +631,9 @@ func (d *Driver) latest(keyDir string) (*version, error) {
 			return nil, err
 		}
 		for _, vid := range slices.Backward(ids) {
-			dir := filepath.Join(keyDir, vid)
-			m, err := d.readMeta(dir)
+			v, err := d.openVersion(filepath.Join(keyDir, vid))
 			if err == nil {
-				return &version{dir: dir, meta: m}, nil
+				return &v, nil
 			}
 			if !errors.Is(err, fs.ErrNotExist) {
 				return nil, err
@@ -653,6 +684,28 @@ func (d *Driver) readMeta(dir string) (*meta, error) {
 	if err != nil {
 		return nil, err
 	}
+	return parseMeta(b)
+}
+
+// openVersion opens the version folder dir (relative to the root) and
+// reads its metadata through it.
+func (d *Driver) openVersion(dir string) (version, error) {
+	r, err := d.root.OpenRoot(dir)
+	if err != nil {
+		return version{}, err
+	}
+	b, err := r.ReadFile(metaFile)
+	if err == nil {
+		var m *meta
+		if m, err = parseMeta(b); err == nil {
+			return version{dir: dir, meta: m, root: r}, nil
+		}
+	}
+	r.Close()
+	return version{}, err
+}
+
+func parseMeta(b []byte) (*meta, error) {
 	var m meta
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, fmt.Errorf("corrupt metadata: %w", err)
@@ -746,11 +799,15 @@ func (d *Driver) write(ctx context.Context, op string, w *pending, r io.Reader) 
 	_, err = d.root.Stat(w.bucket)
 	newBucket := errors.Is(err, fs.ErrNotExist)
 	tmp := filepath.Join(w.bucket, tmpDir)
-	if err := d.root.MkdirAll(tmp, dirPerm); err != nil {
-		return domain.ObjectRef{}, osError(op, id, err)
-	}
 	stage := filepath.Join(tmp, "put-"+randomHex(12))
-	if err := d.root.Mkdir(stage, dirPerm); err != nil {
+	// The tmp folder is made only when the stage finds none (see unlink).
+	err = d.root.Mkdir(stage, dirPerm)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err = d.root.MkdirAll(tmp, dirPerm); err == nil {
+			err = d.root.Mkdir(stage, dirPerm)
+		}
+	}
+	if err != nil {
 		return domain.ObjectRef{}, osError(op, id, err)
 	}
 	committed := false
