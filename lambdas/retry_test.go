@@ -1,7 +1,10 @@
 package lambdas_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"log/slog"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -142,6 +145,72 @@ func TestTransient(t *testing.T) {
 	} {
 		if got := lambdas.Transient(reason); got != want {
 			t.Errorf("Transient(%q) = %v; want %v", reason, got, want)
+		}
+	}
+}
+
+// The two lines the alarms on AWS count are written at a log level of
+// WARN too: a deployment that quiets its functions keeps its alarms.
+func TestSweepAlarmLinesAtWarn(t *testing.T) {
+	dir := t.TempDir()
+	drv, err := embedded.Open(filepath.Join(dir, "db"), &embedded.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	st := store.New(drv, &store.Options{Now: clock})
+	t.Cleanup(func() { st.Close() })
+	objs, err := localdir.Open(filepath.Join(dir, "b"), &localdir.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { objs.Close() })
+	var out bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&out, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	h, err := lambdas.New(lambdas.Config{Store: st, Objects: objs, Starter: &countingStarter{}, QuarantineBucket: "quarantine", Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	put := func(key string) *domain.Record {
+		ref, err := objs.Put(ctx, "uploads", key, strings.NewReader(key), objects.PutOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, _, err := st.Ingest(ctx, ref, "test", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rec
+	}
+	stranded := put("stranded.bin") // pending, and no execution drives it
+	failed := put("down.bin")
+	if _, err := st.ApplyFresh(ctx, failed.ID, store.Transition{Event: "fail", Actor: "test", Reason: domain.ReasonClamdUnavailable}, nil); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	now = now.Add(2 * time.Hour)
+	mu.Unlock()
+	res, err := h.Sweep(ctx, lambdas.SweepRequest{MinAgeSeconds: 3600, RetryFailedAfterSeconds: 600, RetryWindowSeconds: 1800})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(res.IDs, stranded.ID) || res.GivenUp != 1 {
+		t.Fatalf("sweep: restarted %v, given up %d; want %s restarted and one given up", res.IDs, res.GivenUp, stranded.ID)
+	}
+	msgs := map[string]bool{}
+	for line := range strings.Lines(out.String()) {
+		var m struct{ Msg string }
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		msgs[m.Msg] = true
+	}
+	for _, want := range []string{lambdas.LogSweepRestarted, lambdas.LogFailedGivenUp} {
+		if !msgs[want] {
+			t.Errorf("no %q line at level WARN; the lines were:\n%s", want, out.String())
 		}
 	}
 }

@@ -129,7 +129,7 @@ func (h *Handlers) Sweep(ctx context.Context, req SweepRequest) (SweepResult, er
 		}
 		if res.GivenUp > 0 {
 			// The alarm on AWS counts this line.
-			h.log.Warn("sweep: failed records past their retry window", "count", res.GivenUp, "window", window)
+			h.log.Warn(LogFailedGivenUp, "count", res.GivenUp, "window", window)
 		}
 	}
 	err := h.sweepIntents(ctx, now, limit, &res)
@@ -153,6 +153,14 @@ func (h *Handlers) Sweep(ctx context.Context, req SweepRequest) (SweepResult, er
 	}
 	return res, h.retroScheduled(ctx, window, rlimit, perSecond, &res)
 }
+
+// The sweep's log messages that metric filters on AWS count (cdk/gate's
+// alarms). Both are warnings, so that a function log level of WARN keeps
+// them.
+const (
+	LogSweepRestarted = "sweep restarted record"
+	LogFailedGivenUp  = "sweep: failed records past their retry window"
+)
 
 // sweepRecords restarts the workflow of stranded records.
 func (h *Handlers) sweepRecords(ctx context.Context, now time.Time, minAge time.Duration, limit int, res *SweepResult) error {
@@ -185,7 +193,10 @@ func (h *Handlers) sweepRecords(ctx context.Context, now time.Time, minAge time.
 				}
 				res.Started++
 				res.IDs = append(res.IDs, rec.ID)
-				h.log.Info("sweep restarted record", "id", rec.ID, "state", rec.State)
+				// A warning: a record that had to be restarted was stuck,
+				// and the alarm on AWS counts this line whatever the
+				// functions' log level.
+				h.log.Warn(LogSweepRestarted, "id", rec.ID, "state", rec.State)
 			}
 			if next == "" {
 				break

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/scangate/scangate/lambdas"
 	"github.com/scangate/scangate/lambdas/lambdaenv"
 )
 
@@ -126,7 +127,7 @@ func (g *Gate) observe() {
 
 	awslogs.NewMetricFilter(g.Scope, jsii.String("SweepRestartedFilter"), &awslogs.MetricFilterProps{
 		LogGroup:        g.Functions["sweep"].LogGroup(),
-		FilterPattern:   awslogs.FilterPattern_StringValue(jsii.String("$.msg"), jsii.String("="), jsii.String("sweep restarted record")),
+		FilterPattern:   awslogs.FilterPattern_StringValue(jsii.String("$.msg"), jsii.String("="), jsii.String(lambdas.LogSweepRestarted)),
 		MetricNamespace: jsii.String(metricNamespace),
 		MetricName:      jsii.String(metricSweepRestarted),
 		MetricValue:     jsii.String("1"),
@@ -140,7 +141,7 @@ func (g *Gate) observe() {
 
 	awslogs.NewMetricFilter(g.Scope, jsii.String("FailedGivenUpFilter"), &awslogs.MetricFilterProps{
 		LogGroup:        g.Functions["sweep"].LogGroup(),
-		FilterPattern:   awslogs.FilterPattern_StringValue(jsii.String("$.msg"), jsii.String("="), jsii.String("sweep: failed records past their retry window")),
+		FilterPattern:   awslogs.FilterPattern_StringValue(jsii.String("$.msg"), jsii.String("="), jsii.String(lambdas.LogFailedGivenUp)),
 		MetricNamespace: jsii.String(metricNamespace),
 		MetricName:      jsii.String(metricFailedGivenUp),
 		MetricValue:     jsii.String("$.count"),
