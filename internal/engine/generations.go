@@ -86,7 +86,13 @@ type GenerationsOptions struct {
 	// generation can scan (the database's load, some 20 to 40 s with the
 	// official one), instead of scanning with the old one meanwhile.
 	OneAtATime bool
-	Logger     *slog.Logger
+	// RetryFailed, with OneAtATime, is how soon after the last check a
+	// lease that finds the generation unable to scan (its start failed:
+	// there is no older one to fall back on) starts another check and
+	// waits for it, instead of failing until the next check is due; 0
+	// means 30 seconds.
+	RetryFailed time.Duration
+	Logger      *slog.Logger
 }
 
 // Generations scans with one generation at a time and swaps in a new one
@@ -131,6 +137,9 @@ func NewGenerations(ctx context.Context, src Source, opts GenerationsOptions) (*
 	if opts.SwapTimeout <= 0 {
 		opts.SwapTimeout = 10 * time.Minute
 	}
+	if opts.RetryFailed <= 0 {
+		opts.RetryFailed = 30 * time.Second
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -144,37 +153,59 @@ func NewGenerations(ctx context.Context, src Source, opts GenerationsOptions) (*
 // Lease returns the current generation's scanner for one scan. When a
 // check is due it starts one in the background: this scan does not wait
 // for it. During a one-at-a-time swap it waits for the new generation to
-// be able to scan, or for ctx to end.
+// be able to scan, or for ctx to end; and when that generation cannot
+// (its start failed), it starts a new check and waits for it once, at
+// most every RetryFailed.
 func (s *Generations) Lease(ctx context.Context) (Scanner, func(), error) {
-	s.mu.Lock()
-	for s.between != nil {
-		between := s.between
-		s.mu.Unlock()
-		select {
-		case <-between:
-		case <-ctx.Done():
-			return nil, nil, fmt.Errorf("engine: waiting for a new signature database to load: %w: %w", ErrUnavailable, context.Cause(ctx))
-		}
+	retried := false
+	for {
 		s.mu.Lock()
-	}
-	g := s.cur
-	g.refs.Add(1)
-	due := s.swap == nil && !s.closed && time.Since(s.checked) >= s.opts.Every
-	s.mu.Unlock()
-	if due {
-		s.check()
-	}
-	var once sync.Once
-	release := func() { once.Do(g.refs.Done) }
-	if s.opts.OneAtATime {
+		if between := s.between; between != nil {
+			s.mu.Unlock()
+			select {
+			case <-between:
+				continue
+			case <-ctx.Done():
+				return nil, nil, fmt.Errorf("engine: waiting for a new signature database to load: %w: %w", ErrUnavailable, context.Cause(ctx))
+			}
+		}
+		g := s.cur
+		g.refs.Add(1)
+		due := s.swap == nil && !s.closed && time.Since(s.checked) >= s.opts.Every
+		s.mu.Unlock()
+		if due {
+			s.check()
+		}
+		var once sync.Once
+		release := func() { once.Do(g.refs.Done) }
+		if !s.opts.OneAtATime {
+			return g.Scanner, release, nil
+		}
 		// The generation may still be loading (it was put in place
 		// before its load, the old one being gone).
-		if err := g.ready(ctx); err != nil {
-			release()
+		err := g.ready(ctx)
+		if err == nil {
+			return g.Scanner, release, nil
+		}
+		release()
+		if retried || ctx.Err() != nil || !s.retryDue() {
+			return nil, nil, err
+		}
+		retried = true
+		select {
+		case <-s.check():
+		case <-ctx.Done():
 			return nil, nil, err
 		}
 	}
-	return g.Scanner, release, nil
+}
+
+// retryDue reports whether a lease that found the generation unable to
+// scan may start a check now.
+func (s *Generations) retryDue() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.closed && (s.swap != nil || time.Since(s.checked) >= s.opts.RetryFailed)
 }
 
 // Describe and Instream serve callers that do not lease (health checks,

@@ -290,3 +290,34 @@ func (c counting) Start(ctx context.Context, n int) (*engine.Generation, error) 
 	gen.Stop = func() { stop(); c.live.n.Add(-1) }
 	return gen, nil
 }
+
+// One at a time, a lease that finds the generation unable to scan after a
+// failed start does not fail until the next check is due: past
+// RetryFailed it starts a check and waits for it.
+func TestGenerationsOneAtATimeRetriesAFailedStart(t *testing.T) {
+	src := &fakeSource{latest: "a"}
+	g, err := engine.NewGenerations(t.Context(), src, engine.GenerationsOptions{
+		Every: time.Hour, OneAtATime: true, RetryFailed: 20 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	src.set("b", errors.New("the set's download failed"))
+	if err := g.Refresh(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	// Within RetryFailed of that check: refused, without a new start.
+	starts := src.starts.Load()
+	if _, err := g.Describe(t.Context()); !errors.Is(err, engine.ErrUnavailable) {
+		t.Fatalf("right after the failed start: %v, want ErrUnavailable", err)
+	}
+	if n := src.starts.Load(); n != starts {
+		t.Errorf("%d starts within RetryFailed of the last check, want none", n-starts)
+	}
+	src.set("b", nil)
+	time.Sleep(30 * time.Millisecond)
+	if got := describe(t, g); got != "b" {
+		t.Fatalf("a lease past RetryFailed: %q, want b", got)
+	}
+}
