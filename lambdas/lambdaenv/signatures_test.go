@@ -1,8 +1,10 @@
 package lambdaenv
 
 import (
+	"bytes"
 	"context"
 	"crypto/md5"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -450,3 +453,47 @@ func TestScannerRecoversWhenASetIsPublished(t *testing.T) {
 		t.Fatalf("Instream after the set was published = %+v, %v; want EICAR found", res, err)
 	}
 }
+
+// The scan function logs its clamd's resident memory at every load: the
+// real database's figure, against the proxy it was sized from.
+func TestScannerLogsClamdMemory(t *testing.T) {
+	t.Parallel()
+	d, url := sigBucket(t)
+	if _, err := sigset.Publish(t.Context(), d, "sigs", testSignatures(t, time.Hour), sigset.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	env := baseEnv(t)
+	env[VarClamAVDB] = filepath.Join(t.TempDir(), "signatures")
+	env[VarClamdDir] = shortDir(t) + "/c"
+	env[VarSignaturesBucket] = url
+	var mu sync.Mutex
+	var out bytes.Buffer
+	w := writerFunc(func(p []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return out.Write(p) })
+	cfg, stop, err := Config(t.Context(), func(k string) string { return env[k] }, slog.New(slog.NewJSONHandler(w, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	if _, err := cfg.Scanner.Describe(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for line := range strings.Lines(out.String()) {
+		var m struct {
+			Msg    string
+			RSSMiB int64 `json:"rssMiB"`
+		}
+		if json.Unmarshal([]byte(line), &m) == nil && m.Msg == "clamd ready" {
+			if m.RSSMiB < 1 {
+				t.Errorf("clamd ready with rssMiB %d: %s", m.RSSMiB, line)
+			}
+			return
+		}
+	}
+	t.Errorf("no clamd ready line:\n%s", out.String())
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

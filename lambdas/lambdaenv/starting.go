@@ -61,7 +61,14 @@ func startClamd(ctx context.Context, dcfg daemon.Config, copts clamd.Options, eo
 			return
 		}
 		s.d = d
-		log.Info("clamd ready", "took", time.Since(begin).Round(time.Millisecond))
+		// Its resident memory, against which the function's memory was
+		// sized from a proxy (docs/clamd-memory.md): the real database's
+		// figure, logged at every load.
+		attrs := []any{"took", time.Since(begin).Round(time.Millisecond)}
+		if m, err := d.Memory(); err == nil {
+			attrs = append(attrs, "rssMiB", m.RSS>>20, "peakMiB", m.Peak>>20)
+		}
+		log.Info("clamd ready", attrs...)
 	}()
 	stop := func() {
 		<-s.ready

@@ -82,6 +82,11 @@ func TestStartKillRestart(t *testing.T) {
 	if got := d.Addr(); got != "unix://"+daemon.SocketPath(d.Dir()) {
 		t.Errorf("Addr() = %q", got)
 	}
+	// Its memory, as the scan function logs it after a load: clamd with
+	// the test signatures holds a few MiB at least.
+	if m, err := d.Memory(); err != nil || m.RSS < 1<<20 || m.Peak < m.RSS {
+		t.Errorf("Memory() = %+v, %v; want a resident set of a MiB or more, the peak no less", m, err)
+	}
 
 	for i := 1; i <= 2; i++ {
 		pid := d.Pid()
@@ -124,6 +129,9 @@ func TestStopTwiceAndAfter(t *testing.T) {
 	}
 	if d.Pid() != 0 || d.Restarts() != 0 {
 		t.Errorf("after Stop: Pid() = %d, Restarts() = %d; want 0, 0", d.Pid(), d.Restarts())
+	}
+	if _, err := d.Memory(); err == nil {
+		t.Error("Memory() after Stop: no error")
 	}
 	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("Stop left its temporary dir %s: %v", dir, err)
