@@ -32,10 +32,10 @@ func (c *countingStarter) Start(ctx context.Context, rec *domain.Record) (string
 	return "exec-" + rec.ID, nil
 }
 
-// The sweep rescans a record that failed for a passing reason once it has
-// rested, with a doubling rest, within its retry window; other failures
-// stay as they are.
-func TestSweepRetriesTransientFailures(t *testing.T) {
+// sweepEnv is an embedded store on a clock the test moves and a local
+// bucket, for sweep tests.
+func sweepEnv(t *testing.T) (*store.Store, *localdir.Driver, func(time.Duration)) {
+	t.Helper()
 	dir := t.TempDir()
 	drv, err := embedded.Open(filepath.Join(dir, "db"), &embedded.Options{NoSync: true})
 	if err != nil {
@@ -52,6 +52,14 @@ func TestSweepRetriesTransientFailures(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { objs.Close() })
+	return st, objs, advance
+}
+
+// The sweep rescans a record that failed for a passing reason once it has
+// rested, with a doubling rest, within its retry window; other failures
+// stay as they are.
+func TestSweepRetriesTransientFailures(t *testing.T) {
+	st, objs, advance := sweepEnv(t)
 	starter := &countingStarter{}
 	h, err := lambdas.New(lambdas.Config{Store: st, Objects: objs, Starter: starter, QuarantineBucket: "quarantine"})
 	if err != nil {
@@ -152,21 +160,7 @@ func TestTransient(t *testing.T) {
 // The two lines the alarms on AWS count are written at a log level of
 // WARN too: a deployment that quiets its functions keeps its alarms.
 func TestSweepAlarmLinesAtWarn(t *testing.T) {
-	dir := t.TempDir()
-	drv, err := embedded.Open(filepath.Join(dir, "db"), &embedded.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
-	var mu sync.Mutex
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	st := store.New(drv, &store.Options{Now: clock})
-	t.Cleanup(func() { st.Close() })
-	objs, err := localdir.Open(filepath.Join(dir, "b"), &localdir.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { objs.Close() })
+	st, objs, advance := sweepEnv(t)
 	var out bytes.Buffer
 	log := slog.New(slog.NewJSONHandler(&out, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	h, err := lambdas.New(lambdas.Config{Store: st, Objects: objs, Starter: &countingStarter{}, QuarantineBucket: "quarantine", Logger: log})
@@ -190,9 +184,7 @@ func TestSweepAlarmLinesAtWarn(t *testing.T) {
 	if _, err := st.ApplyFresh(ctx, failed.ID, store.Transition{Event: "fail", Actor: "test", Reason: domain.ReasonClamdUnavailable}, nil); err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	now = now.Add(2 * time.Hour)
-	mu.Unlock()
+	advance(2 * time.Hour)
 	res, err := h.Sweep(ctx, lambdas.SweepRequest{MinAgeSeconds: 3600, RetryFailedAfterSeconds: 600, RetryWindowSeconds: 1800})
 	if err != nil {
 		t.Fatal(err)

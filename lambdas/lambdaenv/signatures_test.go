@@ -68,6 +68,24 @@ func testSignatures(t *testing.T, age time.Duration) string {
 	return dir
 }
 
+// publishKnowing publishes the set in first with a private signature for
+// doc added, Scangate.Test.Retro, as a newer set.
+func publishKnowing(t *testing.T, d *localdir.Driver, first, doc string) {
+	t.Helper()
+	second := t.TempDir()
+	if err := os.CopyFS(second, os.DirFS(first)); err != nil {
+		t.Fatal(err)
+	}
+	sum := md5.Sum([]byte(doc))
+	hdb := fmt.Sprintf("%x:%d:Scangate.Test.Retro\n", sum, len(doc))
+	if err := os.WriteFile(filepath.Join(second, "retro.hdb"), []byte(hdb), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sigset.Publish(t.Context(), d, "sigs", second, sigset.Options{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // scanner builds a scan function's configuration on the signatures
 // bucket at url, and returns its scanner.
 func scanner(t *testing.T, url string) *engine.Generations {
@@ -287,18 +305,7 @@ func TestScannerSwapsInANewerSet(t *testing.T) {
 	}
 
 	// A private signature for the document, published as a new set.
-	second := t.TempDir()
-	if err := os.CopyFS(second, os.DirFS(first)); err != nil {
-		t.Fatal(err)
-	}
-	sum := md5.Sum([]byte(doc))
-	hdb := fmt.Sprintf("%x:%d:Scangate.Test.Retro\n", sum, len(doc))
-	if err := os.WriteFile(filepath.Join(second, "retro.hdb"), []byte(hdb), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := sigset.Publish(t.Context(), d, "sigs", second, sigset.Options{}); err != nil {
-		t.Fatal(err)
-	}
+	publishKnowing(t, d, first, doc)
 	if err := s.Refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -371,18 +378,7 @@ func TestScannerSwapsOneAtATime(t *testing.T) {
 		t.Fatalf("first set: %+v, want clean", res)
 	}
 
-	second := t.TempDir()
-	if err := os.CopyFS(second, os.DirFS(first)); err != nil {
-		t.Fatal(err)
-	}
-	sum := md5.Sum([]byte(doc))
-	hdb := fmt.Sprintf("%x:%d:Scangate.Test.Retro\n", sum, len(doc))
-	if err := os.WriteFile(filepath.Join(second, "retro.hdb"), []byte(hdb), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := sigset.Publish(t.Context(), d, "sigs", second, sigset.Options{}); err != nil {
-		t.Fatal(err)
-	}
+	publishKnowing(t, d, first, doc)
 	refreshed := make(chan error, 1)
 	go func() { refreshed <- s.Refresh(ctx) }()
 	time.Sleep(300 * time.Millisecond)
