@@ -91,6 +91,24 @@ func (f *fixture) ingest(t *testing.T, key, body string) asl.Document {
 	return asl.Document{ID: rec.ID, Object: rec.Object}
 }
 
+// verdict ingests key and runs Claim, Scan and Record on it, with
+// whatever the fixture's scanner answers.
+func (f *fixture) verdict(t *testing.T, key, body string) asl.Document {
+	t.Helper()
+	ctx := context.Background()
+	st, err := f.h.Claim(ctx, f.ingest(t, key, body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err = f.h.Scan(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	if st, err = f.h.Record(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
 func TestRecordReplayIsIdempotent(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()

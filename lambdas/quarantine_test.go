@@ -91,18 +91,8 @@ func TestRescanOfAQuarantinedCopyIsRecorded(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	f.scan.res = clamd.Result{Status: clamd.StatusFound, Signatures: []string{"Scangate.Test.FalsePositive"}, Raw: "stream: Scangate.Test.FalsePositive FOUND"}
-	st := f.ingest(t, "fp/report.pdf", "a report clamd once mistook")
-	st, err := f.h.Claim(ctx, st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st, err = f.h.Scan(ctx, st); err != nil {
-		t.Fatal(err)
-	}
-	if st, err = f.h.Record(ctx, st); err != nil {
-		t.Fatal(err)
-	}
-	if st, err = f.h.Quarantine(ctx, st); err != nil || st.Status != domain.StatusReviewing {
+	st, err := f.h.Quarantine(ctx, f.verdict(t, "fp/report.pdf", "a report clamd once mistook"))
+	if err != nil || st.Status != domain.StatusReviewing {
 		t.Fatalf("Quarantine: %v, %s", err, st.Status)
 	}
 	rec, err := f.st.Get(ctx, st.ID)

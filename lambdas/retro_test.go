@@ -130,18 +130,7 @@ func TestSweepRetroHuntsWithTheCurrentSet(t *testing.T) {
 	// Two versions found clean with database A.
 	var ids []string
 	for _, key := range []string{"a.txt", "b.txt"} {
-		st := f.ingest(t, key, "bytes of "+key)
-		st, err := f.h.Claim(ctx, st)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if st, err = f.h.Scan(ctx, st); err != nil {
-			t.Fatal(err)
-		}
-		if _, err = f.h.Record(ctx, st); err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, st.ID)
+		ids = append(ids, f.verdict(t, key, "bytes of "+key).ID)
 	}
 	starter := &recordingStarter{}
 	src := &setSource{db: "custom:abc"} // the fake scanner's: nothing to hunt yet
@@ -188,17 +177,7 @@ func TestSweepRetroHuntsWithTheCurrentSet(t *testing.T) {
 	// checkpoint, until every candidate has been started.
 	f2 := newFixture(t)
 	for _, key := range []string{"c.txt", "d.txt", "e.txt"} {
-		st := f2.ingest(t, key, "bytes of "+key)
-		st, err := f2.h.Claim(ctx, st)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if st, err = f2.h.Scan(ctx, st); err != nil {
-			t.Fatal(err)
-		}
-		if _, err = f2.h.Record(ctx, st); err != nil {
-			t.Fatal(err)
-		}
+		f2.verdict(t, key, "bytes of "+key)
 	}
 	starter2 := &recordingStarter{}
 	h2, err := lambdas.New(lambdas.Config{Store: f2.st, Objects: f2.objs, Starter: starter2, Signatures: &setSource{db: "custom:new"}, QuarantineBucket: "quarantine"})
@@ -235,17 +214,7 @@ func TestSweepRetroHuntsWithTheCurrentSet(t *testing.T) {
 func TestRetroLoopRefreshesTheScanner(t *testing.T) {
 	f := newFixture(t)
 	ctx := t.Context()
-	st := f.ingest(t, "idle.txt", "found clean, then nobody uploads")
-	st, err := f.h.Claim(ctx, st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st, err = f.h.Scan(ctx, st); err != nil {
-		t.Fatal(err)
-	}
-	if _, err = f.h.Record(ctx, st); err != nil {
-		t.Fatal(err)
-	}
+	f.verdict(t, "idle.txt", "found clean, then nobody uploads")
 	// Describe says custom:abc (the fake scanner's) until Refresh.
 	sc := &swappingScanner{db: "custom:abc", next: "custom:new"}
 	starter := &recordingStarter{}

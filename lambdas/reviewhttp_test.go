@@ -21,17 +21,8 @@ func (f *fixture) underReview(t *testing.T, key string) asl.Document {
 	t.Helper()
 	ctx := context.Background()
 	f.scan.res = clamd.Result{Status: clamd.StatusFound, Signatures: []string{"Test.Sig"}, Raw: "stream: Test.Sig FOUND"}
-	st, err := f.h.Claim(ctx, f.ingest(t, key, "bad bytes"))
+	st, err := f.h.Quarantine(ctx, f.verdict(t, key, "bad bytes"))
 	if err != nil {
-		t.Fatal(err)
-	}
-	if st, err = f.h.Scan(ctx, st); err != nil {
-		t.Fatal(err)
-	}
-	if st, err = f.h.Record(ctx, st); err != nil {
-		t.Fatal(err)
-	}
-	if st, err = f.h.Quarantine(ctx, st); err != nil {
 		t.Fatal(err)
 	}
 	if st.Status != domain.StatusReviewing {

@@ -230,3 +230,54 @@ func TestSucceedAndFailStates(t *testing.T) {
 		t.Errorf("history (-got +want):\n%s", diff)
 	}
 }
+
+// Every event carries the document as it stands at that event, whether
+// the document changed at the state before or passed through unchanged
+// (the interpreter renders an unchanged document once per execution and
+// reuses the text: a stale text would show here).
+func TestEventsCarryTheirDocument(t *testing.T) {
+	t.Parallel()
+	const def = `{"StartAt": "A", "States": {
+		"A": {"Type": "Pass", "Result": {"step": 1}, "ResultPath": "$.a", "Next": "C"},
+		"C": {"Type": "Choice", "Choices": [{"Variable": "$.a.step", "NumericEquals": 1, "Next": "B"}], "Default": "D"},
+		"B": {"Type": "Pass", "Next": "E"},
+		"E": {"Type": "Pass", "Result": 2, "ResultPath": "$.a.step", "Next": "D"},
+		"D": {"Type": "Pass", "Parameters": {"x.$": "$.a.step", "kept.$": "$"}, "End": true}}}`
+	m := load(t, def, nil, nil)
+	e, res := run(t, m, `{"n": 0}`)
+	if res.Status != workflow.StatusSucceeded {
+		t.Fatalf("status %s", res.Status)
+	}
+	const (
+		in  = `{"n": 0}`
+		a1  = `{"n": 0, "a": {"step": 1}}`
+		a2  = `{"n": 0, "a": {"step": 2}}`
+		out = `{"x": 2, "kept": {"n": 0, "a": {"step": 2}}}`
+	)
+	want := map[string][2]string{ // state: entered input, exited output
+		"A": {in, a1}, "C": {a1, a1}, "B": {a1, a1}, "E": {a1, a2}, "D": {a2, out},
+	}
+	seen := 0
+	for _, ev := range e.History() {
+		w, ok := want[ev.State]
+		switch {
+		case !ok:
+		case ev.Type == "PassStateEntered" || ev.Type == "ChoiceStateEntered":
+			seen++
+			if diff := jsonDiff(t, ev.Input, w[0]); diff != "" {
+				t.Errorf("%s %s input: %s", ev.State, ev.Type, diff)
+			}
+		case ev.Type == "PassStateExited" || ev.Type == "ChoiceStateExited":
+			seen++
+			if diff := jsonDiff(t, ev.Output, w[1]); diff != "" {
+				t.Errorf("%s %s output: %s", ev.State, ev.Type, diff)
+			}
+		}
+	}
+	if seen != 2*len(want) {
+		t.Errorf("checked %d events, want %d", seen, 2*len(want))
+	}
+	if diff := jsonDiff(t, res.Output, out); diff != "" {
+		t.Errorf("output: %s", diff)
+	}
+}
