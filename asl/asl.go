@@ -106,12 +106,54 @@ func ExecutionName(kind, key, recordID string, generation int) string {
 	if readable == "" {
 		readable = "object"
 	}
-	id := recordID
-	if len(id) > 32 || !isHex(id) {
+	return fmt.Sprintf("%s-%s-%s-g%d", kind, readable, ExecutionRecordKey(recordID), generation)
+}
+
+// ExecutionRecordKey is the form of a record ID that ExecutionName puts
+// in a name: the ID itself when it is at most 32 lowercase hex digits (as
+// domain.ObjectRef.ID is), else 32 hex digits of its SHA-256.
+func ExecutionRecordKey(recordID string) string {
+	if len(recordID) > 32 || !isHex(recordID) {
 		sum := sha256.Sum256([]byte(recordID))
-		id = hex.EncodeToString(sum[:16])
+		return hex.EncodeToString(sum[:16])
 	}
-	return fmt.Sprintf("%s-%s-%s-g%d", kind, readable, id, generation)
+	return recordID
+}
+
+// RecordKeyOf returns the ExecutionRecordKey in a name that
+// ExecutionName made, also with a restart's "-rN" suffix, and whether
+// name has one.
+func RecordKeyOf(name string) (string, bool) {
+	cut := func(s, sep string) (string, bool) {
+		i := strings.LastIndex(s, sep)
+		if i < 0 || !isDigits(s[i+len(sep):]) {
+			return s, false
+		}
+		return s[:i], true
+	}
+	s, _ := cut(name, "-r")
+	s, ok := cut(s, "-g")
+	if !ok {
+		return "", false
+	}
+	i := strings.LastIndexByte(s, '-')
+	if i < 0 {
+		return "", false
+	}
+	key := s[i+1:]
+	if len(key) > 32 || !isHex(key) || !strings.Contains(s[:i], "-") {
+		return "", false
+	}
+	return key, true
+}
+
+func isDigits(s string) bool {
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 func isHex(s string) bool {

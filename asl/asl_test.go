@@ -98,3 +98,36 @@ func TestExecutionName(t *testing.T) {
 		t.Errorf("ExecutionName = %q, want %q", got, want)
 	}
 }
+
+// TestRecordKeyOf checks that the record key comes back out of every name
+// ExecutionName makes, restarts included, whatever the object's key
+// holds, and that names it did not make give none.
+func TestRecordKeyOf(t *testing.T) {
+	id := "0123456789abcdef0123456789abcdef"
+	for _, tc := range []struct {
+		name, recordID, key string
+		gen                 int
+	}{
+		{"plain", id, "a.txt", 0},
+		{"dashes and digits in the key", id, "x-r5-g7-ab.txt", 3},
+		{"key of a record key and generation", id, "scan-" + id + "-g1", 12},
+		{"empty key", id, "", 0},
+		{"non-hex record id", "bucket/key?v=1", "k", 2},
+		{"long record id", strings.Repeat("a", 64), "k", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want := asl.ExecutionRecordKey(tc.recordID)
+			n := asl.ExecutionName("scan", tc.key, tc.recordID, tc.gen)
+			for _, name := range []string{n, n + "-r1", n + "-r12"} {
+				if got, ok := asl.RecordKeyOf(name); !ok || got != want {
+					t.Errorf("RecordKeyOf(%q) = %q, %v; want %q", name, got, ok, want)
+				}
+			}
+		})
+	}
+	for _, name := range []string{"", "scan", "scan-x-g1", "-abc-g1", "scan-x-abcz-g1", "scan-x-abc-g", "scan-x-abc-gx", "scan-x-abc-g1-r", "backfill-2026"} {
+		if got, ok := asl.RecordKeyOf(name); ok {
+			t.Errorf("RecordKeyOf(%q) = %q; want none", name, got)
+		}
+	}
+}

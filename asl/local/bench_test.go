@@ -55,7 +55,7 @@ func processCPU(b *testing.B) time.Duration {
 
 // BenchmarkPipeline measures the local pipeline's own CPU per 10 KiB
 // object, as `scangate run` wires it (embedded store, local bucket,
-// histories on disk) but without fsync and with a scanner that answers at
+// histories in the store's commits) but without fsync and with a scanner that answers at
 // once: one object's ingest and its scan workflow to its end. The
 // harness's pipeline mode (package internal/bench) measures the same with
 // clamd and fsync.
@@ -84,7 +84,7 @@ func BenchmarkPipeline(b *testing.B) {
 			w, hs, err := New(st, lambdas.Config{
 				Store: st, Objects: objs, Scanner: benchScanner{},
 				QuarantineBucket: "quarantine", LeaseTTL: 5 * time.Minute, Owner: "bench",
-			}, WorkflowOptions{HistoryDir: filepath.Join(dir, "executions")})
+			}, WorkflowOptions{Histories: drv})
 			if err != nil {
 				b.Fatal(err)
 			}

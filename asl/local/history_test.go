@@ -1,6 +1,8 @@
 package local
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"log/slog"
 	"os"
@@ -9,52 +11,95 @@ import (
 	"time"
 
 	"github.com/scangate/scangate/asl/workflow"
+	"github.com/scangate/scangate/store/embedded"
 )
 
-// TestHistoryWrites checks when an execution's events reach its file (at
-// a wait and at the end, not at every event) and that History shows every
-// event recorded so far either way.
+// TestHistoryWrites checks when an execution's events are written (at a
+// wait and at the end, not at every event), to files and to the embedded
+// store, and that History shows every event recorded so far either way.
 func TestHistoryWrites(t *testing.T) {
-	dir := t.TempDir()
-	w := &Workflows{opts: WorkflowOptions{HistoryDir: dir}, log: slog.New(slog.DiscardHandler)}
 	const id = "0123abcd"
 	exec := "scan-key-" + id + "-g0"
-	file := filepath.Join(dir, exec+".jsonl")
-	at := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
-	steps := []struct {
-		typ string
-		// written is how many events the file holds after this one.
-		written int
+	for _, tc := range []struct {
+		name string
+		// open gives the options and a count of the events written.
+		open func(t *testing.T) (WorkflowOptions, func() int)
 	}{
-		{"ExecutionStarted", 0},
-		{"TaskScheduled", 0},
-		{"TaskFailed", 0},
-		{"TaskRetry", 4}, // waits out a delay
-		{"TaskScheduled", 4},
-		{"TaskSubmitted", 6}, // waits for a task token
-		{"TaskSucceeded", 6},
-		{"ExecutionSucceeded", 8},
-	}
-	for i, s := range steps {
-		w.record(exec, workflow.Event{ID: i + 1, Time: at.Add(time.Duration(i) * time.Second), Type: s.typ, State: "Scan"})
-		if got := countLines(t, file); got != s.written {
-			t.Errorf("after %s: the file holds %d events, want %d", s.typ, got, s.written)
-		}
-		hist, err := w.History(id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(hist) != 1 || hist[0].Execution != exec || len(hist[0].Events) != i+1 {
-			t.Fatalf("after %s: History gives %+v; want %s with %d events", s.typ, hist, exec, i+1)
-		}
-		for j, ev := range hist[0].Events {
-			if ev.ID != j+1 || ev.Type != steps[j].typ {
-				t.Errorf("after %s: event %d is %d %s, want %d %s", s.typ, j, ev.ID, ev.Type, j+1, steps[j].typ)
+		{"files", func(t *testing.T) (WorkflowOptions, func() int) {
+			dir := t.TempDir()
+			return WorkflowOptions{HistoryDir: dir}, func() int { return countLines(t, filepath.Join(dir, exec+".jsonl")) }
+		}},
+		{"embedded store", func(t *testing.T) (WorkflowOptions, func() int) {
+			drv, err := embedded.Open(filepath.Join(t.TempDir(), "scangate.db"), &embedded.Options{NoSync: true})
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-	}
-	if len(w.histLines) != 0 {
-		t.Errorf("%d executions' lines kept after they ended", len(w.histLines))
+			t.Cleanup(func() { drv.Close() })
+			return WorkflowOptions{Histories: drv}, func() int {
+				drv.SyncHistories()
+				n := 0
+				err := drv.Histories(context.Background(), id, func(e string, lines []byte) error {
+					if e != exec {
+						t.Errorf("stored under %s, want %s", e, exec)
+					}
+					n += bytes.Count(lines, []byte("\n"))
+					return nil
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opts, written := tc.open(t)
+			w := &Workflows{opts: opts, log: slog.New(slog.DiscardHandler), base: context.Background()}
+			at := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+			steps := []struct {
+				typ string
+				// written is how many events are written after this one.
+				written int
+			}{
+				{"ExecutionStarted", 0},
+				{"TaskScheduled", 0},
+				{"TaskFailed", 0},
+				{"TaskRetry", 4}, // waits out a delay
+				{"TaskScheduled", 4},
+				{"TaskSubmitted", 6}, // waits for a task token
+				{"TaskSucceeded", 6},
+				{"ExecutionSucceeded", 8},
+			}
+			for i, s := range steps {
+				w.record(exec, workflow.Event{ID: i + 1, Time: at.Add(time.Duration(i) * time.Second), Type: s.typ, State: "Scan"})
+				// Before written, which waits for the store's commit:
+				// History must not miss lines on their way there.
+				hist, err := w.History(id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(hist) != 1 || hist[0].Execution != exec || len(hist[0].Events) != i+1 {
+					t.Fatalf("after %s: History gives %+v; want %s with %d events", s.typ, hist, exec, i+1)
+				}
+				for j, ev := range hist[0].Events {
+					if ev.ID != j+1 || ev.Type != steps[j].typ {
+						t.Errorf("after %s: event %d is %d %s, want %d %s", s.typ, j, ev.ID, ev.Type, j+1, steps[j].typ)
+					}
+				}
+				if got := written(); got != s.written {
+					t.Errorf("after %s: %d events are written, want %d", s.typ, got, s.written)
+				}
+			}
+			if len(w.histLines) != 0 {
+				t.Errorf("%d executions' lines kept after they ended", len(w.histLines))
+			}
+			// Another record's execution is not in this one's history.
+			w.record("scan-other-0123abce-g0", workflow.Event{ID: 1, Time: at, Type: "ExecutionSucceeded"})
+			written()
+			if hist, err := w.History(id); err != nil || len(hist) != 1 {
+				t.Errorf("History(%s) = %d executions, %v; want 1", id, len(hist), err)
+			}
+		})
 	}
 }
 

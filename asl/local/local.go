@@ -50,7 +50,23 @@ type WorkflowOptions struct {
 	// History, written with every transition, is the durable trail, and
 	// the sweep re-drives from the store whatever a crash interrupted.
 	HistoryDir string
-	Logger     *slog.Logger
+	// Histories keeps the histories in a store instead of files; it takes
+	// the place of HistoryDir. The embedded store's driver implements it,
+	// writing an execution's lines in the commits the records' writes make
+	// anyway, so a history costs no file creation and no fsync of its own.
+	Histories HistoryStore
+	Logger    *slog.Logger
+}
+
+// HistoryStore keeps execution histories, filed by the record key in
+// their names (asl.RecordKeyOf). *embedded.Driver implements it.
+type HistoryStore interface {
+	// AppendHistory adds JSON lines to exec's history without waiting for
+	// them to be stored; lines may be reused once it returns.
+	AppendHistory(recordKey, exec string, lines []byte)
+	// Histories calls fn with each execution filed under recordKey and
+	// its lines so far.
+	Histories(ctx context.Context, recordKey string, fn func(exec string, lines []byte) error) error
 }
 
 // Workflows runs scangate's committed ASL definitions, asl.Scan and
@@ -414,7 +430,7 @@ func (w *Workflows) running() int {
 // a tenth of the local pipeline's CPU). An execution's events come in
 // order from its own goroutine, so its writes are in order too.
 func (w *Workflows) record(exec string, ev workflow.Event) {
-	if w.opts.HistoryDir == "" {
+	if w.opts.HistoryDir == "" && w.opts.Histories == nil {
 		return
 	}
 	end := strings.HasPrefix(ev.Type, "Execution") && ev.Type != "ExecutionStarted"
@@ -443,14 +459,17 @@ func (w *Workflows) record(exec string, ev workflow.Event) {
 	w.hist.Lock()
 	p.lines = append(p.lines, line...)
 	lines := p.lines
-	if end || wait {
-		delete(w.histLines, exec)
-	}
 	w.hist.Unlock()
 	if end || wait {
+		// Written before the lines leave histLines, so History finds
+		// them in one place or the other (or both: it drops repeats),
+		// never in neither.
 		if err := w.appendHistory(exec, lines); err != nil {
 			w.log.Warn("history", "execution", exec, "err", err)
 		}
+		w.hist.Lock()
+		delete(w.histLines, exec)
+		w.hist.Unlock()
 		// No one else holds p now: it left histLines under the lock,
 		// and History copies the lines it takes.
 		p.reset()
@@ -566,6 +585,14 @@ func appendString(dst []byte, s string) []byte {
 }
 
 func (w *Workflows) appendHistory(exec string, lines []byte) error {
+	if w.opts.Histories != nil {
+		key, ok := asl.RecordKeyOf(exec)
+		if !ok {
+			key = exec
+		}
+		w.opts.Histories.AppendHistory(key, exec, lines)
+		return nil
+	}
 	if !w.histDir.Load() {
 		if err := os.MkdirAll(w.opts.HistoryDir, 0o750); err != nil {
 			return err
@@ -614,41 +641,54 @@ type ExecutionHistory struct {
 }
 
 // History returns every execution of the record's workflows, oldest
-// first, from the history files.
+// first, from the history store or files.
 func (w *Workflows) History(id string) ([]ExecutionHistory, error) {
-	if w.opts.HistoryDir == "" {
+	if w.opts.HistoryDir == "" && w.opts.Histories == nil {
 		return nil, errors.New("local: no history directory")
 	}
-	pattern := "*-" + id + "-g*.jsonl"
-	matches, err := filepath.Glob(filepath.Join(w.opts.HistoryDir, pattern))
-	if err != nil {
-		return nil, err
-	}
+	key := asl.ExecutionRecordKey(id)
 	// Events not written yet, of executions still running. Taken before
-	// the files are read: an event written meanwhile is then read twice
-	// at worst, and dropped below, never missed.
+	// the stored ones are read: an event written meanwhile is then read
+	// twice at worst, and dropped below, never missed.
 	pending := map[string][]byte{}
 	w.hist.Lock()
 	for exec, p := range w.histLines {
-		if ok, _ := filepath.Match(pattern, exec+".jsonl"); ok {
+		if k, ok := asl.RecordKeyOf(exec); ok && k == key {
 			pending[exec] = slices.Clone(p.lines)
 		}
 	}
 	w.hist.Unlock()
 	var out []ExecutionHistory
-	for _, m := range matches {
-		f, err := os.Open(m)
+	add := func(exec string, r io.Reader) {
+		eh := ExecutionHistory{Execution: exec}
+		eh.Events = readHistory(r, eh.Events)
+		if lines, ok := pending[exec]; ok {
+			eh.Events = readHistory(bytes.NewReader(lines), eh.Events)
+			delete(pending, exec)
+		}
+		out = append(out, eh)
+	}
+	if w.opts.Histories != nil {
+		err := w.opts.Histories.Histories(w.base, key, func(exec string, lines []byte) error {
+			add(exec, bytes.NewReader(lines))
+			return nil
+		})
 		if err != nil {
 			return nil, err
 		}
-		eh := ExecutionHistory{Execution: strings.TrimSuffix(filepath.Base(m), ".jsonl")}
-		eh.Events = readHistory(f, eh.Events)
-		f.Close()
-		if lines, ok := pending[eh.Execution]; ok {
-			eh.Events = readHistory(bytes.NewReader(lines), eh.Events)
-			delete(pending, eh.Execution)
+	} else {
+		matches, err := filepath.Glob(filepath.Join(w.opts.HistoryDir, "*-"+key+"-g*.jsonl"))
+		if err != nil {
+			return nil, err
 		}
-		out = append(out, eh)
+		for _, m := range matches {
+			f, err := os.Open(m)
+			if err != nil {
+				return nil, err
+			}
+			add(strings.TrimSuffix(filepath.Base(m), ".jsonl"), f)
+			f.Close()
+		}
 	}
 	for exec, lines := range pending {
 		out = append(out, ExecutionHistory{Execution: exec, Events: readHistory(bytes.NewReader(lines), nil)})

@@ -209,6 +209,12 @@ func smokeRun(t *testing.T, bin string, extra ...string) {
 			t.Errorf("history lacks %q:\n%s", want, hout.String())
 		}
 	}
+	// With the embedded store the histories live in its file; with
+	// DynamoDB they are files in the data folder.
+	_, err = os.Stat(filepath.Join(data, "executions"))
+	if embedded := !slices.Contains(extra, "--store"); embedded != os.IsNotExist(err) {
+		t.Errorf("embedded store %v: %s/executions: %v", embedded, data, err)
+	}
 	cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case err := <-exited:

@@ -208,10 +208,16 @@ func serve(ctx context.Context, c runConfig, log *slog.Logger, stdout, stderr io
 		}
 		cfg.LargeScanner, cfg.LargeMaxBytes = large, c.largeMax
 	}
-	flows, h, err := local.New(st, cfg, local.WorkflowOptions{
+	wopts := local.WorkflowOptions{
 		Workers: c.workers, TimeScale: c.timeScale, SweepEvery: c.sweep,
 		HistoryDir: filepath.Join(c.dataDir, "executions"), Logger: log,
-	})
+	}
+	// The embedded store keeps the histories in its own commits; with
+	// DynamoDB they stay files in the data folder.
+	if hs, ok := st.Driver().(local.HistoryStore); ok {
+		wopts.Histories = hs
+	}
+	flows, h, err := local.New(st, cfg, wopts)
 	if err != nil {
 		return err
 	}

@@ -111,7 +111,8 @@ func openPipeline(ctx context.Context, env *engineEnv, h *harness, files []File,
 		QuarantineBucket: quarantineBucket, LeaseTTL: 5 * time.Minute, MaxScanBytes: streamMax,
 		Owner: "bench", Metrics: prom,
 	}, local.WorkflowOptions{
-		Workers: pipelineWorkers, HistoryDir: filepath.Join(dir, "executions"), Logger: h.log,
+		// As `scangate run` wires the embedded store: histories in its commits.
+		Workers: pipelineWorkers, Histories: drv, Logger: h.log,
 	})
 	if err != nil {
 		return nil, err

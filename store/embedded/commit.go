@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -40,11 +41,32 @@ type committer struct {
 	queue   []*call
 	leading bool // a goroutine commits; new calls wait for the next batch
 	drains  sync.WaitGroup
+	// flush commits posted calls that no later write carried along
+	// (post); nil while none is scheduled.
+	flush  *time.Timer
+	delay  time.Duration // for post; 0 means postDelay
+	closed bool          // close was called: post drops its writes
 }
+
+// postDelay is how long a posted write waits for a batch to join before
+// it is committed on its own. Under load the next batch comes much
+// sooner; an idle store commits posted writes a postDelay after them.
+const postDelay = 20 * time.Millisecond
 
 type call struct {
 	fn   func(*bolt.Tx) error
 	done chan error
+	// after, if set, is called with the call's result once its batch is
+	// done (committed or failed), before done is sent.
+	after func(error)
+}
+
+// finish hands cl its result.
+func (cl *call) finish(err error) {
+	if cl.after != nil {
+		cl.after(err)
+	}
+	cl.done <- err
 }
 
 // refusal marks an error that a write function returned before writing
@@ -83,6 +105,69 @@ func (c *committer) do(fn func(*bolt.Tx) error) error {
 		c.mu.Unlock()
 	}
 	return <-cl.done
+}
+
+var errClosed = errors.New("embedded: closed")
+
+// post queues fn for the next batch and returns without waiting for it:
+// for writes nobody waits on (execution histories), which then share the
+// commits of the writes somebody waits on instead of adding commits of
+// their own. A posted write is committed within postDelay even if no
+// other write comes; after gets its result.
+func (c *committer) post(fn func(*bolt.Tx) error, after func(error)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		after(errClosed)
+		return
+	}
+	c.queue = append(c.queue, &call{fn: fn, done: make(chan error, 1), after: after})
+	if !c.leading && c.flush == nil {
+		d := c.delay
+		if d <= 0 {
+			d = postDelay
+		}
+		c.flush = time.AfterFunc(d, c.flushPosted)
+	}
+}
+
+// flushPosted commits what waits in the queue unless a commit runs, whose
+// goroutine takes it along.
+func (c *committer) flushPosted() {
+	c.mu.Lock()
+	c.flush = nil
+	if c.leading || len(c.queue) == 0 {
+		c.mu.Unlock()
+		return
+	}
+	c.leading = true
+	c.drains.Add(1)
+	c.mu.Unlock()
+	go c.drain()
+}
+
+// sync commits whatever waits in the queue, posted writes included, and
+// returns once it is committed.
+func (c *committer) sync() {
+	c.mu.Lock()
+	n := len(c.queue)
+	c.mu.Unlock()
+	if n > 0 {
+		_ = c.do(func(*bolt.Tx) error { return nil })
+	}
+}
+
+// close commits what was posted and stops posting: the file is about to
+// close.
+func (c *committer) close() {
+	c.mu.Lock()
+	c.closed = true
+	if c.flush != nil {
+		c.flush.Stop()
+		c.flush = nil
+	}
+	c.mu.Unlock()
+	c.sync()
 }
 
 // drain commits batches until none waits.
@@ -135,16 +220,16 @@ func (c *committer) commit(batch []*call) {
 		if failed >= 0 {
 			cl := batch[failed]
 			batch = slices.Delete(batch, failed, failed+1)
-			cl.done <- c.solo(cl.fn)
+			cl.finish(c.solo(cl.fn))
 			continue
 		}
 		for i, cl := range batch {
 			if err != nil {
 				// Nothing of this transaction is durable: no member may
 				// take its result for an answer.
-				cl.done <- err
+				cl.finish(err)
 			} else {
-				cl.done <- results[i]
+				cl.finish(results[i])
 			}
 		}
 		return

@@ -47,14 +47,15 @@
 //	releases      domain.ReleaseProof.ID() -> domain.ReleaseProof
 //	meta          "layout" -> layout version
 //	checkpoints   id -> domain.Checkpoint (a backfill's position)
+//	histories     recordKey 0x00 execution 0x00 seq -> JSON lines
 //
 // keyHash is domain.KeyHash(bucket, key), 32 hex digits: keys may hold any
 // byte and be 1 KiB long, and a fixed-width prefix keeps one key's
 // entries apart from another's. Listings compare the stored bucket and key
 // exactly, so even a collision would not mix two keys' intents. The
-// intent, account, token, release and checkpoint buckets were added without a layout
-// change: Open creates missing buckets, and a build without them ignores
-// them. Accounts and tokens are listed in key order, which is name and ID
+// intent, account, token, release, checkpoint and history buckets were
+// added without a layout change: Open creates missing buckets, and a build
+// without them ignores them. Accounts and tokens are listed in key order, which is name and ID
 // order.
 //
 // A time in a key is 12 bytes: the Unix seconds as a big-endian uint64 with
@@ -81,6 +82,8 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -115,12 +118,14 @@ var (
 	bucketReleases   = []byte("releases")
 	bucketMeta       = []byte("meta")
 	bucketCheckpts   = []byte("checkpoints")
+	bucketHistories  = []byte("histories")
 	keyLayoutVersion = []byte("layout")
 
 	allBuckets = [][]byte{
 		bucketRecords, bucketByState, bucketAllowlist, bucketReviews,
 		bucketOpen, bucketVerdicts, bucketIntents, bucketIntState, bucketIntKey,
 		bucketAccounts, bucketTokens, bucketReleases, bucketMeta, bucketCheckpts,
+		bucketHistories,
 	}
 )
 
@@ -138,9 +143,12 @@ type Options struct {
 // Driver is a store.Driver over one bbolt file. It is safe for concurrent
 // use by multiple goroutines.
 type Driver struct {
-	db   *bolt.DB
-	path string
-	c    *committer
+	db    *bolt.DB
+	path  string
+	c     *committer
+	hseq  atomic.Uint64 // see historySeq
+	hmu   sync.Mutex
+	hpend map[string][]*piece // AppendHistory's lines not committed yet, by record key
 }
 
 // Open opens the bbolt file at path, creating it (mode 0600) and its buckets
@@ -190,6 +198,8 @@ func (d *Driver) Path() string { return d.path }
 // Close releases the file and its lock. Closing twice is safe; any other
 // call after Close gives code Invalid.
 func (d *Driver) Close() error {
+	// Posted history lines are committed before the file closes.
+	d.c.close()
 	err := d.db.Close()
 	// Writes still queued fail on the closed file; their batches end.
 	d.c.wait()

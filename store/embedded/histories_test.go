@@ -1,0 +1,126 @@
+package embedded
+
+import (
+	"context"
+	"maps"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/scangate/scangate/domain"
+)
+
+// histories reads every execution filed under key.
+func histories(t *testing.T, d *Driver, key string) map[string]string {
+	t.Helper()
+	got := map[string]string{}
+	err := d.Histories(context.Background(), key, func(exec string, lines []byte) error {
+		got[exec] = string(lines)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// TestHistoriesRideOtherCommits checks that appended history lines need
+// no commit of their own when other writes come, that they are committed
+// on their own within postDelay when none comes, that Close commits what
+// is still waiting, and that each record key reads its own executions'
+// lines in order.
+func TestHistoriesRideOtherCommits(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "scangate.db")
+	d, err := Open(path, &Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	setDelay := func(delay time.Duration) {
+		d.c.mu.Lock()
+		d.c.delay = delay
+		if d.c.flush != nil {
+			d.c.flush.Stop()
+			d.c.flush = nil
+		}
+		d.c.mu.Unlock()
+	}
+	// No commit on a timer while the appends below wait for a write.
+	setDelay(time.Hour)
+	var commits atomic.Int32
+	d.c.update = func(fn func(*bolt.Tx) error) error {
+		commits.Add(1)
+		return d.db.Update(fn)
+	}
+
+	line := func(s string) []byte { return []byte(s + "\n") }
+	buf := line("a1")
+	d.AppendHistory("k1", "scan-x-k1-g0", buf)
+	copy(buf, "zz") // the caller may reuse its buffer at once
+	d.AppendHistory("k1", "scan-x-k1-g0", line("a2"))
+	d.AppendHistory("k1", "review-x-k1-g0", line("b1"))
+	d.AppendHistory("k2", "scan-y-k2-g0", line("c1"))
+	d.AppendHistory("k\x001", "bad", line("never"))
+	// Shown before any commit.
+	if got := histories(t, d, "k2"); !maps.Equal(got, map[string]string{"scan-y-k2-g0": "c1\n"}) {
+		t.Errorf("before a commit, k2's histories are %q", got)
+	}
+	if n := commits.Load(); n != 0 {
+		t.Errorf("%d commits for four appends alone; want 0 yet", n)
+	}
+	if err := d.PutCheckpoint(ctx, &domain.Checkpoint{ID: "c", Version: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if n := commits.Load(); n != 1 {
+		t.Errorf("%d commits for four appends and a write; want 1", n)
+	}
+	want := map[string]string{"scan-x-k1-g0": "a1\na2\n", "review-x-k1-g0": "b1\n"}
+	if got := histories(t, d, "k1"); !maps.Equal(got, want) {
+		t.Errorf("k1's histories are %q; want %q", got, want)
+	}
+	if got := histories(t, d, "k2"); !maps.Equal(got, map[string]string{"scan-y-k2-g0": "c1\n"}) {
+		t.Errorf("k2's histories are %q", got)
+	}
+
+	// Nothing else is written: the lines are committed on their own.
+	setDelay(0)
+	before := commits.Load()
+	d.AppendHistory("k3", "scan-z-k3-g0", line("d1"))
+	pending := func() int {
+		d.hmu.Lock()
+		defer d.hmu.Unlock()
+		return len(d.hpend)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for commits.Load() == before || pending() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("an appended line was not committed within 10s")
+		}
+		time.Sleep(postDelay / 4)
+	}
+	if got := histories(t, d, "k3"); got["scan-z-k3-g0"] != "d1\n" {
+		t.Errorf("k3's histories are %q", got)
+	}
+
+	d.AppendHistory("k3", "scan-z-k3-g0", line("d2"))
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d, err = Open(path, &Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if got := histories(t, d, "k3"); got["scan-z-k3-g0"] != "d1\nd2\n" {
+		t.Errorf("after Close and Open, k3's histories are %q; want d1 and d2", got)
+	}
+	// A restarted driver's pieces sort after the earlier ones.
+	d.AppendHistory("k3", "scan-z-k3-g0", line("d3"))
+	d.SyncHistories()
+	if got := histories(t, d, "k3"); got["scan-z-k3-g0"] != "d1\nd2\nd3\n" {
+		t.Errorf("after a restart's append, k3's histories are %q", got)
+	}
+}
