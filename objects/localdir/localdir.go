@@ -67,6 +67,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"io/fs"
 	"maps"
@@ -101,11 +102,25 @@ type Driver struct {
 	// now is the clock behind VersionIDs and LastModified; tests replace it.
 	now func() time.Time
 
-	// mu serialises commits: new versions, tag rewrites and deletes. It is
-	// never held while object bytes are streamed.
-	mu sync.Mutex
-	// last is the timestamp of the last VersionID made, under mu.
-	last uint64
+	// keyLocks serialise the commits of one key: its new versions, tag
+	// writes and deletes. Keys live in folders of their own, so commits
+	// of different keys need no order between them, and one key's syncs
+	// (a quarantine copy makes five) do not hold up every other key's tag
+	// write, as a single lock did. A lock is never held while object bytes
+	// are streamed. Keys share the locks by hash.
+	keyLocks [64]sync.Mutex
+	// lastMu guards last, the timestamp of the last VersionID made.
+	lastMu sync.Mutex
+	last   uint64
+}
+
+// keyLock is the lock of bucket/key's commits.
+func (d *Driver) keyLock(bucket, key string) *sync.Mutex {
+	h := fnv.New32a()
+	h.Write([]byte(bucket))
+	h.Write([]byte{0})
+	h.Write([]byte(key))
+	return &d.keyLocks[h.Sum32()%uint32(len(d.keyLocks))]
 }
 
 // Folder and file names inside the root. None is ever derived from a key.
@@ -317,8 +332,9 @@ func (d *Driver) SetTags(ctx context.Context, ref domain.ObjectRef, tags map[str
 	if err := objects.CheckTags(op, id, tags); err != nil {
 		return err
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	mu := d.keyLock(ref.Bucket, ref.Key)
+	mu.Lock()
+	defer mu.Unlock()
 	v, err := d.resolve(op, ref)
 	if err != nil {
 		return err
@@ -341,7 +357,7 @@ func (d *Driver) SetTags(ctx context.Context, ref domain.ObjectRef, tags map[str
 // lifecycle bounds (a record's history holds at most a few hundred
 // transitions); Delete removes it with its version.
 
-// appendTags appends tags to v's tag log. The caller holds d.mu.
+// appendTags appends tags to v's tag log. The caller holds v's key lock.
 func (d *Driver) appendTags(v version, tags map[string]string) error {
 	if tags == nil {
 		tags = map[string]string{}
@@ -472,8 +488,9 @@ func (d *Driver) Delete(ctx context.Context, ref domain.ObjectRef) error {
 // where it went, or "" when there is no such version.
 func (d *Driver) unlink(op string, ref domain.ObjectRef) (string, error) {
 	id := objects.RefID(ref)
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	mu := d.keyLock(ref.Bucket, ref.Key)
+	mu.Lock()
+	defer mu.Unlock()
 	v, err := d.resolve(op, ref)
 	if errcode.Of(err) == errcode.NotFound {
 		return "", nil
@@ -834,8 +851,9 @@ func (d *Driver) write(ctx context.Context, op string, w *pending, r io.Reader) 
 		Tags:        w.tags,
 	}
 
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	mu := d.keyLock(w.bucket, w.key)
+	mu.Lock()
+	defer mu.Unlock()
 	if err := ctxErr(ctx, op, id); err != nil {
 		return domain.ObjectRef{}, err
 	}
@@ -944,8 +962,10 @@ func copyChunks(ctx context.Context, w io.Writer, r io.Reader) (int64, error) {
 
 // nextVersionID returns a VersionID larger than newest (the key's newest
 // version, or "") and than any this driver made before, with the time it
-// stands for. The caller holds d.mu.
+// stands for. The caller holds the key's lock.
 func (d *Driver) nextVersionID(newest string) (string, time.Time) {
+	d.lastMu.Lock()
+	defer d.lastMu.Unlock()
 	ts := uint64(max(d.now().UnixNano(), 0))
 	ts = max(ts, d.last+1)
 	if newest != "" {

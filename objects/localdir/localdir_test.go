@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -751,5 +752,92 @@ func TestConcurrentWritersAndReaders(t *testing.T) {
 	}
 	if len(vs) != 26 || vs[len(vs)-1].Ref != first {
 		t.Errorf("%d versions, oldest %v; want 26, oldest %v", len(vs), vs[len(vs)-1].Ref, first)
+	}
+}
+
+// TestKeysCommitIndependently checks that one key's commit does not wait
+// for another key's (a quarantine copy's syncs used to hold up every tag
+// write), that one key's commits still wait for each other, and that
+// version IDs stay unique across keys written at once.
+func TestKeysCommitIndependently(t *testing.T) {
+	d, _ := newDriver(t, &Options{NoSync: true})
+	ctx := t.Context()
+	a := "held/a.txt"
+	b := ""
+	for i := 0; b == "" && i < 1000; i++ {
+		if k := fmt.Sprintf("free/b%d.txt", i); d.keyLock(mainBucket, k) != d.keyLock(mainBucket, a) {
+			b = k
+		}
+	}
+	if b == "" {
+		t.Fatal("a thousand keys all share the lock of one")
+	}
+	refA, err := d.Put(ctx, mainBucket, a, strings.NewReader("a"), objects.PutOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	refB, err := d.Put(ctx, mainBucket, b, strings.NewReader("b"), objects.PutOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	held := d.keyLock(mainBucket, a)
+	held.Lock()
+	other := make(chan error, 1)
+	go func() {
+		if err := d.SetTags(ctx, refB, map[string]string{"k": "v"}); err != nil {
+			other <- err
+			return
+		}
+		ref, err := d.Put(ctx, mainBucket, b, strings.NewReader("b2"), objects.PutOptions{})
+		if err == nil {
+			err = d.Delete(ctx, ref)
+		}
+		other <- err
+	}()
+	select {
+	case err := <-other:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		held.Unlock()
+		t.Fatal("a commit of another key waited for a held key")
+	}
+	same := make(chan error, 1)
+	go func() { same <- d.SetTags(ctx, refA, map[string]string{"k": "v"}) }()
+	select {
+	case err := <-same:
+		t.Fatalf("a commit of the held key went ahead (%v)", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	held.Unlock()
+	if err := <-same; err != nil {
+		t.Fatal(err)
+	}
+
+	// Many keys at once: every version ID is new.
+	var wg sync.WaitGroup
+	ids := make(chan string, 8*20)
+	for w := range 8 {
+		wg.Go(func() {
+			for i := range 20 {
+				ref, err := d.Put(ctx, mainBucket, fmt.Sprintf("many/%d/%d", w, i%3), strings.NewReader("x"), objects.PutOptions{})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				ids <- ref.VersionID
+			}
+		})
+	}
+	wg.Wait()
+	close(ids)
+	seen := map[string]bool{}
+	for id := range ids {
+		if seen[id] {
+			t.Errorf("version ID %s made twice", id)
+		}
+		seen[id] = true
 	}
 }
