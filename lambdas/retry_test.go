@@ -55,6 +55,22 @@ func sweepEnv(t *testing.T) (*store.Store, *localdir.Driver, func(time.Duration)
 	return st, objs, advance
 }
 
+// ingested uploads key to the local bucket and records its version,
+// pending, with no execution driving it.
+func ingested(t *testing.T, st *store.Store, objs *localdir.Driver, key string) *domain.Record {
+	t.Helper()
+	ctx := context.Background()
+	ref, err := objs.Put(ctx, "uploads", key, strings.NewReader(key), objects.PutOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, _, err := st.Ingest(ctx, ref, "test", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec
+}
+
 // The sweep rescans a record that failed for a passing reason once it has
 // rested, with a doubling rest, within its retry window; other failures
 // stay as they are.
@@ -67,14 +83,7 @@ func TestSweepRetriesTransientFailures(t *testing.T) {
 	}
 	ctx := context.Background()
 	fail := func(key, reason string) string {
-		ref, err := objs.Put(ctx, "uploads", key, strings.NewReader(key), objects.PutOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		rec, _, err := st.Ingest(ctx, ref, "test", "")
-		if err != nil {
-			t.Fatal(err)
-		}
+		rec := ingested(t, st, objs, key)
 		if _, err := st.ApplyFresh(ctx, rec.ID, store.Transition{Event: "fail", Actor: "test", Reason: reason}, nil); err != nil {
 			t.Fatal(err)
 		}
@@ -168,17 +177,7 @@ func TestSweepAlarmLinesAtWarn(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	put := func(key string) *domain.Record {
-		ref, err := objs.Put(ctx, "uploads", key, strings.NewReader(key), objects.PutOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		rec, _, err := st.Ingest(ctx, ref, "test", "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return rec
-	}
+	put := func(key string) *domain.Record { return ingested(t, st, objs, key) }
 	stranded := put("stranded.bin") // pending, and no execution drives it
 	failed := put("down.bin")
 	if _, err := st.ApplyFresh(ctx, failed.ID, store.Transition{Event: "fail", Actor: "test", Reason: domain.ReasonClamdUnavailable}, nil); err != nil {

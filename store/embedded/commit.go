@@ -146,15 +146,12 @@ func (c *committer) flushPosted() {
 	go c.drain()
 }
 
-// sync commits whatever waits in the queue, posted writes included, and
-// returns once it is committed.
+// sync returns once every write posted before it is committed (or
+// failed): an empty write joins the queue, and batches commit in order,
+// so its commit comes after theirs, also after one a goroutine has
+// already taken from the queue and is committing.
 func (c *committer) sync() {
-	c.mu.Lock()
-	n := len(c.queue)
-	c.mu.Unlock()
-	if n > 0 {
-		_ = c.do(func(*bolt.Tx) error { return nil })
-	}
+	_ = c.do(func(*bolt.Tx) error { return nil })
 }
 
 // close commits what was posted and stops posting: the file is about to

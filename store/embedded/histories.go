@@ -23,8 +23,9 @@ func historySeqStart() uint64 { return uint64(time.Now().UnixNano()) }
 // the next commit of the store's writes and are not fsynced on their own
 // (see committer.post). They are diagnostics; the record's own History is
 // the durable trail. So an execution's history costs no file of its own
-// and no commit of its own, which was about a sixth of the local
-// pipeline's CPU per object. Histories shows the lines from the moment
+// and no commit of its own: the local pipeline takes 9 to 17 % less CPU
+// per clean object than with a file per execution (BenchmarkPipeline,
+// alternated runs). Histories shows the lines from the moment
 // AppendHistory returns. lines is copied.
 func (d *Driver) AppendHistory(recordKey, exec string, lines []byte) {
 	if strings.IndexByte(recordKey, 0) >= 0 || strings.IndexByte(exec, 0) >= 0 || exec == "" || recordKey == "" {

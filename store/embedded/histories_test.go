@@ -4,6 +4,7 @@ import (
 	"context"
 	"maps"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -122,5 +123,46 @@ func TestHistoriesRideOtherCommits(t *testing.T) {
 	d.SyncHistories()
 	if got := histories(t, d, "k3"); got["scan-z-k3-g0"] != "d1\nd2\nd3\n" {
 		t.Errorf("after a restart's append, k3's histories are %q", got)
+	}
+}
+
+// TestSyncHistoriesWaitsForACommitUnderWay checks that SyncHistories
+// (and so Close) does not return while a commit that took posted lines
+// from the queue is still running: the queue is empty then, but the lines
+// are not committed yet.
+func TestSyncHistoriesWaitsForACommitUnderWay(t *testing.T) {
+	d, err := Open(filepath.Join(t.TempDir(), "scangate.db"), &Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	open := func() { once.Do(func() { close(release) }) }
+	defer open() // before Close, which waits for the held commit
+	var first atomic.Bool
+	d.c.update = func(fn func(*bolt.Tx) error) error {
+		if first.CompareAndSwap(false, true) {
+			close(entered)
+			<-release
+		}
+		return d.db.Update(fn)
+	}
+	d.AppendHistory("k", "scan-x-k-g0", []byte("a\n"))
+	<-entered // the timer's commit holds the line, and the queue is empty
+	synced := make(chan struct{})
+	go func() { d.SyncHistories(); close(synced) }()
+	select {
+	case <-synced:
+		t.Fatal("SyncHistories returned while the line's commit was under way")
+	case <-time.After(100 * time.Millisecond):
+	}
+	open()
+	<-synced
+	d.hmu.Lock()
+	n := len(d.hpend)
+	d.hmu.Unlock()
+	if n != 0 {
+		t.Errorf("after SyncHistories, %d record keys still wait for a commit", n)
 	}
 }
