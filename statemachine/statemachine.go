@@ -107,9 +107,53 @@ func buildEvents() fsm.Events {
 var ErrIllegal = errors.New("illegal transition")
 
 // Next returns the status that event leads to from the status from, or an
-// error wrapping ErrIllegal. The check runs through looplab/fsm so that the
-// declared table, not a second copy of it, decides.
+// error wrapping ErrIllegal. The answer is looplab/fsm's: for the table's
+// own statuses and events it was asked once, when the package loaded
+// (decided), since building a machine per question cost every transition
+// a few kilobytes of maps; anything else is asked afresh.
 func Next(from domain.Status, event Event) (domain.Status, error) {
+	if o, ok := decided[step{from, event}]; ok {
+		return o.to, o.err
+	}
+	return nextFSM(from, event)
+}
+
+type step struct {
+	from  domain.Status
+	event Event
+}
+
+type outcome struct {
+	to  domain.Status
+	err error
+}
+
+// decided holds looplab/fsm's answer for every status the table names and
+// every event in it; it is never modified after init.
+var decided = decideAll()
+
+func decideAll() map[step]outcome {
+	var statuses []domain.Status
+	for _, t := range table {
+		for _, s := range append(slices.Clone(t.src), t.dst) {
+			if !slices.Contains(statuses, s) {
+				statuses = append(statuses, s)
+			}
+		}
+	}
+	m := make(map[step]outcome, len(statuses)*len(table))
+	for _, s := range statuses {
+		for _, t := range table {
+			to, err := nextFSM(s, t.event)
+			m[step{s, t.event}] = outcome{to, err}
+		}
+	}
+	return m
+}
+
+// nextFSM asks looplab/fsm, so that the declared table, not a second copy
+// of it, decides.
+func nextFSM(from domain.Status, event Event) (domain.Status, error) {
 	f := fsm.NewFSM(string(from), fsmEvents(), nil)
 	err := f.Event(context.Background(), string(event))
 	var noTransition fsm.NoTransitionError

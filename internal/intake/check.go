@@ -27,6 +27,15 @@ func checkJSON(data []byte) error {
 	if err := checkSurrogates(data); err != nil {
 		return err
 	}
+	if plainJSON(data) {
+		return nil
+	}
+	return checkTokens(data)
+}
+
+// checkTokens is checkJSON's own pass over the tokens, which also names
+// what is wrong.
+func checkTokens(data []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	type frame struct {
