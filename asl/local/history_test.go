@@ -103,6 +103,99 @@ func TestHistoryWrites(t *testing.T) {
 	}
 }
 
+// TestHistoryRetention checks that PruneHistories deletes the histories
+// whose last line is older than HistoryRetention, in files and in the
+// embedded store, and keeps the others, and that Run's loop prunes on its own.
+func TestHistoryRetention(t *testing.T) {
+	const retention = time.Second
+	oldExec, newExec := "scan-key-0000aaaa-g0", "scan-key-0000bbbb-g0"
+	for _, tc := range []struct {
+		name string
+		opts func(t *testing.T) WorkflowOptions
+		// age makes exec's history older than the retention.
+		age func(t *testing.T, opts WorkflowOptions, exec string)
+	}{
+		{"files", func(t *testing.T) WorkflowOptions {
+			return WorkflowOptions{HistoryDir: t.TempDir()}
+		}, func(t *testing.T, opts WorkflowOptions, exec string) {
+			long := time.Now().Add(-100 * 24 * time.Hour)
+			if err := os.Chtimes(filepath.Join(opts.HistoryDir, exec+".jsonl"), long, long); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"embedded store", func(t *testing.T) WorkflowOptions {
+			drv, err := embedded.Open(filepath.Join(t.TempDir(), "scangate.db"), &embedded.Options{NoSync: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { drv.Close() })
+			return WorkflowOptions{Histories: drv}
+		}, func(t *testing.T, opts WorkflowOptions, exec string) {
+			// The store files a line under the time it was written.
+			time.Sleep(retention + 300*time.Millisecond)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := tc.opts(t)
+			opts.HistoryRetention = retention
+			w := &Workflows{opts: opts, log: slog.New(slog.DiscardHandler), base: context.Background()}
+			end := func(exec string) {
+				w.record(exec, workflow.Event{ID: 1, Time: time.Now(), Type: "ExecutionSucceeded"})
+			}
+			executions := func(id string) int {
+				hist, err := w.History(id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return len(hist)
+			}
+			end(oldExec)
+			tc.age(t, opts, oldExec)
+			end(newExec)
+			if h, ok := opts.Histories.(*embedded.Driver); ok {
+				h.SyncHistories()
+			}
+			n, err := w.PruneHistories(context.Background())
+			if err != nil || n != 1 {
+				t.Errorf("PruneHistories = %d, %v; want 1, nil", n, err)
+			}
+			if got := executions("0000aaaa"); got != 0 {
+				t.Errorf("the old record keeps %d executions' histories, want 0", got)
+			}
+			if got := executions("0000bbbb"); got != 1 {
+				t.Errorf("the new record keeps %d executions' histories, want 1", got)
+			}
+
+			// Without a retention nothing goes; Run's
+			// pruneLoop prunes when it starts.
+			w.opts.HistoryRetention = 0
+			tc.age(t, opts, newExec)
+			if n, err := w.PruneHistories(context.Background()); n != 0 || err != nil {
+				t.Errorf("PruneHistories without a retention = %d, %v; want 0, nil", n, err)
+			}
+			if got := executions("0000bbbb"); got != 1 {
+				t.Errorf("without a retention, the new record keeps %d executions' histories, want 1", got)
+			}
+			w.opts.HistoryRetention = retention
+			ctx, cancel := context.WithCancel(context.Background())
+			ran := make(chan struct{})
+			go func() {
+				defer close(ran)
+				w.pruneLoop(ctx)
+			}()
+			deadline := time.Now().Add(10 * time.Second)
+			for executions("0000bbbb") != 0 && time.Now().Before(deadline) {
+				time.Sleep(20 * time.Millisecond)
+			}
+			cancel()
+			<-ran
+			if got := executions("0000bbbb"); got != 0 {
+				t.Errorf("pruneLoop left %d executions' histories older than the retention, want 0", got)
+			}
+		})
+	}
+}
+
 func countLines(t *testing.T, name string) int {
 	t.Helper()
 	b, err := os.ReadFile(name)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -55,8 +56,25 @@ type WorkflowOptions struct {
 	// writing an execution's lines in the commits the records' writes make
 	// anyway, so a history costs no file creation and no fsync of its own.
 	Histories HistoryStore
-	Logger    *slog.Logger
+	// HistoryRetention is how long an execution's history is kept after
+	// its last line, in the store (when it implements HistoryPruner) or
+	// in HistoryDir; 0 keeps every history. Run prunes when it starts and
+	// then every hour (every HistoryRetention, if that is shorter). On
+	// AWS, CloudWatch Logs' retention does this for the workflow logs.
+	HistoryRetention time.Duration
+	Logger           *slog.Logger
 }
+
+// HistoryPruner is a HistoryStore that deletes old histories.
+// *embedded.Driver implements it.
+type HistoryPruner interface {
+	// PruneHistories deletes the histories of executions whose last line
+	// was written before before and returns how many it deleted.
+	PruneHistories(ctx context.Context, before time.Time) (int, error)
+}
+
+// historyPruneEvery is how often Run prunes histories at most.
+const historyPruneEvery = time.Hour
 
 // HistoryStore keeps execution histories, filed by the record key in
 // their names (asl.RecordKeyOf). *embedded.Driver implements it.
@@ -370,6 +388,12 @@ func (w *Workflows) Run(ctx context.Context) error {
 	if w.h == nil {
 		return errors.New("local: workflows have no handlers")
 	}
+	pruned := make(chan struct{})
+	go func() {
+		defer close(pruned)
+		w.pruneLoop(ctx)
+	}()
+	defer func() { <-pruned }()
 	w.sweep(ctx)
 	tick := time.NewTicker(w.opts.SweepEvery)
 	defer tick.Stop()
@@ -382,6 +406,79 @@ func (w *Workflows) Run(ctx context.Context) error {
 			w.sweep(ctx)
 		}
 	}
+}
+
+// pruneLoop prunes histories now and then on Run's schedule until ctx
+// ends; it returns at once without a retention.
+func (w *Workflows) pruneLoop(ctx context.Context) {
+	r := w.opts.HistoryRetention
+	if r <= 0 {
+		return
+	}
+	t := time.NewTicker(min(r, historyPruneEvery))
+	defer t.Stop()
+	for {
+		n, err := w.PruneHistories(ctx)
+		if err != nil && ctx.Err() == nil {
+			w.log.Warn("pruning execution histories failed", "err", err)
+		}
+		if n > 0 {
+			w.log.Info("pruned execution histories", "executions", n, "retention", r)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// PruneHistories deletes the histories whose last line is older than
+// HistoryRetention (none when it is 0) and returns how many executions'
+// histories it deleted. Run calls it on its own schedule.
+func (w *Workflows) PruneHistories(ctx context.Context) (int, error) {
+	r := w.opts.HistoryRetention
+	if r <= 0 {
+		return 0, nil
+	}
+	before := time.Now().Add(-r)
+	if w.opts.Histories != nil {
+		p, ok := w.opts.Histories.(HistoryPruner)
+		if !ok {
+			return 0, nil
+		}
+		return p.PruneHistories(ctx, before)
+	}
+	if w.opts.HistoryDir == "" {
+		return 0, nil
+	}
+	entries, err := os.ReadDir(w.opts.HistoryDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, e := range entries {
+		if ctx.Err() != nil {
+			return n, ctx.Err()
+		}
+		// A file is appended to whenever its execution writes, so its
+		// modification time is its last line's.
+		if !e.Type().IsRegular() || !strings.HasSuffix(e.Name(), ".jsonl") {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil || !info.ModTime().Before(before) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(w.opts.HistoryDir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }
 
 func (w *Workflows) sweep(ctx context.Context) {

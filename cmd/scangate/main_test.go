@@ -364,3 +364,11 @@ func TestRunRefusesAnOpenPublicBind(t *testing.T) {
 		t.Errorf("a refused start printed credentials:\n%s", out.String())
 	}
 }
+
+func TestRunRefusesANegativeHistoryRetention(t *testing.T) {
+	var out, errb bytes.Buffer
+	code := run(context.Background(), []string{"run", "--data", t.TempDir(), "--history-retention", "-1h"}, nil, &out, &errb)
+	if code != 2 || !strings.Contains(errb.String(), "--history-retention must not be negative") {
+		t.Fatalf("run --history-retention -1h: exit %d, %s", code, errb.String())
+	}
+}

@@ -53,6 +53,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		maxPut     = fl.Int64("max-put", 5<<30, "largest direct upload (PUT /v1/objects) and upload URL, in bytes")
 		timeScale  = fl.Float64("time-scale", 1, "multiply the workflow's retry delays and timeouts by this (tests and demos compress them)")
 		sweep      = fl.Duration("sweep", 30*time.Second, "how often to look for stranded records")
+		histKeep   = fl.Duration("history-retention", defaultHistoryRetention, "how long a workflow execution's history is kept after its last event (0: for ever); records and their transitions are kept regardless")
 		noCache    = fl.Bool("no-verdict-cache", false, "scan identical bytes again instead of reusing a clean verdict")
 		intents    = fl.Bool("record-intents", false, "record an upload intent for every URL POST /v1/uploads issues, so that an upload whose event is lost is still found (one store write per URL)")
 		grace      = fl.Duration("intent-grace", lambdas.DefaultIntentGrace, "how long after its URL expired an upload may still arrive before its intent is settled")
@@ -79,6 +80,10 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := fl.Parse(args); err != nil {
 		return parseExit(err)
 	}
+	if *histKeep < 0 {
+		fmt.Fprintln(stderr, "scangate: --history-retention must not be negative")
+		return 2
+	}
 	var handler slog.Handler = slog.NewTextHandler(stderr, nil)
 	if *logJSON {
 		handler = slog.NewJSONHandler(stderr, nil)
@@ -87,7 +92,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := serve(ctx, runConfig{
 		engine: ef, listen: *listen, dataDir: *dataDir, storeURL: *storeURL, bucket: *bucket, qBucket: *qBucket,
 		policy: *policy, workers: *workers, lease: *lease, adminToken: *adminToken,
-		timeScale: *timeScale, sweep: *sweep, noCache: *noCache, largeMax: *largeMax, self: self,
+		timeScale: *timeScale, sweep: *sweep, historyRetention: *histKeep, noCache: *noCache, largeMax: *largeMax, self: self,
 		recordIntents: *intents, intentGrace: *grace, maxPut: *maxPut, allowedHosts: hosts,
 		policyFile: *policyFile, retroWindow: *retroWin, retroRate: *retroRate,
 		secureCookies: *secureCk, notifyURL: *notifyURL, notifySecret: *notifySec, consoleURL: *consoleURL,
@@ -97,6 +102,10 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	return 0
 }
+
+// defaultHistoryRetention keeps execution histories as long as the AWS
+// stack keeps its logs (cdk/gate's LogRetentionDays).
+const defaultHistoryRetention = 90 * 24 * time.Hour
 
 type runConfig struct {
 	engine                  engineFlags
@@ -108,6 +117,7 @@ type runConfig struct {
 	adminToken              string
 	timeScale               float64
 	sweep                   time.Duration
+	historyRetention        time.Duration
 	noCache                 bool
 	largeMax                int64
 	self                    []string
@@ -210,7 +220,7 @@ func serve(ctx context.Context, c runConfig, log *slog.Logger, stdout, stderr io
 	}
 	wopts := local.WorkflowOptions{
 		Workers: c.workers, TimeScale: c.timeScale, SweepEvery: c.sweep,
-		HistoryDir: filepath.Join(c.dataDir, "executions"), Logger: log,
+		HistoryDir: filepath.Join(c.dataDir, "executions"), HistoryRetention: c.historyRetention, Logger: log,
 	}
 	// The embedded store keeps the histories in its own commits; with
 	// DynamoDB they stay files in the data folder.

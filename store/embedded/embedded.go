@@ -49,6 +49,10 @@
 //	checkpoints   id -> domain.Checkpoint (a backfill's position)
 //	histories     recordKey 0x00 execution 0x00 seq -> JSON lines
 //
+// A history's seq is the time its piece was written, in Unix nanoseconds as
+// a big-endian uint64 (made unique and increasing): PruneHistories deletes
+// the executions whose last piece is older than it is told.
+//
 // keyHash is domain.KeyHash(bucket, key), 32 hex digits: keys may hold any
 // byte and be 1 KiB long, and a fixed-width prefix keeps one key's
 // entries apart from another's. Listings compare the stored bucket and key
@@ -147,6 +151,7 @@ type Driver struct {
 	path  string
 	c     *committer
 	hseq  atomic.Uint64 // see historySeq
+	now   func() time.Time
 	hmu   sync.Mutex
 	hpend map[string][]*piece // AppendHistory's lines not committed yet, by record key
 }
@@ -189,7 +194,7 @@ func Open(path string, opts *Options) (*Driver, error) {
 		_ = db.Close()
 		return nil, wrap(op, path, err)
 	}
-	return &Driver{db: db, path: path, c: &committer{update: db.Update}}, nil
+	return &Driver{db: db, path: path, c: &committer{update: db.Update}, now: time.Now}, nil
 }
 
 // Path returns the file the driver holds.

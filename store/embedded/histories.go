@@ -13,11 +13,6 @@ import (
 	"github.com/scangate/scangate/domain/errcode"
 )
 
-// historySeqStart is where a driver's history sequence starts: the
-// clock's nanoseconds, so pieces written after a restart sort after the
-// ones before it.
-func historySeqStart() uint64 { return uint64(time.Now().UnixNano()) }
-
 // AppendHistory adds lines (JSON lines) to the history of execution exec,
 // filed under recordKey, and returns at once: the lines are written in
 // the next commit of the store's writes and are not fsynced on their own
@@ -63,11 +58,20 @@ type piece struct {
 	lines []byte
 }
 
+// historySeq returns the sequence number of a piece: the time of writing
+// in Unix nanoseconds, made larger than every number it returned before,
+// so pieces sort in the order they were written, also across a restart
+// (unless the clock went back by more than the downtime), and
+// PruneHistories can tell how old an execution's last piece is.
 func (d *Driver) historySeq() uint64 {
-	if d.hseq.Load() == 0 {
-		d.hseq.CompareAndSwap(0, historySeqStart())
+	now := uint64(max(d.now().UnixNano(), 0))
+	for {
+		last := d.hseq.Load()
+		next := max(now, last+1)
+		if d.hseq.CompareAndSwap(last, next) {
+			return next
+		}
 	}
-	return d.hseq.Add(1)
 }
 
 // Histories calls fn with each execution filed under recordKey and all of
@@ -125,3 +129,107 @@ func (d *Driver) Histories(ctx context.Context, recordKey string, fn func(exec s
 // SyncHistories returns once the history lines appended so far are
 // committed.
 func (d *Driver) SyncHistories() { d.c.sync() }
+
+// pruneGroups bounds the executions one read transaction of
+// PruneHistories looks at: a long walk holds no snapshot that keeps bbolt
+// from reusing the pages other commits free meanwhile.
+const pruneGroups = 512
+
+// PruneHistories deletes the histories of the executions whose last piece
+// was written before before, and returns how many it deleted. It walks the
+// histories in chunks, each read in a transaction of its own and deleted
+// in one commit, shared with other writers (committer.do). An execution
+// that writes again after it was found old keeps its new lines, without
+// the older ones; a history is diagnostics, and the record's own History
+// is the durable trail.
+func (d *Driver) PruneHistories(ctx context.Context, before time.Time) (int, error) {
+	const op = "embedded: prune histories"
+	if err := start(ctx, op, ""); err != nil {
+		return 0, err
+	}
+	cutoff := before.UnixNano()
+	if cutoff <= 0 {
+		return 0, nil
+	}
+	removed := 0
+	var from []byte
+	for {
+		if err := ctx.Err(); err != nil {
+			return removed, errcode.Errorf(errcode.Unavailable, op, "", "%w", err)
+		}
+		var (
+			doomed [][]byte
+			gone   int
+			next   []byte
+		)
+		err := d.db.View(func(tx *bolt.Tx) error {
+			c := tx.Bucket(bucketHistories).Cursor()
+			k, _ := c.First()
+			if from != nil {
+				k, _ = c.Seek(from)
+			}
+			var (
+				group  []byte
+				keys   [][]byte
+				newest uint64
+				groups int
+			)
+			end := func() {
+				if group != nil && newest < uint64(cutoff) {
+					doomed = append(doomed, keys...)
+					gone++
+				}
+			}
+			for ; k != nil; k, _ = c.Next() {
+				g, seq, ok := historyGroup(k)
+				if !ok {
+					continue
+				}
+				if !bytes.Equal(g, group) {
+					end()
+					if groups == pruneGroups {
+						next = bytes.Clone(k)
+						return nil
+					}
+					groups++
+					group, keys, newest = bytes.Clone(g), nil, 0
+				}
+				keys = append(keys, bytes.Clone(k))
+				newest = max(newest, seq)
+			}
+			end()
+			return nil
+		})
+		if err != nil {
+			return removed, wrap(op, "", err)
+		}
+		if len(doomed) > 0 {
+			err := d.c.do(func(tx *bolt.Tx) error {
+				b := tx.Bucket(bucketHistories)
+				for _, k := range doomed {
+					if err := b.Delete(k); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return removed, wrap(op, "", err)
+			}
+			removed += gone
+		}
+		if next == nil {
+			return removed, nil
+		}
+		from = next
+	}
+}
+
+// historyGroup splits a histories key into its execution's part (record
+// key, 0x00, execution) and the piece's sequence number.
+func historyGroup(k []byte) (group []byte, seq uint64, ok bool) {
+	if len(k) < 9 || k[len(k)-9] != 0 {
+		return nil, 0, false
+	}
+	return k[:len(k)-9], binary.BigEndian.Uint64(k[len(k)-8:]), true
+}

@@ -2,6 +2,7 @@ package embedded
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"path/filepath"
 	"sync"
@@ -164,5 +165,65 @@ func TestSyncHistoriesWaitsForACommitUnderWay(t *testing.T) {
 	d.hmu.Unlock()
 	if n != 0 {
 		t.Errorf("after SyncHistories, %d record keys still wait for a commit", n)
+	}
+}
+
+// TestPruneHistories checks that PruneHistories deletes exactly the
+// executions whose last piece is older than the cutoff, whole, across
+// the chunks it walks in, and keeps an old execution that wrote again.
+func TestPruneHistories(t *testing.T) {
+	ctx := context.Background()
+	d, err := Open(filepath.Join(t.TempDir(), "scangate.db"), &Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	day0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var now time.Time
+	d.now = func() time.Time { return now }
+	at := func(days int, key, exec, line string) {
+		now = day0.AddDate(0, 0, days)
+		d.AppendHistory(key, exec, []byte(line+"\n"))
+	}
+	// More old executions than one chunk holds, under many record keys.
+	old := pruneGroups + 7
+	for i := range old {
+		at(0, fmt.Sprintf("old-%04d", i), "scan-e", "x")
+	}
+	at(0, "mixed", "scan-old", "o1")
+	at(1, "mixed", "scan-old", "o2")
+	at(0, "mixed", "review-resumed", "r1")
+	at(40, "mixed", "review-resumed", "r2") // wrote again, recently
+	at(40, "new", "scan-new", "n1")
+	d.SyncHistories()
+
+	n, err := d.PruneHistories(ctx, day0.AddDate(0, 0, 30))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := old + 1; n != want {
+		t.Errorf("PruneHistories removed %d executions, want %d", n, want)
+	}
+	for _, key := range []string{"old-0000", fmt.Sprintf("old-%04d", pruneGroups), fmt.Sprintf("old-%04d", old-1)} {
+		if got := histories(t, d, key); len(got) != 0 {
+			t.Errorf("%s's histories after the prune: %q, want none", key, got)
+		}
+	}
+	want := map[string]string{"review-resumed": "r1\nr2\n"}
+	if got := histories(t, d, "mixed"); !maps.Equal(got, want) {
+		t.Errorf("mixed's histories after the prune: %q, want %q", got, want)
+	}
+	if got := histories(t, d, "new"); !maps.Equal(got, map[string]string{"scan-new": "n1\n"}) {
+		t.Errorf("new's histories after the prune: %q", got)
+	}
+	// Nothing is left that the cutoff names; a second prune finds nothing.
+	if n, err := d.PruneHistories(ctx, day0.AddDate(0, 0, 30)); err != nil || n != 0 {
+		t.Errorf("second PruneHistories = %d, %v; want 0, nil", n, err)
+	}
+	// Sequence numbers keep increasing when the clock goes back.
+	now = day0
+	a, b := d.historySeq(), d.historySeq()
+	if b <= a || a <= uint64(day0.AddDate(0, 0, 40).UnixNano()) {
+		t.Errorf("historySeq after the clock went back: %d then %d", a, b)
 	}
 }
