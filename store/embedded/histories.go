@@ -164,8 +164,10 @@ func (d *Driver) PruneHistories(ctx context.Context, before time.Time) (int, err
 		)
 		err := d.db.View(func(tx *bolt.Tx) error {
 			c := tx.Bucket(bucketHistories).Cursor()
-			k, _ := c.First()
-			if from != nil {
+			var k []byte
+			if from == nil {
+				k, _ = c.First()
+			} else {
 				k, _ = c.Seek(from)
 			}
 			var (
