@@ -236,19 +236,27 @@ func TestHistoryLine(t *testing.T) {
 		{"scalar output", workflow.Event{ID: 9, Time: at, Type: "ExecutionSucceeded", Output: json.RawMessage(`"x"`)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			want, err := json.Marshal(historyEvent(tc.ev))
+			full := historyEvent(tc.ev)
+			want, err := json.Marshal(storedEvent{HistoryEvent: full})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The second line's document comes from the memo, and is the
+			// document of the line before it.
+			again := storedEvent{HistoryEvent: full, InputPrev: len(full.Input) > 0, OutputPrev: len(full.Output) > 0}
+			again.Input, again.Output = nil, nil
+			wantAgain, err := json.Marshal(again)
 			if err != nil {
 				t.Fatal(err)
 			}
 			var p pendingHistory
-			// Twice: the second line comes from the memo.
-			for range 2 {
+			for i, want := range [][]byte{want, wantAgain} {
 				got, err := p.appendEvent(nil, tc.ev)
 				if err != nil {
 					t.Fatal(err)
 				}
 				if string(got) != string(want)+"\n" {
-					t.Errorf("line\n%s\nwant\n%s", got, want)
+					t.Errorf("line %d\n%s\nwant\n%s", i+1, got, want)
 				}
 			}
 		})
@@ -263,4 +271,67 @@ func TestHistoryLine(t *testing.T) {
 			t.Error("appendEvent accepts the event")
 		}
 	})
+}
+
+// TestHistoryDocumentsLeftOut checks that the lines of an execution leave
+// out a document equal to the one before it, that every piece starts in
+// full, and that readHistory gives back every event whole, also when it
+// reads a piece twice (stored and still pending).
+func TestHistoryDocumentsLeftOut(t *testing.T) {
+	at := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	d0 := json.RawMessage(`{"id":"abc","next":"scan"}`)
+	d1 := json.RawMessage(`{"id":"abc","verdict":{"outcome":"clean"}}`)
+	d1copy := json.RawMessage(`{"id":"abc","verdict":{"outcome":"clean"}}`) // equal, not the same bytes
+	events := []workflow.Event{
+		{ID: 1, Time: at, Type: "ExecutionStarted", Input: d0},
+		{ID: 2, Time: at, Type: "TaskStateEntered", State: "Scan", Input: d0},
+		{ID: 3, Time: at, Type: "TaskScheduled", State: "Scan", Input: d0},
+		{ID: 4, Time: at, Type: "TaskSucceeded", State: "Scan", Output: d1},
+		{ID: 5, Time: at, Type: "TaskRetry", State: "Record", Input: d1copy, Error: "E"}, // ends the piece
+		{ID: 6, Time: at, Type: "TaskScheduled", State: "Record", Input: d1},
+		{ID: 7, Time: at, Type: "PassStateExited", State: "Same", Input: d1, Output: d1},
+		{ID: 8, Time: at, Type: "ExecutionSucceeded", Output: d0},
+	}
+	var p pendingHistory
+	var pieces [][]byte
+	var lines []byte
+	for _, ev := range events {
+		line, err := p.appendEvent(nil, ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, line...)
+		if ev.Type == "TaskRetry" {
+			pieces = append(pieces, lines)
+			lines = nil
+			p.reset()
+		}
+	}
+	pieces = append(pieces, lines)
+	all := bytes.Join(pieces, nil)
+	// d0, then d1, d1 again to start the second piece, d0 at the end.
+	if n := bytes.Count(all, []byte(`"id":"abc"`)); n != 4 {
+		t.Errorf("the lines hold %d documents, want 4:\n%s", n, all)
+	}
+	for i, piece := range pieces {
+		if first, _, _ := bytes.Cut(piece, []byte("\n")); bytes.Contains(first, []byte("Prev")) {
+			t.Errorf("piece %d starts with a reference: %s", i, first)
+		}
+	}
+	check := func(name string, got []HistoryEvent) {
+		t.Helper()
+		if len(got) != len(events) {
+			t.Fatalf("%s: %d events, want %d", name, len(got), len(events))
+		}
+		for i, ev := range events {
+			want, _ := json.Marshal(historyEvent(ev))
+			have, _ := json.Marshal(got[i])
+			if string(have) != string(want) {
+				t.Errorf("%s: event %d\n%s\nwant\n%s", name, i+1, have, want)
+			}
+		}
+	}
+	check("read once", readHistory(bytes.NewReader(all), nil))
+	// History reads the stored pieces, then the pending one again.
+	check("pending read again", readHistory(bytes.NewReader(pieces[1]), readHistory(bytes.NewReader(all), nil)))
 }
