@@ -112,7 +112,20 @@ type Driver struct {
 	// lastMu guards last, the timestamp of the last VersionID made.
 	lastMu sync.Mutex
 	last   uint64
+
+	// metas holds versions' parsed meta.json by folder, for
+	// openVersion: a version's metadata never changes once its folder is
+	// in place, and its VersionID is never made again, so an entry holds
+	// for as long as the folder exists, which openVersion checks first
+	// by opening it. A clean object's scan and tag each read it, so the
+	// cache spares the pipeline a file read and a JSON parse per step.
+	// At most maxMetas entries: a full cache starts over.
+	metaMu sync.Mutex
+	metas  map[string]*meta
 }
+
+// maxMetas bounds Driver.metas; an entry is a few hundred bytes.
+const maxMetas = 4096
 
 // keyLock is the lock of bucket/key's commits.
 func (d *Driver) keyLock(bucket, key string) *sync.Mutex {
@@ -512,6 +525,7 @@ func (d *Driver) unlink(op string, ref domain.ObjectRef) (string, error) {
 	if err != nil {
 		return "", osError(op, id, err)
 	}
+	d.forgetMeta(v.dir)
 	keyDir := filepath.Dir(v.dir)
 	d.syncDir(keyDir)
 	// Drop the key's folder with its last version. Put recreates it under
@@ -711,15 +725,38 @@ func (d *Driver) openVersion(dir string) (version, error) {
 	if err != nil {
 		return version{}, err
 	}
+	d.metaMu.Lock()
+	m := d.metas[dir]
+	d.metaMu.Unlock()
+	if m != nil {
+		return version{dir: dir, meta: m, root: r}, nil
+	}
 	b, err := r.ReadFile(metaFile)
 	if err == nil {
-		var m *meta
 		if m, err = parseMeta(b); err == nil {
+			d.cacheMeta(dir, m)
 			return version{dir: dir, meta: m, root: r}, nil
 		}
 	}
 	r.Close()
 	return version{}, err
+}
+
+// cacheMeta keeps m as the metadata of the version folder dir.
+func (d *Driver) cacheMeta(dir string, m *meta) {
+	d.metaMu.Lock()
+	defer d.metaMu.Unlock()
+	if d.metas == nil || len(d.metas) >= maxMetas {
+		d.metas = make(map[string]*meta)
+	}
+	d.metas[dir] = m
+}
+
+// forgetMeta drops dir's entry from metas.
+func (d *Driver) forgetMeta(dir string) {
+	d.metaMu.Lock()
+	delete(d.metas, dir)
+	d.metaMu.Unlock()
 }
 
 func parseMeta(b []byte) (*meta, error) {
@@ -730,16 +767,16 @@ func parseMeta(b []byte) (*meta, error) {
 	return &m, nil
 }
 
-func (d *Driver) writeMeta(name string, m *meta) error {
+func (d *Driver) writeMeta(name string, m *meta) ([]byte, error) {
 	b, err := json.Marshal(m)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	f, err := d.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, filePerm)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return d.writeClose(f, b)
+	return b, d.writeClose(f, b)
 }
 
 // writeClose writes b to f, syncs it unless the driver was opened NoSync,
@@ -870,7 +907,8 @@ func (d *Driver) write(ctx context.Context, op string, w *pending, r io.Reader) 
 		newest = ids[len(ids)-1]
 	}
 	m.VersionID, m.LastModified = d.nextVersionID(newest)
-	if err := d.writeMeta(filepath.Join(stage, metaFile), m); err != nil {
+	written, err := d.writeMeta(filepath.Join(stage, metaFile), m)
+	if err != nil {
 		return domain.ObjectRef{}, osError(op, id, err)
 	}
 	// An empty tag log, made with the version, so that tagging it later
@@ -885,6 +923,11 @@ func (d *Driver) write(ctx context.Context, op string, w *pending, r io.Reader) 
 		return domain.ObjectRef{}, osError(op, id, err)
 	}
 	committed = true
+	// The metadata as meta.json holds it, shared with no caller's maps:
+	// the version's scan and its tagging read it next.
+	if pm, err := parseMeta(written); err == nil {
+		d.cacheMeta(filepath.Join(keyDir, m.VersionID), pm)
+	}
 	d.syncDir(keyDir)
 	d.syncDir(filepath.Join(w.bucket, objectsDir))
 	if newBucket {

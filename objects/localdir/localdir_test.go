@@ -841,3 +841,69 @@ func TestKeysCommitIndependently(t *testing.T) {
 		seen[id] = true
 	}
 }
+
+// TestMetaCache checks that openVersion's cache of parsed metadata never
+// answers for a version whose folder is gone, whether Delete removed it or
+// something else did, that a new version of the key is its own, and that
+// the cache stays within maxMetas.
+func TestMetaCache(t *testing.T) {
+	d, _ := newDriver(t, nil)
+	ctx := t.Context()
+	put := func(body string) domain.ObjectRef {
+		t.Helper()
+		ref, err := d.Put(ctx, mainBucket, "cache/obj", strings.NewReader(body), objects.PutOptions{ContentType: "text/plain"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ref
+	}
+	read := func(ref domain.ObjectRef) (objects.Info, error) {
+		t.Helper()
+		rc, info, err := d.Open(ctx, ref)
+		if err == nil {
+			rc.Close()
+		}
+		return info, err
+	}
+	v1 := put("one")
+	first, err := read(v1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, err := read(v1); err != nil || !cmp.Equal(again, first) {
+		t.Errorf("second Open of v1 = %+v, %v; want %+v", again, err, first)
+	}
+	if err := d.Delete(ctx, v1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := read(v1); errcode.Of(err) != errcode.NotFound {
+		t.Errorf("Open of deleted v1 = %v, want NotFound", err)
+	}
+
+	v2 := put("two!")
+	if info, err := read(v2); err != nil || info.Ref.Size != 4 || info.Ref.VersionID != v2.VersionID {
+		t.Errorf("Open of v2 = %+v, %v", info, err)
+	}
+	// Removed behind the driver's back.
+	if err := os.RemoveAll(filepath.Join(d.Root(), keyPath(v2.Bucket, v2.Key), v2.VersionID)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := read(v2); errcode.Of(err) != errcode.NotFound {
+		t.Errorf("Open of v2 after its folder went = %v, want NotFound", err)
+	}
+
+	d.metaMu.Lock()
+	for i := range maxMetas {
+		d.metas[fmt.Sprintf("x/%d", i)] = &meta{}
+	}
+	d.metaMu.Unlock()
+	if _, err := read(put("three")); err != nil {
+		t.Fatal(err)
+	}
+	d.metaMu.Lock()
+	n := len(d.metas)
+	d.metaMu.Unlock()
+	if n > maxMetas {
+		t.Errorf("%d cached metadata entries, want at most %d", n, maxMetas)
+	}
+}
