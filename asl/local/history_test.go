@@ -335,3 +335,15 @@ func TestHistoryDocumentsLeftOut(t *testing.T) {
 	// History reads the stored pieces, then the pending one again.
 	check("pending read again", readHistory(bytes.NewReader(pieces[1]), readHistory(bytes.NewReader(all), nil)))
 }
+
+func TestHistoryPruneEvery(t *testing.T) {
+	for _, tc := range []struct{ retention, want time.Duration }{
+		{time.Second, time.Minute},
+		{48 * time.Hour, 2 * time.Hour},
+		{90 * 24 * time.Hour, 24 * time.Hour},
+	} {
+		if got := historyPruneEvery(tc.retention); got != tc.want {
+			t.Errorf("historyPruneEvery(%s) = %s, want %s", tc.retention, got, tc.want)
+		}
+	}
+}

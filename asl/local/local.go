@@ -59,7 +59,8 @@ type WorkflowOptions struct {
 	// HistoryRetention is how long an execution's history is kept after
 	// its last line, in the store (when it implements HistoryPruner) or
 	// in HistoryDir; 0 keeps every history. Run prunes when it starts and
-	// then every hour (every HistoryRetention, if that is shorter). On
+	// then every HistoryRetention/24, between a minute and a day, so a
+	// history goes at most a twenty-fourth of the retention late. On
 	// AWS, CloudWatch Logs' retention does this for the workflow logs.
 	HistoryRetention time.Duration
 	Logger           *slog.Logger
@@ -73,8 +74,12 @@ type HistoryPruner interface {
 	PruneHistories(ctx context.Context, before time.Time) (int, error)
 }
 
-// historyPruneEvery is how often Run prunes histories at most.
-const historyPruneEvery = time.Hour
+// historyPruneEvery is how often Run prunes histories with retention r:
+// a prune reads every history, so not more often than the retention
+// needs.
+func historyPruneEvery(r time.Duration) time.Duration {
+	return min(max(r/24, time.Minute), 24*time.Hour)
+}
 
 // HistoryStore keeps execution histories, filed by the record key in
 // their names (asl.RecordKeyOf). *embedded.Driver implements it.
@@ -415,7 +420,7 @@ func (w *Workflows) pruneLoop(ctx context.Context) {
 	if r <= 0 {
 		return
 	}
-	t := time.NewTicker(min(r, historyPruneEvery))
+	t := time.NewTicker(historyPruneEvery(r))
 	defer t.Stop()
 	for {
 		n, err := w.PruneHistories(ctx)
