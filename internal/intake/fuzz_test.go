@@ -16,7 +16,8 @@ import (
 	"github.com/scangate/scangate/domain"
 )
 
-func FuzzDecode(f *testing.F) {
+// addEventSeeds adds every document of testdata/events to f's corpus.
+func addEventSeeds(f *testing.F) {
 	inputs, err := filepath.Glob(filepath.Join(eventsDir, "*.json"))
 	if err != nil {
 		f.Fatal(err)
@@ -28,6 +29,10 @@ func FuzzDecode(f *testing.F) {
 		}
 		f.Add(data)
 	}
+}
+
+func FuzzDecode(f *testing.F) {
+	addEventSeeds(f)
 	ref := domain.ObjectRef{Bucket: "b-1", Key: "a b+c%/é", VersionID: "v", ETag: "e", Size: 1, Sequencer: "s"}
 	f.Add(S3Notification(ref))
 	f.Add(EventBridgeEvent(ref, "CopyObject"))

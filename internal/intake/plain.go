@@ -105,19 +105,8 @@ func (p *plainParser) object(depth int) bool {
 		if !p.value(depth) {
 			return false
 		}
-		p.space()
-		if p.i >= len(p.data) {
-			return false
-		}
-		switch p.data[p.i] {
-		case ',':
-			p.i++
-			p.space()
-		case '}':
-			p.i++
-			return true
-		default:
-			return false
+		if done, ok := p.after('}'); done || !ok {
+			return ok
 		}
 	}
 }
@@ -133,21 +122,29 @@ func (p *plainParser) array(depth int) bool {
 		if !p.value(depth) {
 			return false
 		}
-		p.space()
-		if p.i >= len(p.data) {
-			return false
-		}
-		switch p.data[p.i] {
-		case ',':
-			p.i++
-			p.space()
-		case ']':
-			p.i++
-			return true
-		default:
-			return false
+		if done, ok := p.after(']'); done || !ok {
+			return ok
 		}
 	}
+}
+
+// after reads what follows a member or an element: a comma (another one
+// comes: done is false), or the container's closing bracket (done).
+func (p *plainParser) after(closing byte) (done, ok bool) {
+	p.space()
+	if p.i >= len(p.data) {
+		return false, false
+	}
+	switch p.data[p.i] {
+	case ',':
+		p.i++
+		p.space()
+		return false, true
+	case closing:
+		p.i++
+		return true, true
+	}
+	return false, false
 }
 
 // str reads a string and reports whether it was plain: ASCII without

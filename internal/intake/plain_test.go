@@ -1,8 +1,6 @@
 package intake
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -13,17 +11,7 @@ import (
 // plainJSON may refuse a document checkTokens accepts (checkTokens then
 // decides), never accept one it refuses.
 func FuzzPlainJSON(f *testing.F) {
-	inputs, err := filepath.Glob(filepath.Join(eventsDir, "*.json"))
-	if err != nil {
-		f.Fatal(err)
-	}
-	for _, in := range inputs {
-		data, err := os.ReadFile(in)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(data)
-	}
+	addEventSeeds(f)
 	for _, s := range plainCases {
 		f.Add([]byte(s.doc))
 	}
