@@ -63,8 +63,21 @@ type WorkflowOptions struct {
 	// history goes at most a twenty-fourth of the retention late. On
 	// AWS, CloudWatch Logs' retention does this for the workflow logs.
 	HistoryRetention time.Duration
-	Logger           *slog.Logger
+	// RetagWindow is how far back Run, when it starts, looks for clean
+	// and allowlisted records whose objects lack their verdict's tags (a
+	// stop between the verdict's commit and the tag write: see
+	// lambdas.Handlers.Retag), when the store can list records by time;
+	// 0 means 10 minutes, a negative value turns it off.
+	RetagWindow time.Duration
+	Logger      *slog.Logger
 }
+
+// defaultRetagWindow is RetagWindow's default: a crash and an automatic
+// restart fit well within it.
+const defaultRetagWindow = 10 * time.Minute
+
+// retagLimit bounds the records of each state one start looks at.
+const retagLimit = 10000
 
 // HistoryPruner is a HistoryStore that deletes old histories.
 // *embedded.Driver implements it.
@@ -399,6 +412,7 @@ func (w *Workflows) Run(ctx context.Context) error {
 		w.pruneLoop(ctx)
 	}()
 	defer func() { <-pruned }()
+	w.retag(ctx)
 	w.sweep(ctx)
 	tick := time.NewTicker(w.opts.SweepEvery)
 	defer tick.Stop()
@@ -484,6 +498,26 @@ func (w *Workflows) PruneHistories(ctx context.Context) (int, error) {
 		n++
 	}
 	return n, nil
+}
+
+// retag puts back the verdict tags a stop may have kept from the objects
+// of records decided within RetagWindow.
+func (w *Workflows) retag(ctx context.Context) {
+	l, ok := w.st.Driver().(lambdas.RecentRecords)
+	window := w.opts.RetagWindow
+	if !ok || window < 0 {
+		return
+	}
+	if window == 0 {
+		window = defaultRetagWindow
+	}
+	n, err := w.h.Retag(ctx, l, time.Now().Add(-window), retagLimit)
+	if err != nil && ctx.Err() == nil {
+		w.log.Warn("retag at start failed", "err", err)
+	}
+	if n > 0 {
+		w.log.Warn("tagged objects whose verdict was recorded but not tagged", "objects", n)
+	}
 }
 
 func (w *Workflows) sweep(ctx context.Context) {

@@ -383,12 +383,7 @@ func (d *Driver) ListByState(ctx context.Context, state domain.Status, page stor
 		recs := tx.Bucket(bucketRecords)
 		var err error
 		cursor, err = scan(tx.Bucket(bucketByState), op, string(state), prefix, page, func(k, _ []byte) error {
-			id := k[len(prefix)+timeLen+1:]
-			raw := recs.Get(id)
-			if raw == nil {
-				return errcode.Errorf(errcode.Unknown, op, string(id), "index entry without a record")
-			}
-			rec, err := decode[domain.Record](op, string(id), raw)
+			rec, err := indexedRecord(recs, op, k[len(prefix)+timeLen+1:])
 			if err != nil {
 				return err
 			}
@@ -673,6 +668,15 @@ func get[T any](d *Driver, op, id string, bucket, key []byte) (*T, error) {
 		return nil, wrap(op, id, err)
 	}
 	return out, nil
+}
+
+// indexedRecord returns the record with id, which an index entry names.
+func indexedRecord(recs *bolt.Bucket, op string, id []byte) (*domain.Record, error) {
+	raw := recs.Get(id)
+	if raw == nil {
+		return nil, errcode.Errorf(errcode.Unknown, op, string(id), "index entry without a record")
+	}
+	return decode[domain.Record](op, string(id), raw)
 }
 
 func loadRecord(tx *bolt.Tx, op, id string) (*domain.Record, error) {

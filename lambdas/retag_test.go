@@ -1,0 +1,112 @@
+package lambdas_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/scangate/scangate/asl"
+	"github.com/scangate/scangate/domain"
+	"github.com/scangate/scangate/internal/clamd"
+	"github.com/scangate/scangate/lambdas"
+	"github.com/scangate/scangate/objects"
+	"github.com/scangate/scangate/objects/localdir"
+	"github.com/scangate/scangate/store"
+	"github.com/scangate/scangate/store/embedded"
+)
+
+// stopBeforeTags fails every tag write, as a process that stops between a
+// verdict's commit and its tag write leaves things.
+type stopBeforeTags struct{ objects.Driver }
+
+func (stopBeforeTags) SetTags(context.Context, domain.ObjectRef, map[string]string) error {
+	return errors.New("stopped")
+}
+
+// TestRetag checks that Retag tags the objects of records decided clean
+// but left untagged, within its window only, passes over a version that
+// is gone and objects already tagged, and changes nothing the second time.
+func TestRetag(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	drv, err := embedded.Open(filepath.Join(dir, "db"), &embedded.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := store.New(drv, nil)
+	t.Cleanup(func() { st.Close() })
+	objs, err := localdir.Open(filepath.Join(dir, "b"), &localdir.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { objs.Close() })
+	handlers := func(o objects.Driver) *lambdas.Handlers {
+		sc := &fakeScanner{res: clamd.Result{Status: clamd.StatusClean, Raw: "stream: OK"}}
+		h, err := lambdas.New(lambdas.Config{Store: st, Objects: o, Scanner: sc, QuarantineBucket: "quarantine", DisableVerdictCache: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	h, stopped := handlers(objs), handlers(stopBeforeTags{objs})
+	run := func(h *lambdas.Handlers, key string) domain.ObjectRef {
+		t.Helper()
+		ref, err := objs.Put(ctx, "uploads", key, strings.NewReader("bytes of "+key), objects.PutOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, _, err := st.Ingest(ctx, ref, "test", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc := asl.Document{ID: rec.ID, Object: rec.Object}
+		for _, step := range []func(context.Context, asl.Document) (asl.Document, error){h.Claim, h.Scan, h.Record} {
+			if doc, err = step(ctx, doc); err != nil {
+				break
+			}
+		}
+		if got, err := st.Get(ctx, rec.ID); err != nil || got.State != domain.StatusClean {
+			t.Fatalf("%s: record %v, %v; want clean", key, got, err)
+		}
+		return ref
+	}
+	status := func(ref domain.ObjectRef) string {
+		t.Helper()
+		tags, err := objs.Tags(ctx, ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tags[objects.TagStatus]
+	}
+	untagged := run(stopped, "untagged.txt")
+	tagged := run(h, "tagged.txt")
+	deleted := run(stopped, "deleted.txt")
+	if err := objs.Delete(ctx, deleted); err != nil {
+		t.Fatal(err)
+	}
+	if got := status(untagged); got != "" {
+		t.Fatalf("the stopped Record tagged its object %q", got)
+	}
+
+	if n, err := h.Retag(ctx, drv, time.Now().Add(time.Hour), 100); err != nil || n != 0 {
+		t.Errorf("Retag of the hour to come = %d, %v; want 0, nil", n, err)
+	}
+	if got := status(untagged); got != "" {
+		t.Errorf("a record outside the window was retagged: %q", got)
+	}
+	if n, err := h.Retag(ctx, drv, time.Now().Add(-time.Hour), 100); err != nil || n != 1 {
+		t.Errorf("Retag of the last hour = %d, %v; want 1, nil", n, err)
+	}
+	if got := status(untagged); got != string(domain.StatusClean) {
+		t.Errorf("untagged object's status tag after Retag = %q, want clean", got)
+	}
+	if got := status(tagged); got != string(domain.StatusClean) {
+		t.Errorf("tagged object's status tag = %q, want clean", got)
+	}
+	if n, err := h.Retag(ctx, drv, time.Now().Add(-time.Hour), 100); err != nil || n != 0 {
+		t.Errorf("second Retag = %d, %v; want 0, nil", n, err)
+	}
+}
