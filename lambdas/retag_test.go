@@ -3,8 +3,6 @@ package lambdas_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -13,9 +11,6 @@ import (
 	"github.com/scangate/scangate/internal/clamd"
 	"github.com/scangate/scangate/lambdas"
 	"github.com/scangate/scangate/objects"
-	"github.com/scangate/scangate/objects/localdir"
-	"github.com/scangate/scangate/store"
-	"github.com/scangate/scangate/store/embedded"
 )
 
 // stopBeforeTags fails every tag write, as a process that stops between a
@@ -31,18 +26,11 @@ func (stopBeforeTags) SetTags(context.Context, domain.ObjectRef, map[string]stri
 // is gone and objects already tagged, and changes nothing the second time.
 func TestRetag(t *testing.T) {
 	ctx := t.Context()
-	dir := t.TempDir()
-	drv, err := embedded.Open(filepath.Join(dir, "db"), &embedded.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
+	st, objs, _ := sweepEnv(t)
+	recent, ok := st.Driver().(lambdas.RecentRecords)
+	if !ok {
+		t.Fatal("the embedded driver lists no records by time")
 	}
-	st := store.New(drv, nil)
-	t.Cleanup(func() { st.Close() })
-	objs, err := localdir.Open(filepath.Join(dir, "b"), &localdir.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { objs.Close() })
 	handlers := func(o objects.Driver) *lambdas.Handlers {
 		sc := &fakeScanner{res: clamd.Result{Status: clamd.StatusClean, Raw: "stream: OK"}}
 		h, err := lambdas.New(lambdas.Config{Store: st, Objects: o, Scanner: sc, QuarantineBucket: "quarantine", DisableVerdictCache: true})
@@ -54,15 +42,9 @@ func TestRetag(t *testing.T) {
 	h, stopped := handlers(objs), handlers(stopBeforeTags{objs})
 	run := func(h *lambdas.Handlers, key string) domain.ObjectRef {
 		t.Helper()
-		ref, err := objs.Put(ctx, "uploads", key, strings.NewReader("bytes of "+key), objects.PutOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		rec, _, err := st.Ingest(ctx, ref, "test", "")
-		if err != nil {
-			t.Fatal(err)
-		}
+		rec := ingested(t, st, objs, key)
 		doc := asl.Document{ID: rec.ID, Object: rec.Object}
+		var err error
 		for _, step := range []func(context.Context, asl.Document) (asl.Document, error){h.Claim, h.Scan, h.Record} {
 			if doc, err = step(ctx, doc); err != nil {
 				break
@@ -71,7 +53,7 @@ func TestRetag(t *testing.T) {
 		if got, err := st.Get(ctx, rec.ID); err != nil || got.State != domain.StatusClean {
 			t.Fatalf("%s: record %v, %v; want clean", key, got, err)
 		}
-		return ref
+		return rec.Object
 	}
 	status := func(ref domain.ObjectRef) string {
 		t.Helper()
@@ -91,13 +73,14 @@ func TestRetag(t *testing.T) {
 		t.Fatalf("the stopped Record tagged its object %q", got)
 	}
 
-	if n, err := h.Retag(ctx, drv, time.Now().Add(time.Hour), 100); err != nil || n != 0 {
+	now := st.Now()
+	if n, err := h.Retag(ctx, recent, now.Add(time.Hour), 100); err != nil || n != 0 {
 		t.Errorf("Retag of the hour to come = %d, %v; want 0, nil", n, err)
 	}
 	if got := status(untagged); got != "" {
 		t.Errorf("a record outside the window was retagged: %q", got)
 	}
-	if n, err := h.Retag(ctx, drv, time.Now().Add(-time.Hour), 100); err != nil || n != 1 {
+	if n, err := h.Retag(ctx, recent, now.Add(-time.Hour), 100); err != nil || n != 1 {
 		t.Errorf("Retag of the last hour = %d, %v; want 1, nil", n, err)
 	}
 	if got := status(untagged); got != string(domain.StatusClean) {
@@ -106,7 +89,7 @@ func TestRetag(t *testing.T) {
 	if got := status(tagged); got != string(domain.StatusClean) {
 		t.Errorf("tagged object's status tag = %q, want clean", got)
 	}
-	if n, err := h.Retag(ctx, drv, time.Now().Add(-time.Hour), 100); err != nil || n != 0 {
+	if n, err := h.Retag(ctx, recent, now.Add(-time.Hour), 100); err != nil || n != 0 {
 		t.Errorf("second Retag = %d, %v; want 0, nil", n, err)
 	}
 }
