@@ -2,7 +2,6 @@ package local
 
 import (
 	"context"
-	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,16 +16,9 @@ import (
 	"github.com/scangate/scangate/store/embedded"
 )
 
-// stopBeforeTags fails every tag write, as a process that stops between a
-// verdict's commit and its tag write leaves things.
-type stopBeforeTags struct{ objects.Driver }
-
-func (stopBeforeTags) SetTags(context.Context, domain.ObjectRef, map[string]string) error {
-	return errors.New("stopped")
-}
-
 // TestRunRetagsAtStart checks that Run, with the embedded store, tags the
-// object of a record a stop left decided clean and untagged.
+// object of a record that a stop left decided clean and untagged. The
+// record is decided by the runtime's own handlers before Run starts.
 func TestRunRetagsAtStart(t *testing.T) {
 	ctx := t.Context()
 	dir := t.TempDir()
@@ -42,8 +34,8 @@ func TestRunRetagsAtStart(t *testing.T) {
 	}
 	t.Cleanup(func() { objs.Close() })
 
-	// The run before: its Record step committed the verdict and stopped.
-	before, err := lambdas.New(lambdas.Config{Store: st, Objects: stopBeforeTags{objs}, Scanner: benchScanner{}, QuarantineBucket: "quarantine"})
+	w, hs, err := New(st, lambdas.Config{Store: st, Objects: objs, Scanner: benchScanner{}, QuarantineBucket: "quarantine"},
+		WorkflowOptions{SweepEvery: time.Hour, Drain: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,10 +48,14 @@ func TestRunRetagsAtStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	doc := asl.Document{ID: rec.ID, Object: rec.Object}
-	for _, step := range []func(context.Context, asl.Document) (asl.Document, error){before.Claim, before.Scan, before.Record} {
+	for _, step := range []func(context.Context, asl.Document) (asl.Document, error){hs.Claim, hs.Scan, hs.Record} {
 		if doc, err = step(ctx, doc); err != nil {
-			break
+			t.Fatal(err)
 		}
+	}
+	// As a stop between the verdict's commit and its tag write leaves it.
+	if err := objs.SetTags(ctx, ref, map[string]string{}); err != nil {
+		t.Fatal(err)
 	}
 	status := func() string {
 		t.Helper()
@@ -73,11 +69,6 @@ func TestRunRetagsAtStart(t *testing.T) {
 		t.Fatalf("before the restart: record %v, %v, object status %q; want clean and untagged", got, err, status())
 	}
 
-	w, _, err := New(st, lambdas.Config{Store: st, Objects: objs, Scanner: benchScanner{}, QuarantineBucket: "quarantine"},
-		WorkflowOptions{SweepEvery: time.Hour, Drain: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
 	runCtx, stop := context.WithCancel(ctx)
 	ran := make(chan error, 1)
 	go func() { ran <- w.Run(runCtx) }()
