@@ -10,28 +10,40 @@ import (
 	"github.com/scangate/scangate/objects"
 )
 
-// RecentRecords lists the records in a state by their last transition.
-// The embedded store's driver implements it.
+// RecentRecords lists the records in a state by their last transition,
+// newest first. The embedded store's driver implements it.
 type RecentRecords interface {
 	RecordsUpdatedSince(ctx context.Context, state domain.Status, since time.Time, limit int) ([]*domain.Record, error)
 }
 
 // Retag writes the verdict's tags again on the objects of the clean and
-// allowlisted records decided since since, where the object does not
-// carry them, and returns how many objects it tagged. The Record step
-// commits a verdict and then tags the object: a process that stops
-// between the two leaves a record that says clean and an object that no
-// tag lets anyone read, which fails closed, but for good, since no sweep
-// looks at decided records. On AWS the interrupted execution fails and
-// its alarm counts it; the local runtime calls Retag when it starts.
+// allowlisted records decided within window of the newest decision in
+// their state, where the object does not carry them, and returns how many
+// objects it tagged. It looks at the newest limit records of each state
+// at most. The Record step commits a verdict and then tags the object: a
+// process that stops between the two leaves a record that says clean and
+// an object that no tag lets anyone read, which fails closed, but for
+// good, since no sweep looks at decided records. That happens to the last
+// decisions before a stop, which is why the window ends at the newest
+// decision and not at the time Retag runs: a machine may stay down for
+// days, and the newest records come first whatever the limit. On AWS
+// the interrupted execution fails and its alarm counts it; the local
+// runtime calls Retag when it starts.
 //
 // Each record is read again before its object is tagged, and only a
 // record still decided in the same way, not under quarantine, has its
 // object tagged; a version that is gone is passed over.
-func (h *Handlers) Retag(ctx context.Context, l RecentRecords, since time.Time, limit int) (int, error) {
+func (h *Handlers) Retag(ctx context.Context, l RecentRecords, window time.Duration, limit int) (int, error) {
 	tagged := 0
 	for _, state := range []domain.Status{domain.StatusClean, domain.StatusAllowlisted} {
-		recs, err := l.RecordsUpdatedSince(ctx, state, since, limit)
+		newest, err := l.RecordsUpdatedSince(ctx, state, time.Time{}, 1)
+		if err != nil {
+			return tagged, fmt.Errorf("retag: listing %s records: %w", state, err)
+		}
+		if len(newest) == 0 {
+			continue
+		}
+		recs, err := l.RecordsUpdatedSince(ctx, state, newest[0].UpdatedAt.Add(-window), limit)
 		if err != nil {
 			return tagged, fmt.Errorf("retag: listing %s records: %w", state, err)
 		}

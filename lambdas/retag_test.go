@@ -22,11 +22,12 @@ func (stopBeforeTags) SetTags(context.Context, domain.ObjectRef, map[string]stri
 }
 
 // TestRetag checks that Retag tags the objects of records decided clean
-// but left untagged, within its window only, passes over a version that
+// but left untagged, within its window back from the newest decision (not
+// from now: a machine can stay down for days), passes over a version that
 // is gone and objects already tagged, and changes nothing the second time.
 func TestRetag(t *testing.T) {
 	ctx := t.Context()
-	st, objs, _ := sweepEnv(t)
+	st, objs, advance := sweepEnv(t)
 	recent, ok := st.Driver().(lambdas.RecentRecords)
 	if !ok {
 		t.Fatal("the embedded driver lists no records by time")
@@ -63,6 +64,8 @@ func TestRetag(t *testing.T) {
 		}
 		return tags[objects.TagStatus]
 	}
+	older := run(stopped, "older.txt")
+	advance(2 * time.Hour)
 	untagged := run(stopped, "untagged.txt")
 	tagged := run(h, "tagged.txt")
 	deleted := run(stopped, "deleted.txt")
@@ -73,23 +76,24 @@ func TestRetag(t *testing.T) {
 		t.Fatalf("the stopped Record tagged its object %q", got)
 	}
 
-	now := st.Now()
-	if n, err := h.Retag(ctx, recent, now.Add(time.Hour), 100); err != nil || n != 0 {
-		t.Errorf("Retag of the hour to come = %d, %v; want 0, nil", n, err)
-	}
-	if got := status(untagged); got != "" {
-		t.Errorf("a record outside the window was retagged: %q", got)
-	}
-	if n, err := h.Retag(ctx, recent, now.Add(-time.Hour), 100); err != nil || n != 1 {
-		t.Errorf("Retag of the last hour = %d, %v; want 1, nil", n, err)
+	// The store's clock stands weeks before the wall clock: a window
+	// back from now would hold none of these records.
+	if n, err := h.Retag(ctx, recent, time.Hour, 100); err != nil || n != 1 {
+		t.Errorf("Retag of the last hour's decisions = %d, %v; want 1, nil", n, err)
 	}
 	if got := status(untagged); got != string(domain.StatusClean) {
-		t.Errorf("untagged object's status tag after Retag = %q, want clean", got)
+		t.Errorf("untagged object's status tag = %q, want clean", got)
+	}
+	if got := status(older); got != "" {
+		t.Errorf("a record decided outside the window was retagged: %q", got)
 	}
 	if got := status(tagged); got != string(domain.StatusClean) {
 		t.Errorf("tagged object's status tag = %q, want clean", got)
 	}
-	if n, err := h.Retag(ctx, recent, now.Add(-time.Hour), 100); err != nil || n != 0 {
+	if n, err := h.Retag(ctx, recent, time.Hour, 100); err != nil || n != 0 {
 		t.Errorf("second Retag = %d, %v; want 0, nil", n, err)
+	}
+	if n, err := h.Retag(ctx, recent, 3*time.Hour, 100); err != nil || n != 1 {
+		t.Errorf("Retag of three hours = %d, %v; want 1 (the older record), nil", n, err)
 	}
 }

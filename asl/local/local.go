@@ -63,17 +63,18 @@ type WorkflowOptions struct {
 	// history goes at most a twenty-fourth of the retention late. On
 	// AWS, CloudWatch Logs' retention does this for the workflow logs.
 	HistoryRetention time.Duration
-	// RetagWindow is how far back Run, when it starts, looks for clean
-	// and allowlisted records whose objects lack their verdict's tags (a
-	// stop between the verdict's commit and the tag write: see
-	// lambdas.Handlers.Retag), when the store can list records by time;
-	// 0 means 10 minutes, a negative value turns it off.
+	// RetagWindow is how far back from the newest decision Run, when it
+	// starts, looks for clean and allowlisted records whose objects lack
+	// their verdict's tags (a stop between the verdict's commit and the
+	// tag write: see lambdas.Handlers.Retag), when the store can list
+	// records by time; 0 means 10 minutes, a negative value turns it off.
 	RetagWindow time.Duration
 	Logger      *slog.Logger
 }
 
-// defaultRetagWindow is RetagWindow's default: a crash and an automatic
-// restart fit well within it.
+// defaultRetagWindow is RetagWindow's default. The tags it looks for are
+// those of the last decisions before a stop, a verdict committed but not
+// yet tagged: a few at most, one per workflow worker.
 const defaultRetagWindow = 10 * time.Minute
 
 // retagLimit bounds the records of each state one start looks at.
@@ -501,7 +502,7 @@ func (w *Workflows) PruneHistories(ctx context.Context) (int, error) {
 }
 
 // retag puts back the verdict tags a stop may have kept from the objects
-// of records decided within RetagWindow.
+// of records decided within RetagWindow of the newest decision.
 func (w *Workflows) retag(ctx context.Context) {
 	l, ok := w.st.Driver().(lambdas.RecentRecords)
 	window := w.opts.RetagWindow
@@ -511,7 +512,7 @@ func (w *Workflows) retag(ctx context.Context) {
 	if window == 0 {
 		window = defaultRetagWindow
 	}
-	n, err := w.h.Retag(ctx, l, time.Now().Add(-window), retagLimit)
+	n, err := w.h.Retag(ctx, l, window, retagLimit)
 	if err != nil && ctx.Err() == nil {
 		w.log.Warn("retag at start failed", "err", err)
 	}

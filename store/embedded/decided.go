@@ -12,10 +12,12 @@ import (
 )
 
 // RecordsUpdatedSince returns the records in state whose last transition
-// is at since or later, oldest first, at most limit of them: a seek in the
-// by-state index, whose keys are ordered by time within a state. The local
-// runtime reads the records decided just before it started with it (see
-// lambdas.Handlers.Retag).
+// is at since or later, newest first, at most limit of them: a walk back
+// from the end of the state's part of the by-state index, whose keys are
+// ordered by time within a state. The local runtime reads the records
+// decided just before it last stopped with it (see
+// lambdas.Handlers.Retag): the newest are the ones a stop can have left
+// untagged, so they come first whatever the limit.
 func (d *Driver) RecordsUpdatedSince(ctx context.Context, state domain.Status, since time.Time, limit int) ([]*domain.Record, error) {
 	const op = "embedded: records updated since"
 	if err := start(ctx, op, string(state)); err != nil {
@@ -26,11 +28,20 @@ func (d *Driver) RecordsUpdatedSince(ctx context.Context, state domain.Status, s
 	}
 	prefix := append([]byte(state), 0)
 	from := appendTime(bytes.Clone(prefix), since)
+	// The first key after the state's: its name followed by 1 instead of
+	// the separator 0.
+	past := append([]byte(state), 1)
 	var out []*domain.Record
 	err := d.db.View(func(tx *bolt.Tx) error {
 		recs := tx.Bucket(bucketRecords)
 		c := tx.Bucket(bucketByState).Cursor()
-		for k, _ := c.Seek(from); k != nil && bytes.HasPrefix(k, prefix) && len(out) < limit; k, _ = c.Next() {
+		k, _ := c.Seek(past)
+		if k == nil {
+			k, _ = c.Last()
+		} else {
+			k, _ = c.Prev()
+		}
+		for ; k != nil && bytes.HasPrefix(k, prefix) && bytes.Compare(k, from) >= 0 && len(out) < limit; k, _ = c.Prev() {
 			if len(k) < len(prefix)+timeLen+1 {
 				continue
 			}

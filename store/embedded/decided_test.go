@@ -10,7 +10,8 @@ import (
 )
 
 // TestRecordsUpdatedSince checks that RecordsUpdatedSince returns the
-// records of one state from a time on, oldest first, up to its limit.
+// records of one state from a time on, newest first, up to its limit:
+// the newest whatever the limit.
 func TestRecordsUpdatedSince(t *testing.T) {
 	ctx := t.Context()
 	d, err := Open(filepath.Join(t.TempDir(), "scangate.db"), &Options{NoSync: true})
@@ -51,9 +52,10 @@ func TestRecordsUpdatedSince(t *testing.T) {
 		limit int
 		want  []string
 	}{
-		{domain.StatusClean, t0, 10, []string{"c0", "c1", "c2"}},
-		{domain.StatusClean, t0, 2, []string{"c0", "c1"}},
-		{domain.StatusClean, t0.Add(-2 * time.Hour), 10, []string{"old", "c0", "c1", "c2"}},
+		{domain.StatusClean, t0, 10, []string{"c2", "c1", "c0"}},
+		{domain.StatusClean, t0, 2, []string{"c2", "c1"}},
+		{domain.StatusClean, t0.Add(-2 * time.Hour), 10, []string{"c2", "c1", "c0", "old"}},
+		{domain.StatusClean, time.Time{}, 1, []string{"c2"}},
 		{domain.StatusClean, t0.Add(time.Hour), 10, nil},
 		{domain.StatusAllowlisted, t0, 10, []string{"cleaner"}},
 		{domain.StatusReleased, t0, 10, nil},
