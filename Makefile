@@ -89,13 +89,13 @@ DRILL_OBJECTS ?= 400
 drill: deps tools versitygw
 	$(GO) test -race -count=1 -run '^TestDrill$$' -timeout 30m -v ./internal/drill -args -drill.objects=$(DRILL_OBJECTS)
 
-## bench: the Go benchmarks, then the harness in bench/: every mode against
+## bench: the Go benchmarks, then the harness in internal/bench/: every mode against
 ## raw clamd on the same corpus in the same run, figures written into
 ## docs/benchmarks.md, a CPU profile of each mode into bin/bench-profiles.
 ## About 15 minutes on 2 cores. `make test` runs only the harness's smoke
 ## version.
 BENCHTIME ?= 200x
-bench: deps versitygw
+bench: deps tools versitygw
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./internal/httpapi/ ./internal/clamd/...
 	$(GO) test -count=1 -run '^TestHarness$$' -timeout 40m -v ./internal/bench \
 		-args -harness.full -harness.write -harness.cpuprofile ../../bin/bench-profiles
