@@ -31,6 +31,7 @@ var layers = []struct {
 	{"store/storetest", 3},
 	{"objects/objectstest", 3},
 	{"internal/clamd/clamdtest", 3},
+	{"internal/localtest", 3}, // the embedded store and a local bucket for tests
 	{"internal/urlopen", 3},
 	{"lambdas/stepfunctions", 3},
 	{"lambdas/fargate", 3},

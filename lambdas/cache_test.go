@@ -3,13 +3,13 @@ package lambdas_test
 import (
 	"context"
 	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"testing"
 
 	"github.com/scangate/scangate/asl"
 	"github.com/scangate/scangate/domain"
 	"github.com/scangate/scangate/internal/clamd"
+	"github.com/scangate/scangate/internal/localtest"
 	"github.com/scangate/scangate/lambdas"
 	"github.com/scangate/scangate/objects"
 	"github.com/scangate/scangate/objects/localdir"
@@ -72,19 +72,10 @@ func TestRecordCachesCleanVerdict(t *testing.T) {
 			}
 			run := func(key string) asl.Document {
 				t.Helper()
-				ref, err := objs.Put(ctx, "uploads", key, strings.NewReader("the same bytes"), objects.PutOptions{})
+				rec := localtest.Ingested(t, st, objs, "uploads", key, "the same bytes")
+				doc, err := localtest.Steps(ctx, rec, h.Claim, h.Scan, h.Record)
 				if err != nil {
 					t.Fatal(err)
-				}
-				rec, _, err := st.Ingest(ctx, ref, "test", "")
-				if err != nil {
-					t.Fatal(err)
-				}
-				doc := asl.Document{ID: rec.ID, Object: rec.Object}
-				for _, step := range []func(context.Context, asl.Document) (asl.Document, error){h.Claim, h.Scan, h.Record} {
-					if doc, err = step(ctx, doc); err != nil {
-						t.Fatal(err)
-					}
 				}
 				if doc.Status != domain.StatusClean {
 					t.Fatalf("%s is %s, want clean", key, doc.Status)

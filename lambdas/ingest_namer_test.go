@@ -2,17 +2,14 @@ package lambdas_test
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/scangate/scangate/domain"
 	"github.com/scangate/scangate/internal/intake"
+	"github.com/scangate/scangate/internal/localtest"
 	"github.com/scangate/scangate/lambdas"
 	"github.com/scangate/scangate/objects"
-	"github.com/scangate/scangate/objects/localdir"
-	"github.com/scangate/scangate/store"
-	"github.com/scangate/scangate/store/embedded"
 )
 
 // namingStarter names its executions before it starts them, as Step
@@ -42,18 +39,8 @@ func TestIngestRecordsThePlannedExecution(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dir := t.TempDir()
-			drv, err := embedded.Open(filepath.Join(dir, "db"), &embedded.Options{NoSync: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			st := store.New(drv, nil)
-			t.Cleanup(func() { st.Close() })
-			objs, err := localdir.Open(filepath.Join(dir, "b"), &localdir.Options{NoSync: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { objs.Close() })
+			env := localtest.Open(t, nil)
+			st, objs := env.Store, env.Bucket
 			h, err := lambdas.New(lambdas.Config{Store: st, Objects: objs, Starter: namingStarter{tt.started}, QuarantineBucket: "q"})
 			if err != nil {
 				t.Fatal(err)

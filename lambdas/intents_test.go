@@ -2,7 +2,6 @@ package lambdas_test
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -12,11 +11,11 @@ import (
 	"github.com/scangate/scangate/domain"
 	"github.com/scangate/scangate/domain/errcode"
 	"github.com/scangate/scangate/internal/intake"
+	"github.com/scangate/scangate/internal/localtest"
 	"github.com/scangate/scangate/lambdas"
 	"github.com/scangate/scangate/objects"
 	"github.com/scangate/scangate/objects/localdir"
 	"github.com/scangate/scangate/store"
-	"github.com/scangate/scangate/store/embedded"
 )
 
 // starts records the workflows the handlers start.
@@ -61,21 +60,13 @@ func newIntentFixture(t *testing.T, hideVersions bool) *intentFixture {
 	t.Helper()
 	f := &intentFixture{starts: &starts{}}
 	f.now.Store(time.Now().UnixNano())
-	dir := t.TempDir()
-	drv, err := embedded.Open(filepath.Join(dir, "db"), &embedded.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.st = store.New(drv, &store.Options{Now: f.clock})
-	t.Cleanup(func() { f.st.Close() })
-	if f.objs, err = localdir.Open(filepath.Join(dir, "b"), &localdir.Options{NoSync: true}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.objs.Close() })
+	env := localtest.Open(t, &localtest.Options{Store: &store.Options{Now: f.clock}})
+	f.st, f.objs = env.Store, env.Bucket
 	var objs objects.Driver = f.objs
 	if hideVersions {
 		objs = headOnly{f.objs}
 	}
+	var err error
 	f.h, err = lambdas.New(lambdas.Config{
 		Store: f.st, Objects: objs, Scanner: &fakeScanner{}, Starter: f.starts, QuarantineBucket: "quarantine",
 		Intents: true, IntentGrace: 15 * time.Minute,

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"github.com/scangate/scangate/asl"
 	"io"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,12 +15,12 @@ import (
 	"github.com/scangate/scangate/domain"
 	"github.com/scangate/scangate/internal/clamd"
 	"github.com/scangate/scangate/internal/engine"
+	"github.com/scangate/scangate/internal/localtest"
 	"github.com/scangate/scangate/internal/metrics"
 	"github.com/scangate/scangate/lambdas"
 	"github.com/scangate/scangate/objects"
 	"github.com/scangate/scangate/objects/localdir"
 	"github.com/scangate/scangate/store"
-	"github.com/scangate/scangate/store/embedded"
 )
 
 // fakeScanner answers every stream with a fixed result after reading it
@@ -56,19 +55,9 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	dir := t.TempDir()
-	drv, err := embedded.Open(filepath.Join(dir, "db"), &embedded.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
 	clock := &skipClock{}
-	st := store.New(drv, &store.Options{Now: clock.now})
-	t.Cleanup(func() { st.Close() })
-	objs, err := localdir.Open(filepath.Join(dir, "b"), &localdir.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { objs.Close() })
+	env := localtest.Open(t, &localtest.Options{Store: &store.Options{Now: clock.now}})
+	st, objs := env.Store, env.Bucket
 	sc := &fakeScanner{res: clamd.Result{Status: clamd.StatusClean, Raw: "stream: OK"}}
 	h, err := lambdas.New(lambdas.Config{Store: st, Objects: objs, Scanner: sc, QuarantineBucket: "quarantine", DisableVerdictCache: true})
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -13,13 +12,11 @@ import (
 	"github.com/scangate/scangate/domain"
 	"github.com/scangate/scangate/internal/clamd"
 	"github.com/scangate/scangate/internal/intake"
+	"github.com/scangate/scangate/internal/localtest"
 	"github.com/scangate/scangate/internal/metrics"
 	"github.com/scangate/scangate/lambdas"
 	"github.com/scangate/scangate/lambdas/stepfunctions"
 	"github.com/scangate/scangate/objects"
-	"github.com/scangate/scangate/objects/localdir"
-	"github.com/scangate/scangate/store"
-	"github.com/scangate/scangate/store/embedded"
 )
 
 // arnStarter answers Start with the execution ARN the real runner would
@@ -37,18 +34,8 @@ func (s arnStarter) Start(ctx context.Context, rec *domain.Record) (string, erro
 // top and are not measured here.
 func TestLogBytesPerObject(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	drv, err := embedded.Open(filepath.Join(dir, "db"), &embedded.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := store.New(drv, nil)
-	t.Cleanup(func() { st.Close() })
-	objs, err := localdir.Open(filepath.Join(dir, "b"), &localdir.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { objs.Close() })
+	env := localtest.Open(t, nil)
+	st, objs := env.Store, env.Bucket
 
 	var out bytes.Buffer
 	h, err := lambdas.New(lambdas.Config{

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -13,11 +12,10 @@ import (
 	"time"
 
 	"github.com/scangate/scangate/domain"
+	"github.com/scangate/scangate/internal/localtest"
 	"github.com/scangate/scangate/lambdas"
-	"github.com/scangate/scangate/objects"
 	"github.com/scangate/scangate/objects/localdir"
 	"github.com/scangate/scangate/store"
-	"github.com/scangate/scangate/store/embedded"
 )
 
 type countingStarter struct {
@@ -36,39 +34,19 @@ func (c *countingStarter) Start(ctx context.Context, rec *domain.Record) (string
 // bucket, for sweep tests.
 func sweepEnv(t *testing.T) (*store.Store, *localdir.Driver, func(time.Duration)) {
 	t.Helper()
-	dir := t.TempDir()
-	drv, err := embedded.Open(filepath.Join(dir, "db"), &embedded.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
 	now := time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
-	st := store.New(drv, &store.Options{Now: clock})
-	t.Cleanup(func() { st.Close() })
-	objs, err := localdir.Open(filepath.Join(dir, "b"), &localdir.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { objs.Close() })
-	return st, objs, advance
+	env := localtest.Open(t, &localtest.Options{Store: &store.Options{Now: clock}})
+	return env.Store, env.Bucket, advance
 }
 
 // ingested uploads key to the local bucket and records its version,
 // pending, with no execution driving it.
 func ingested(t *testing.T, st *store.Store, objs *localdir.Driver, key string) *domain.Record {
 	t.Helper()
-	ctx := context.Background()
-	ref, err := objs.Put(ctx, "uploads", key, strings.NewReader(key), objects.PutOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec, _, err := st.Ingest(ctx, ref, "test", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rec
+	return localtest.Ingested(t, st, objs, "uploads", key, key)
 }
 
 // The sweep rescans a record that failed for a passing reason once it has

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -14,11 +13,9 @@ import (
 	"github.com/scangate/scangate/internal/clamd"
 	"github.com/scangate/scangate/internal/engine"
 	"github.com/scangate/scangate/internal/intake"
+	"github.com/scangate/scangate/internal/localtest"
 	"github.com/scangate/scangate/lambdas"
 	"github.com/scangate/scangate/objects"
-	"github.com/scangate/scangate/objects/localdir"
-	"github.com/scangate/scangate/store"
-	"github.com/scangate/scangate/store/embedded"
 )
 
 // infectedMarker starts the bytes benchScanner reports infected.
@@ -69,18 +66,8 @@ func BenchmarkPipeline(b *testing.B) {
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			ctx := context.Background()
-			dir := b.TempDir()
-			drv, err := embedded.Open(filepath.Join(dir, "scangate.db"), &embedded.Options{NoSync: true})
-			if err != nil {
-				b.Fatal(err)
-			}
-			st := store.New(drv, nil)
-			defer st.Close()
-			objs, err := localdir.Open(filepath.Join(dir, "buckets"), &localdir.Options{NoSync: true})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer objs.Close()
+			env := localtest.Open(b, nil)
+			drv, st, objs := env.Driver, env.Store, env.Bucket
 			w, hs, err := New(st, lambdas.Config{
 				Store: st, Objects: objs, Scanner: benchScanner{},
 				QuarantineBucket: "quarantine", LeaseTTL: 5 * time.Minute, Owner: "bench",

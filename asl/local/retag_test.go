@@ -2,18 +2,13 @@ package local
 
 import (
 	"context"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/scangate/scangate/asl"
 	"github.com/scangate/scangate/domain"
+	"github.com/scangate/scangate/internal/localtest"
 	"github.com/scangate/scangate/lambdas"
 	"github.com/scangate/scangate/objects"
-	"github.com/scangate/scangate/objects/localdir"
-	"github.com/scangate/scangate/store"
-	"github.com/scangate/scangate/store/embedded"
 )
 
 // TestRunRetagsAtStart checks that Run, with the embedded store, tags the
@@ -21,37 +16,18 @@ import (
 // record is decided by the runtime's own handlers before Run starts.
 func TestRunRetagsAtStart(t *testing.T) {
 	ctx := t.Context()
-	dir := t.TempDir()
-	drv, err := embedded.Open(filepath.Join(dir, "scangate.db"), &embedded.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := store.New(drv, nil)
-	t.Cleanup(func() { st.Close() })
-	objs, err := localdir.Open(filepath.Join(dir, "buckets"), &localdir.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { objs.Close() })
+	env := localtest.Open(t, nil)
+	st, objs := env.Store, env.Bucket
 
 	w, hs, err := New(st, lambdas.Config{Store: st, Objects: objs, Scanner: benchScanner{}, QuarantineBucket: "quarantine"},
 		WorkflowOptions{SweepEvery: time.Hour, Drain: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ref, err := objs.Put(ctx, "uploads", "report.txt", strings.NewReader("quarterly numbers"), objects.PutOptions{})
-	if err != nil {
+	rec := localtest.Ingested(t, st, objs, "uploads", "report.txt", "quarterly numbers")
+	ref := rec.Object
+	if _, err := localtest.Steps(ctx, rec, hs.Claim, hs.Scan, hs.Record); err != nil {
 		t.Fatal(err)
-	}
-	rec, _, err := st.Ingest(ctx, ref, "test", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc := asl.Document{ID: rec.ID, Object: rec.Object}
-	for _, step := range []func(context.Context, asl.Document) (asl.Document, error){hs.Claim, hs.Scan, hs.Record} {
-		if doc, err = step(ctx, doc); err != nil {
-			t.Fatal(err)
-		}
 	}
 	// As a stop between the verdict's commit and its tag write leaves it.
 	if err := objs.SetTags(ctx, ref, map[string]string{}); err != nil {

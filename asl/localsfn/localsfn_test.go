@@ -24,12 +24,12 @@ import (
 	"github.com/scangate/scangate/internal/clamd/clamdtest"
 	"github.com/scangate/scangate/internal/engine"
 	"github.com/scangate/scangate/internal/intake"
+	"github.com/scangate/scangate/internal/localtest"
 	"github.com/scangate/scangate/internal/testsvc"
 	"github.com/scangate/scangate/lambdas"
 	"github.com/scangate/scangate/objects"
 	"github.com/scangate/scangate/objects/localdir"
 	"github.com/scangate/scangate/store"
-	"github.com/scangate/scangate/store/embedded"
 )
 
 func TestMain(m *testing.M) {
@@ -81,18 +81,8 @@ func setupWith(t *testing.T, clamdAddr string, opts *localsfn.LambdaServerOption
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	drv, err := embedded.Open(filepath.Join(dir, "scangate.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := store.New(drv, nil)
-	t.Cleanup(func() { st.Close() })
-	objs, err := localdir.Open(filepath.Join(dir, "buckets"), &localdir.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { objs.Close() })
+	local := localtest.Open(t, &localtest.Options{Sync: true})
+	st, objs := local.Store, local.Bucket
 	starts := &localsfn.Starts{}
 	h, err := lambdas.New(lambdas.Config{
 		Store: st, Objects: objs, Scanner: eng,

@@ -26,10 +26,9 @@ import (
 	"github.com/scangate/scangate/internal/console"
 	"github.com/scangate/scangate/internal/engine"
 	"github.com/scangate/scangate/internal/httpapi"
+	"github.com/scangate/scangate/internal/localtest"
 	"github.com/scangate/scangate/lambdas"
-	"github.com/scangate/scangate/objects/localdir"
 	"github.com/scangate/scangate/store"
-	"github.com/scangate/scangate/store/embedded"
 )
 
 // eicar is the antivirus test string, assembled so that this file is not
@@ -68,18 +67,8 @@ func newEnv(t testing.TB, o envOpts) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	drv, err := embedded.Open(filepath.Join(dir, "scangate.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := store.New(drv, &store.Options{PasswordCost: bcrypt.MinCost})
-	t.Cleanup(func() { st.Close() })
-	objs, err := localdir.Open(filepath.Join(dir, "buckets"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { objs.Close() })
+	lenv := localtest.Open(t, &localtest.Options{Sync: true, Store: &store.Options{PasswordCost: bcrypt.MinCost}})
+	st, objs := lenv.Store, lenv.Bucket
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	cfg := lambdas.Config{
 		Store: st, Objects: objs, Scanner: eng, Logger: log,
@@ -90,7 +79,7 @@ func newEnv(t testing.TB, o envOpts) *env {
 	}
 	flows, h, err := local.New(st, cfg, local.WorkflowOptions{
 		Workers: 4, TimeScale: 0.01, SweepEvery: time.Hour, Drain: 5 * time.Second,
-		HistoryDir: filepath.Join(dir, "history"), Logger: log,
+		HistoryDir: filepath.Join(lenv.Dir, "history"), Logger: log,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,13 +21,13 @@ import (
 
 	"github.com/scangate/scangate/domain"
 	"github.com/scangate/scangate/internal/intake"
+	"github.com/scangate/scangate/internal/localtest"
 	"github.com/scangate/scangate/internal/sqspoll"
 	"github.com/scangate/scangate/internal/testsvc"
 	"github.com/scangate/scangate/lambdas"
 	"github.com/scangate/scangate/objects"
 	"github.com/scangate/scangate/objects/localdir"
 	"github.com/scangate/scangate/store"
-	"github.com/scangate/scangate/store/embedded"
 )
 
 func TestMain(m *testing.M) {
@@ -84,18 +83,8 @@ type setup struct {
 func newSetup(t *testing.T) *setup {
 	t.Helper()
 	svc := testsvc.Goaws(t, nil)
-	dir := t.TempDir()
-	drv, err := embedded.Open(filepath.Join(dir, "db"), &embedded.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := store.New(drv, nil)
-	t.Cleanup(func() { st.Close() })
-	objs, err := localdir.Open(filepath.Join(dir, "bucket"), &localdir.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { objs.Close() })
+	env := localtest.Open(t, nil)
+	st, objs := env.Store, env.Bucket
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	starter := &countingStarter{starts: map[string]int{}}
 	h, err := lambdas.New(lambdas.Config{Store: st, Objects: objs, Starter: starter, QuarantineBucket: "quarantine", Logger: log})

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -14,10 +13,9 @@ import (
 	"github.com/scangate/scangate/domain"
 	"github.com/scangate/scangate/internal/authn"
 	"github.com/scangate/scangate/internal/console"
+	"github.com/scangate/scangate/internal/localtest"
 	"github.com/scangate/scangate/lambdas"
-	"github.com/scangate/scangate/objects/localdir"
 	"github.com/scangate/scangate/store"
-	"github.com/scangate/scangate/store/embedded"
 )
 
 func funcURLEvent(method, path, body string, hdr map[string]string, cookies ...string) events.APIGatewayV2HTTPRequest {
@@ -36,18 +34,8 @@ func funcURLEvent(method, path, body string, hdr map[string]string, cookies ...s
 // and refuses cross-site posts), everything else to the review API,
 // which wants a verified identity.
 func TestRoute(t *testing.T) {
-	dir := t.TempDir()
-	drv, err := embedded.Open(filepath.Join(dir, "db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := store.New(drv, &store.Options{PasswordCost: bcrypt.MinCost})
-	defer st.Close()
-	objs, err := localdir.Open(filepath.Join(dir, "b"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer objs.Close()
+	env := localtest.Open(t, &localtest.Options{Sync: true, Store: &store.Options{PasswordCost: bcrypt.MinCost}})
+	st, objs := env.Store, env.Bucket
 	h, err := lambdas.New(lambdas.Config{Store: st, Objects: objs, QuarantineBucket: "q"})
 	if err != nil {
 		t.Fatal(err)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -15,11 +14,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
+	"github.com/scangate/scangate/internal/localtest"
 	"github.com/scangate/scangate/lambdas"
 	"github.com/scangate/scangate/lambdas/lambdaenv"
-	"github.com/scangate/scangate/objects/localdir"
 	"github.com/scangate/scangate/store"
-	"github.com/scangate/scangate/store/embedded"
 )
 
 type fakeSSM map[string]string
@@ -165,18 +163,8 @@ func fakeIssuer(t *testing.T) string {
 
 func testHandlers(t *testing.T) (*lambdas.Handlers, *store.Store) {
 	t.Helper()
-	dir := t.TempDir()
-	drv, err := embedded.Open(filepath.Join(dir, "db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := store.New(drv, nil)
-	t.Cleanup(func() { st.Close() })
-	objs, err := localdir.Open(filepath.Join(dir, "b"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { objs.Close() })
+	env := localtest.Open(t, &localtest.Options{Sync: true})
+	st, objs := env.Store, env.Bucket
 	h, err := lambdas.New(lambdas.Config{Store: st, Objects: objs, QuarantineBucket: "q"})
 	if err != nil {
 		t.Fatal(err)
