@@ -3,7 +3,6 @@ package embedded
 import (
 	"errors"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -29,11 +28,7 @@ type heldDriver struct {
 
 func newHeldDriver(t *testing.T, fail func(n int32) error) *heldDriver {
 	t.Helper()
-	d, err := Open(filepath.Join(t.TempDir(), "scangate.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
+	d := tempDriver(t, nil)
 	h := &heldDriver{Driver: d, entered: make(chan struct{}), release: make(chan struct{})}
 	d.c.update = func(fn func(*bolt.Tx) error) error {
 		n := h.commits.Add(1)
@@ -278,11 +273,7 @@ func TestGroupCommitPanic(t *testing.T) {
 // own records through group commit: every acknowledged write is there,
 // exactly once, and batches did form.
 func TestGroupCommitConcurrent(t *testing.T) {
-	d, err := Open(filepath.Join(t.TempDir(), "scangate.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	d := tempDriver(t, nil)
 	var commits atomic.Int32
 	d.c.update = func(fn func(*bolt.Tx) error) error {
 		commits.Add(1)

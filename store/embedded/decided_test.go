@@ -1,7 +1,6 @@
 package embedded
 
 import (
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -14,11 +13,7 @@ import (
 // the newest whatever the limit.
 func TestRecordsUpdatedSince(t *testing.T) {
 	ctx := t.Context()
-	d, err := Open(filepath.Join(t.TempDir(), "scangate.db"), &Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	d := tempDriver(t, &Options{NoSync: true})
 	t0 := time.Date(2026, 12, 8, 1, 0, 0, 0, time.UTC)
 	for i, r := range []struct {
 		id    string

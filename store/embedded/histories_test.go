@@ -132,11 +132,7 @@ func TestHistoriesRideOtherCommits(t *testing.T) {
 // from the queue is still running: the queue is empty then, but the lines
 // are not committed yet.
 func TestSyncHistoriesWaitsForACommitUnderWay(t *testing.T) {
-	d, err := Open(filepath.Join(t.TempDir(), "scangate.db"), &Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	d := tempDriver(t, &Options{NoSync: true})
 	entered, release := make(chan struct{}), make(chan struct{})
 	var once sync.Once
 	open := func() { once.Do(func() { close(release) }) }
@@ -173,11 +169,7 @@ func TestSyncHistoriesWaitsForACommitUnderWay(t *testing.T) {
 // the chunks it walks in, and keeps an old execution that wrote again.
 func TestPruneHistories(t *testing.T) {
 	ctx := context.Background()
-	d, err := Open(filepath.Join(t.TempDir(), "scangate.db"), &Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	d := tempDriver(t, &Options{NoSync: true})
 	day0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	var now time.Time
 	d.now = func() time.Time { return now }
