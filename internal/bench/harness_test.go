@@ -11,7 +11,7 @@ import (
 )
 
 var (
-	full        = flag.Bool("harness.full", false, "run the full benchmark (about 10 minutes on 2 cores) instead of the smoke version")
+	full        = flag.Bool("harness.full", false, "run the full benchmark (about 5 minutes on 2 cores) instead of the smoke version")
 	write       = flag.Bool("harness.write", false, "write the figures into docs/benchmarks.md (needs -harness.full)")
 	cpuprofile  = flag.String("harness.cpuprofile", "", "write a CPU profile of each mode's first round into this folder")
 	concurrency = flag.Int("harness.concurrency", 0, "objects in flight in every mode (0: 4)")
